@@ -1,0 +1,199 @@
+"""The canonical museum record: what every source is mapped into and every store is loaded from.
+
+The model follows LIDO v1.1's descriptive and administrative metadata closely enough that a record
+round-trips to valid LIDO XML, and it carries everything Dublin Core (oai_dc) needs. It is frozen and
+strict: anything that reaches a ``MuseumRecord`` has already been coerced through the controlled
+vocabularies (``museum_sync.core.vocabularies``) by ``museum_sync.core.validation``; constructing one
+from unchecked data raises.
+
+The content hash is computed from a canonical JSON serialisation (sorted keys, no whitespace, UTF-8,
+``export_id`` excluded), so the same record gives the same hash on any machine and in any export: two
+exports can be compared record by record without reading their content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, model_validator
+
+__all__ = [
+    "Creator",
+    "DateSpan",
+    "Dimension",
+    "ImageRef",
+    "Measurement",
+    "MuseumRecord",
+    "Provenance",
+    "Term",
+    "Title",
+    "canonical_json",
+]
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+HttpUrlStr = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
+AatId = Annotated[str, StringConstraints(pattern=r"^http://vocab\.getty\.edu/aat/\d+$")]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class _Frozen(BaseModel):
+    model_config = _FROZEN
+
+
+class Title(_Frozen):
+    """A title in one language; ``lang`` is an ISO 639-1 code where one exists, else ISO 639-2/3."""
+
+    text: NonEmpty
+    lang: LanguageCode | None = None
+    preferred: bool = True
+
+
+class Term(_Frozen):
+    """A controlled term: the label as the source gave it and, where known, its Getty AAT concept."""
+
+    label: NonEmpty
+    aat: AatId | None = None
+
+
+class Creator(_Frozen):
+    """A person or body in a role on the production event (artist, maker, designer, publisher...)."""
+
+    name: NonEmpty
+    role: Term
+    source_id: str | None = None
+    life_dates: str | None = None
+    birth_year: int | None = None
+    death_year: int | None = None
+
+
+class DateSpan(_Frozen):
+    """A production date: the display text as given, plus machine dates for range search.
+
+    ``earliest``/``latest`` are ISO 8601 calendar dates; ``edtf`` is the Extended Date/Time Format
+    (ISO 8601-2) reading of the display text where the phrase allows one ("1850~", "185X", "../1900").
+    """
+
+    display: NonEmpty
+    earliest: date | None = None
+    latest: date | None = None
+    edtf: str | None = None
+    approximate: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateSpan:
+        if self.earliest and self.latest and self.earliest > self.latest:
+            raise ValueError(f"earliest {self.earliest} is after latest {self.latest}")
+        return self
+
+
+class Dimension(StrEnum):
+    HEIGHT = "height"
+    WIDTH = "width"
+    DEPTH = "depth"
+    DIAMETER = "diameter"
+    LENGTH = "length"
+    WEIGHT = "weight"
+    DURATION = "duration"
+    OTHER = "other"
+
+
+class Measurement(_Frozen):
+    """One parsed measurement; the source's display string is kept next to it in ``MuseumRecord``."""
+
+    dimension: Dimension
+    value: float
+    unit: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{1,6}$")]
+    extent: str | None = None  # "support", "image", "frame"...
+
+
+class ImageRef(_Frozen):
+    url: HttpUrlStr
+    caption: str | None = None
+    is_primary: bool = False
+
+
+class Provenance(_Frozen):
+    """Where this *record* comes from and how the *object* came to the institution.
+
+    Required (a record without them is rejected as ``missing_provenance``):
+
+    - ``institution``: the legal body that holds the object and published the record (LIDO
+      ``recordSource``/``repositoryName``; for CSV and API exports, the profile's institution);
+    - ``source_record_id``: the record's identifier in the institution's collection management system
+      (LIDO ``lidoRecID``/``recordID``, the export's id column), stable across exports.
+
+    Optional, kept when the source gives them: ``source_system`` (the CMS or portal name),
+    ``acquisition`` (credit line or acquisition note: "Presented by Mrs John Richmond 1922"),
+    ``acquisition_year`` and ``history`` (an ownership-history text, LIDO ``eventType`` acquisition or
+    an API ``provenance_text``). A profile may require ``acquisition`` too (``require_acquisition``).
+    """
+
+    institution: NonEmpty
+    source_record_id: NonEmpty
+    source_system: str | None = None
+    acquisition: str | None = None
+    acquisition_year: int | None = None
+    history: str | None = None
+
+
+_WS = re.compile(r"\s+")
+
+
+class MuseumRecord(_Frozen):
+    """One museum object as published to the catalogue and the search index."""
+
+    export_id: NonEmpty
+    record_id: NonEmpty
+    object_number: str | None = None
+    titles: tuple[Title, ...] = Field(min_length=1)
+    work_type: Term | None = None
+    classification: str | None = None
+    creators: tuple[Creator, ...] = ()
+    production_date: DateSpan | None = None
+    materials: tuple[Term, ...] = ()
+    techniques: tuple[Term, ...] = ()
+    medium_display: str | None = None
+    dimensions_display: str | None = None
+    measurements: tuple[Measurement, ...] = ()
+    inscription: str | None = None
+    description: str | None = None
+    rights: HttpUrlStr
+    credit_line: str | None = None
+    provenance: Provenance
+    repository: str | None = None
+    source_url: HttpUrlStr | None = None
+    images: tuple[ImageRef, ...] = ()
+    iiif_manifest: HttpUrlStr | None = None
+    language: LanguageCode | None = None
+    source_profile: NonEmpty
+    lido_schema_version: str | None = None
+
+    @property
+    def title(self) -> str:
+        """The preferred title (first preferred, else first)."""
+        for t in self.titles:
+            if t.preferred:
+                return t.text
+        return self.titles[0].text
+
+    def content(self) -> dict[str, Any]:
+        """Everything that describes the object, i.e. the record minus the export it came in."""
+        return self.model_dump(mode="json", exclude={"export_id", "content_hash"}, exclude_none=True)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def content_hash(self) -> str:
+        """sha256 of ``canonical_json(self.content())``: equal records, equal hash, on any machine."""
+        return hashlib.sha256(canonical_json(self.content()).encode("utf-8")).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, non-ASCII kept (NFC is the mapper's job)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
