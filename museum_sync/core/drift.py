@@ -1,0 +1,376 @@
+"""Schema drift: what a chunk actually contains, compared with what its profile expects.
+
+A ``Fingerprint`` is built in the same streaming pass that validates a chunk: field names in order,
+how many records carry each field, the inferred type of each field's values, signs of an encoding
+change (mojibake, replacement characters) and the LIDO schema versions seen. ``compare`` classifies
+every difference from the profile:
+
+- **additive** (warn, recorded, does not block): a new field, an optional field gone, fields reordered;
+- **breaking** (blocks the chunk): a required field missing, empty throughout the chunk or renamed,
+  a declared type no longer held by most values, an encoding change, a LIDO schema version change.
+
+A profile with ``policy.drift = "freeze"`` (dlt's word) blocks on additive drift too.
+
+Type changes are decided by majority, on purpose: one bad value in a numeric column is a bad record
+(rejected with ``invalid_value`` by validation), while most values changing type is the export itself
+changing, which must stop the chunk before it reaches the catalogue.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from museum_sync.core.profiles import FieldType, Profile
+
+__all__ = ["Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare", "infer_type"]
+
+_INT = re.compile(r"^[+-]?\d+$")
+_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
+_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
+# UTF-8 read as Latin-1/cp1252 and re-encoded: "Ã©", "Ã¼", "â€™" ... Real text almost never has these.
+_MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|â€[\u0080-\u00bf™œ\u009d˜“”]")
+_COMPATIBLE: dict[str, frozenset[str]] = {
+    "string": frozenset({"string", "integer", "number", "boolean", "date", "url"}),
+    "number": frozenset({"number", "integer"}),
+    "integer": frozenset({"integer"}),
+    "boolean": frozenset({"boolean"}),
+    "date": frozenset({"date"}),
+    "url": frozenset({"url"}),
+    "object": frozenset({"object"}),
+    "array": frozenset({"array"}),
+}
+
+
+def infer_type(value: Any) -> str | None:
+    """The narrowest type a value fits; None for empty values (they say nothing about type)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, dict):
+        return "object" if value else None
+    if isinstance(value, list):
+        return "array" if value else None
+    text = str(value).strip()
+    if not text:
+        return None
+    if _INT.match(text):
+        return "integer"
+    if _NUM.match(text):
+        return "number"
+    if text.lower() in ("true", "false"):
+        return "boolean"
+    if _DATE.match(text):
+        return "date"
+    if _URL.match(text):
+        return "url"
+    return "string"
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What one chunk contains. Deterministic: same records, same fingerprint."""
+
+    records: int
+    fields: tuple[str, ...]
+    present: Mapping[str, int]
+    types: Mapping[str, Mapping[str, int]]
+    samples: Mapping[str, str]
+    encoding: str
+    mojibake_records: int
+    lido_versions: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "fields": list(self.fields),
+            "present": dict(sorted(self.present.items())),
+            "types": {k: dict(sorted(v.items())) for k, v in sorted(self.types.items())},
+            "encoding": self.encoding,
+            "mojibake_records": self.mojibake_records,
+            "lido_versions": dict(sorted(self.lido_versions.items())),
+        }
+
+
+@dataclass
+class FingerprintBuilder:
+    """Feed raw records with ``add``; ``finish`` returns the fingerprint.
+
+    ``header`` is the CSV header (its order matters); for JSON the field order is first appearance.
+    """
+
+    encoding: str = "utf-8"
+    header: tuple[str, ...] | None = None
+    _records: int = 0
+    _order: dict[str, None] = field(default_factory=dict)
+    _present: Counter[str] = field(default_factory=Counter)
+    _types: dict[str, Counter[str]] = field(default_factory=dict)
+    _samples: dict[str, str] = field(default_factory=dict)
+    _mojibake: int = 0
+    _lido: Counter[str] = field(default_factory=Counter)
+
+    def add(self, raw: Mapping[str, Any] | bytes, lido_version: str | None = None) -> None:
+        self._records += 1
+        if lido_version:
+            self._lido[lido_version] += 1
+        if isinstance(raw, bytes):
+            if _MOJIBAKE.search(raw.decode("utf-8", errors="replace")):
+                self._mojibake += 1
+            return
+        suspicious = False
+        for key, value in raw.items():
+            if key.startswith("__"):
+                continue
+            self._order.setdefault(key, None)
+            kind = infer_type(value)
+            if kind is None:
+                continue
+            self._present[key] += 1
+            counter = self._types.get(key)
+            if counter is None:
+                counter = self._types[key] = Counter()
+            counter[kind] += 1
+            if kind not in ("integer", "number", "boolean"):
+                self._samples.setdefault(f"{key}:{kind}", str(value)[:80])
+                if isinstance(value, str) and not suspicious and _MOJIBAKE.search(value):
+                    suspicious = True
+            else:
+                self._samples.setdefault(f"{key}:{kind}", str(value)[:80])
+        if suspicious:
+            self._mojibake += 1
+
+    def finish(self) -> Fingerprint:
+        fields = self.header if self.header is not None else tuple(self._order)
+        return Fingerprint(
+            records=self._records,
+            fields=tuple(fields),
+            present=dict(self._present),
+            types={k: dict(v) for k, v in self._types.items()},
+            samples=dict(self._samples),
+            encoding=self.encoding,
+            mojibake_records=self._mojibake,
+            lido_versions=dict(self._lido),
+        )
+
+
+Severity = Literal["additive", "breaking"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    severity: Severity
+    code: str
+    field: str | None
+    expected: str | None
+    actual: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("severity", "code", "field", "expected", "actual", "message")}
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    profile: str
+    changes: tuple[Change, ...]
+    fingerprint: Fingerprint
+    mode: str = "evolve"
+
+    @property
+    def breaking(self) -> tuple[Change, ...]:
+        if self.mode == "freeze":
+            return self.changes
+        return tuple(c for c in self.changes if c.severity == "breaking")
+
+    @property
+    def additive(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.severity == "additive")
+
+    @property
+    def blocks(self) -> bool:
+        return bool(self.breaking)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "mode": self.mode,
+            "blocks": self.blocks,
+            "changes": [c.to_dict() for c in self.changes],
+            "fingerprint": self.fingerprint.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+
+    def diff_text(self) -> str:
+        """A readable diff: ``-`` missing, ``+`` new, ``~`` changed; breaking lines marked ``!``."""
+        if not self.changes:
+            return f"no drift from profile {self.profile}"
+        marks = {"new_field": "+", "optional_field_missing": "-", "required_field_missing": "-"}
+        lines = []
+        for c in self.changes:
+            flag = "!" if c in self.breaking else " "
+            lines.append(f"{flag}{marks.get(c.code, '~')} {c.message}")
+        return "\n".join(lines)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _dominant(counter: Mapping[str, int]) -> str:
+    return max(sorted(counter), key=lambda k: counter[k])
+
+
+def compare(fp: Fingerprint, profile: Profile, *, majority: float = 0.5) -> DriftReport:
+    """Classify the differences between a chunk's fingerprint and its profile."""
+    changes: list[Change] = []
+    expected = {f.name: f for f in profile.fields}
+    if expected and profile.format in ("csv", "jsonl", "json"):
+        actual = set(fp.fields)
+        missing = [name for name, spec in expected.items() if name not in actual and not spec.may_be_absent]
+        new = [name for name in fp.fields if name not in expected]
+        renamed: dict[str, str] = {}
+        for name in missing:
+            candidates = [n for n in new if n not in renamed.values()]
+            close = [n for n in candidates if _norm(n) == _norm(name)] or difflib.get_close_matches(
+                name, candidates, n=1, cutoff=0.8
+            )
+            if close:
+                renamed[name] = close[0]
+        for name in missing:
+            spec = expected[name]
+            if name in renamed:
+                changes.append(
+                    Change(
+                        "breaking",
+                        "field_renamed",
+                        name,
+                        name,
+                        renamed[name],
+                        f"field '{name}' renamed to '{renamed[name]}'",
+                    )
+                )
+            elif spec.required:
+                changes.append(
+                    Change(
+                        "breaking",
+                        "required_field_missing",
+                        name,
+                        spec.type,
+                        None,
+                        f"required field '{name}' ({spec.type}) is missing",
+                    )
+                )
+            else:
+                changes.append(
+                    Change(
+                        "additive",
+                        "optional_field_missing",
+                        name,
+                        spec.type,
+                        None,
+                        f"optional field '{name}' is missing",
+                    )
+                )
+        for name in new:
+            if name in renamed.values():
+                continue
+            kinds = fp.types.get(name)
+            kind = _dominant(kinds) if kinds else "empty"
+            changes.append(Change("additive", "new_field", name, None, kind, f"new field '{name}' ({kind})"))
+        if fp.records:
+            for name, spec in expected.items():
+                if name not in actual:
+                    continue
+                present = fp.present.get(name, 0)
+                if spec.required and present == 0:
+                    changes.append(
+                        Change(
+                            "breaking",
+                            "required_field_empty",
+                            name,
+                            spec.type,
+                            "empty",
+                            f"required field '{name}' is empty in all {fp.records} records",
+                        )
+                    )
+                    continue
+                changes.extend(_type_change(fp, name, spec.type, majority))
+        expected_order = [n for n in expected if n in actual]
+        seen_order = [n for n in fp.fields if n in expected]
+        if profile.format == "csv" and expected_order != seen_order and not missing:
+            changes.append(
+                Change(
+                    "additive",
+                    "field_order_changed",
+                    None,
+                    ",".join(expected_order),
+                    ",".join(seen_order),
+                    "columns are in a different order (read by name, so this does not block)",
+                )
+            )
+    if fp.records and fp.mojibake_records / fp.records > 0.01:
+        changes.append(
+            Change(
+                "breaking",
+                "encoding_changed",
+                None,
+                fp.encoding,
+                "double-encoded",
+                f"{fp.mojibake_records} of {fp.records} records look double-encoded (e.g. 'Ã©' for 'é'): "
+                f"the export was not written as {fp.encoding}",
+            )
+        )
+    if profile.lido_schema_version and fp.lido_versions:
+        accepted = {profile.lido_schema_version, *profile.accepted_lido_versions}
+        others = {v: n for v, n in fp.lido_versions.items() if v not in accepted}
+        if others:
+            seen = ", ".join(f"{v} ({n} records)" for v, n in sorted(others.items()))
+            changes.append(
+                Change(
+                    "breaking",
+                    "schema_version_changed",
+                    None,
+                    profile.lido_schema_version,
+                    seen,
+                    f"LIDO schema version {seen}, profile expects {profile.lido_schema_version}",
+                )
+            )
+    return DriftReport(
+        profile=profile.name, changes=tuple(changes), fingerprint=fp, mode=profile.policy.drift
+    )
+
+
+def _type_change(fp: Fingerprint, name: str, expected: FieldType, majority: float) -> list[Change]:
+    kinds = fp.types.get(name)
+    if not kinds or expected == "string":
+        return []
+    total = sum(kinds.values())
+    fitting = sum(n for k, n in kinds.items() if k in _COMPATIBLE[expected])
+    if fitting / total >= majority:
+        return []
+    actual = _dominant({k: n for k, n in kinds.items() if k not in _COMPATIBLE[expected]})
+    sample = fp.samples.get(f"{name}:{actual}", "")
+    return [
+        Change(
+            "breaking",
+            "type_changed",
+            name,
+            expected,
+            actual,
+            f"'{name}': expected {expected}, found {actual} in {total - fitting} of {total} values "
+            f"(e.g. {sample!r})",
+        )
+    ]

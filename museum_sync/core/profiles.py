@@ -1,0 +1,174 @@
+"""Mapping profiles: how one museum's export maps onto the canonical record, as data, not code.
+
+A profile is a TOML file (shipped ones live in ``museum_sync/core/profiles/``; a museum adds its own by
+pointing ``MUSEUM_SYNC_PROFILE_PATH`` at a folder or passing a file path). It declares:
+
+- the source format and how to read it (encoding, delimiter, item path of a JSON document);
+- who publishes it (institution, source system) and the defaults that the source leaves implicit;
+- the *expected schema* (fields, types, which are required, LIDO schema version), which the drift check
+  compares every chunk against;
+- the policy for bad data (reject ratio that blocks a chunk, drift mode in dlt's words:
+  ``evolve`` lets additive drift through with a warning, ``freeze`` blocks any drift);
+- ``[map]``: for each canonical field, where its value comes from (see ``museum_sync.core.mapping``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from museum_sync.core.exceptions import ProfileError
+
+__all__ = [
+    "FieldSpec",
+    "FieldType",
+    "Policy",
+    "Profile",
+    "SourceFormat",
+    "list_profiles",
+    "load_profile",
+    "profile_search_path",
+]
+
+SourceFormat = Literal["csv", "jsonl", "json", "lido", "oai_dc"]
+FieldType = Literal["string", "integer", "number", "boolean", "date", "url", "object", "array"]
+
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldSpec(BaseModel):
+    """One field the source is expected to contain."""
+
+    model_config = _STRICT
+
+    name: str
+    type: FieldType = "string"
+    required: bool = False
+    # Known optional column that some exports of this source carry and others do not (no drift either way).
+    may_be_absent: bool = False
+    description: str | None = None
+
+
+class Policy(BaseModel):
+    """What a chunk's checks do with bad data."""
+
+    model_config = _STRICT
+
+    # Share of rejected records above which ``record_validity`` blocks the chunk. 0.0 means any reject
+    # whose reason is in ``blocking_reasons`` blocks; other rejects are quarantined without blocking.
+    max_reject_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    # Reasons that block a chunk even once: publishing a record with broken rights or no provenance is
+    # a legal and curatorial problem, not a data-quality nuisance.
+    blocking_reasons: tuple[str, ...] = ("malformed_rights", "missing_provenance")
+    drift: Literal["evolve", "freeze"] = "evolve"
+
+
+class Profile(BaseModel):
+    """A validated mapping profile."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    description: str = ""
+    format: SourceFormat
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    item_path: str | None = None  # json: ijson prefix of the items, e.g. "data.item" or "item"
+    institution: str | None = None
+    source_system: str | None = None
+    language: str | None = None
+    default_rights: str | None = None
+    require_acquisition: bool = False
+    lido_schema_version: str | None = None
+    accepted_lido_versions: tuple[str, ...] = ()
+    chunk_size: int = Field(default=1000, ge=500, le=1000)
+    policy: Policy = Policy()
+    fields: tuple[FieldSpec, ...] = ()
+    map: dict[str, Any] = Field(default_factory=dict)
+    origin: str = ""  # where the profile was loaded from (for error messages)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("delimiter must be one character")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        if self.format == "json" and not self.item_path:
+            raise ValueError(
+                "format 'json' needs item_path (e.g. 'data.item' or 'item' for a top-level array)"
+            )
+        if self.format in ("csv", "jsonl", "json") and "record_id" not in self.map:
+            raise ValueError("[map] needs record_id: the source field holding the CMS record id")
+        names = [f.name for f in self.fields]
+        if len(names) != len(set(names)):
+            raise ValueError("duplicate field names in [[fields]]")
+        return self
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.required)
+
+    def field_type(self, name: str) -> FieldType | None:
+        for f in self.fields:
+            if f.name == name:
+                return f.type
+        return None
+
+
+def profile_search_path() -> list[Path]:
+    """Folders searched for ``<name>.toml``: ``MUSEUM_SYNC_PROFILE_PATH`` entries first, then shipped ones."""
+    extra = [Path(p) for p in os.environ.get("MUSEUM_SYNC_PROFILE_PATH", "").split(os.pathsep) if p]
+    return [*extra, Path(str(resources.files("museum_sync.core") / "profiles"))]
+
+
+def _candidates() -> Iterator[Path]:
+    for folder in profile_search_path():
+        if folder.is_dir():
+            yield from sorted(folder.glob("*.toml"))
+
+
+def list_profiles() -> list[str]:
+    """Names of every profile on the search path (first one wins on a name clash)."""
+    return sorted({p.stem for p in _candidates()})
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a profile by name (searched on ``profile_search_path()``) or by file path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if text.endswith(".toml") or path.is_file():
+        return _load_file(path.resolve())
+    for candidate in _candidates():
+        if candidate.stem == text:
+            return _load_file(candidate)
+    known = ", ".join(list_profiles()) or "none"
+    raise ProfileError(f"unknown profile {text!r}; known profiles: {known}")
+
+
+@cache
+def _load_file(path: Path) -> Profile:
+    if not path.is_file():
+        raise ProfileError(f"profile file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
+    data.setdefault("name", path.stem)
+    data["origin"] = str(path)
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(profile)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ProfileError(f"{path}: invalid profile: {problems}") from exc
