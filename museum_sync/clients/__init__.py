@@ -1,0 +1,1 @@
+"""Adapters to the systems museum-sync talks to: one module per system."""
