@@ -1,0 +1,173 @@
+"""Process plumbing shared by the embedded PostgreSQL and Redis servers.
+
+Both servers run as *our* child processes (never daemonized) so the kernel can stop them when we die:
+``prctl(PR_SET_PDEATHSIG)`` is set in the child between fork and exec. Each state directory is guarded by
+an ``flock`` so two museum-sync processes never start two servers on the same files; the kernel drops the
+lock when its holder dies, so a free lock also proves that any server still running there is an orphan.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+from museum_sync.core.exceptions import MuseumSyncError
+
+__all__ = [
+    "MAX_SOCKET_PATH",
+    "DirLock",
+    "ServiceConfigError",
+    "ServiceUnavailable",
+    "log_tail",
+    "open_log",
+    "pdeathsig_preexec",
+    "short_socket_dir",
+    "stop_process",
+    "wait_until",
+]
+
+# sun_path is 108 bytes on Linux including the NUL; keep a margin.
+MAX_SOCKET_PATH = 100
+_PR_SET_PDEATHSIG = 1
+_LOG_ROTATE_BYTES = 5 * 1024 * 1024
+
+
+class ServiceUnavailable(MuseumSyncError):
+    """PostgreSQL or Redis cannot be started or reached. The message names the URL (secrets hidden)."""
+
+
+class ServiceConfigError(MuseumSyncError):
+    """A service URL or state directory cannot be used as given (unsupported scheme, path too long...)."""
+
+
+def pdeathsig_preexec(sig: int) -> Callable[[], None]:
+    """Return a ``preexec_fn`` that asks the kernel to send ``sig`` to the child when its parent dies.
+
+    Everything is looked up in the parent: between fork and exec only the prctl call runs. Popen's
+    ``user=``/``group=`` switch happens *before* ``preexec_fn``, which matters because a credential change
+    clears the death signal. The kernel ties the signal to the *thread* that forked: start servers from a
+    long-lived thread (the main thread), not from a short-lived worker thread.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def _preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died between fork and prctl
+            os.kill(os.getpid(), sig)
+
+    return _preexec
+
+
+class DirLock:
+    """Exclusive, non-blocking ``flock`` on ``<path>`` held for the lifetime of one server."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, what: str) -> None:
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                raise ServiceUnavailable(
+                    f"{what} state directory is in use by another process (pid {owner}, lock {self.path}); "
+                    "stop it or use another state directory"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def short_socket_dir(preferred: Path, socket_name: str) -> Path:
+    """``preferred`` if ``preferred/socket_name`` fits in a unix socket address, else a short dir in /tmp.
+
+    The fallback name is derived from ``preferred`` so the same state directory keeps the same socket URL.
+    """
+    if len(os.fsencode(preferred / socket_name)) <= MAX_SOCKET_PATH:
+        return preferred
+    import hashlib
+
+    digest = hashlib.sha1(os.fsencode(preferred)).hexdigest()[:12]
+    base = tempfile.gettempdir() if len(tempfile.gettempdir()) < 40 else "/tmp"
+    fallback = Path(base) / f"ms-sock-{digest}"
+    if len(os.fsencode(fallback / socket_name)) > MAX_SOCKET_PATH:
+        raise ServiceConfigError(f"cannot find a short enough directory for the unix socket of {preferred}")
+    return fallback
+
+
+def open_log(path: Path) -> tuple[IO[bytes], int]:
+    """Open a server log for appending (rotating it once past 5 MB); return it and the offset of this run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.stat().st_size > _LOG_ROTATE_BYTES:
+            path.replace(path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
+    log = open(path, "ab")  # handed to the child; the caller closes it in stop()
+    return log, log.tell()
+
+
+def log_tail(path: Path, offset: int = 0, lines: int = 30) -> str:
+    """The last ``lines`` lines written to ``path`` since ``offset``, for error messages."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError as err:
+        return f"(no log at {path}: {err})"
+    tail = text.rstrip().splitlines()[-lines:]
+    return "\n".join(tail) if tail else "(log is empty)"
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes], signals: Sequence[tuple[int, float]], *, final: int = signal.SIGKILL
+) -> int:
+    """Send each ``(signal, wait_seconds)`` in turn until ``proc`` exits; ``final`` as the last resort."""
+    for sig, wait in signals:
+        if proc.poll() is not None:
+            break
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            break
+        try:
+            return proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.poll() is None:
+        proc.send_signal(final)
+    return proc.wait()
+
+
+def wait_until(deadline: float, interval: float = 0.01) -> bool:
+    """Sleep one ``interval``; False once ``deadline`` (a ``time.monotonic`` value) has passed."""
+    if time.monotonic() >= deadline:
+        return False
+    time.sleep(interval)
+    return True
