@@ -29,12 +29,20 @@ Mapping rules that involve a choice (documented here because stewards will ask):
 - ``images``: one image per ``resourceSet``; of its representations the best is taken: an explicit
   ``pref="preferred"`` link, then master/provided ones (``image_master``, ``provided_image``,
   ``provided_representation``, ``lido00464``, ``zoomview``), then previews, then thumbnails
-  (``image_thumb``, ``lido00451``); non-image formats (TIFF masters sort last, ``application/*`` is
-  skipped). The set with a ``pref="preferred"`` link, else the first, is primary.
+  (``image_thumb``, ``lido00451``); TIFF and non-http links (bare file names) sort last, non-image
+  formats (``application/pdf``...) are skipped. The set with a ``pref="preferred"`` link, else the
+  first, is primary.
 - ``iiif_manifest``: a link or ``resourceID`` whose format is (ld+)JSON with "manifest" in the URL, or
   whose representation/resource type mentions IIIF and which is not an image file.
 - ``lido_schema_version``: "1.0" when the record's (or its wrapper's) ``xsi:schemaLocation`` mentions
   ``lido-v1.0.xsd``, "1.1" for any other LIDO schema location, left out when there is none.
+  ``iter_lido_elements`` copies a ``lidoWrap``'s schema location onto each record so lines keep it.
+
+Writing (``lido_element``): LIDO requires an ``objectWorkType``, so a record without ``work_type`` is
+written as "object" (AAT 300311889); the primary image's ``linkResource`` carries ``pref="preferred"``;
+rights go to ``rightsWorkWrap`` (with the credit line); acquisition and provenance history become
+Acquisition/Provenance events, so ``parse_lido(record_to_lido(r))`` gives back the same record except for
+``life_dates`` (rebuilt from the years) and ``lido_schema_version`` (always "1.1").
 """
 
 from __future__ import annotations
@@ -221,7 +229,27 @@ def validate_xml(xml: bytes | Element, schema: SchemaName) -> list[str]:
     if validator.validate(doc):
         return []
     entries: Iterable[Any] = validator.error_log  # type: ignore[assignment]
-    return [f"line {e.line}: {e.message}" for e in entries]
+    return [f"line {e.line}: {_CLARK.sub(_prefixed, e.message)}" for e in entries]
+
+
+_PREFIXES = {
+    LIDO_NS: "lido",
+    OAI_DC_NS: "oai_dc",
+    DC_NS: "dc",
+    OAI_NS: "oai",
+    XML_NS: "xml",
+    XSI_NS: "xsi",
+    SKOS_NS: "skos",
+    RDF_NS: "rdf",
+    "http://www.opengis.net/gml": "gml",
+}
+_CLARK = re.compile(r"\{([^{}\s]+)\}")
+
+
+def _prefixed(m: re.Match[str]) -> str:
+    """libxml2 names elements ``{http://www.lido-schema.org}recordType``; stewards read ``lido:recordType``."""
+    prefix = _PREFIXES.get(m.group(1))
+    return f"{prefix}:" if prefix else m.group(0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -494,8 +522,7 @@ _CREATION_LIKE_TERMS = frozenset(
     }
 )
 _ACQUISITION_IDS = frozenset(
-    _norm_uri(u)
-    for u in (_LT + "lido00001", _LT + "eventType/acquisition", "http://vocab.getty.edu/aat/300157782")
+    _norm_uri(u) for u in (_LT + "lido00001", _LT + "eventType/acquisition", "http://vocab.getty.edu/aat/300157782")
 )
 _ACQUISITION_TERMS = frozenset(
     {
@@ -670,8 +697,11 @@ def _materials_tech(sets: list[Element], lang: str | None, draft: Draft) -> None
             label = (_attr(display, "label") or "").lower()
             if not text or label not in ("material", "technique"):
                 continue
-            parts = [p.strip() for p in text.split(";") if p.strip()]
-            (materials if label == "material" else techniques).extend(p for p in parts if p)
+            target = materials if label == "material" else techniques
+            for part in text.split(";"):
+                part = part.strip()
+                if part and part not in target:
+                    target.append(part)
     texts = [t for d in displays if (t := _text(d))]
     if texts:
         draft["medium_display"] = texts[0]
@@ -715,9 +745,7 @@ def _measurements(ident: Element | None, lang: str | None, draft: Draft) -> None
 def _inscription(ident: Element | None) -> str | None:
     parts: list[str] = []
     for ins in _children(ident, "inscriptionsWrap", "inscriptions"):
-        transcription = "; ".join(
-            t for el in ins.iterchildren(_L + "inscriptionTranscription") if (t := _block(el))
-        )
+        transcription = "; ".join(t for el in ins.iterchildren(_L + "inscriptionTranscription") if (t := _block(el)))
         description = "; ".join(
             t for el in _children(ins, "inscriptionDescription", "descriptiveNoteValue") if (t := _block(el))
         )
@@ -759,9 +787,7 @@ def _event_text(event: Element, lang: str | None) -> str | None:
         or (n := _text(_first(ea, "displayActorInRole")))
     ]
     place_el = _first(event, "eventPlace")
-    place = _text(_first(place_el, "displayPlace")) or _appellation(
-        _first(place_el, "place", "namePlaceSet"), lang
-    )
+    place = _text(_first(place_el, "displayPlace")) or _appellation(_first(place_el, "place", "namePlaceSet"), lang)
     date = _text(_first(event, "eventDate", "displayDate"))
     if not date:
         earliest = _text(_first(event, "eventDate", "date", "earliestDate"))
@@ -775,9 +801,7 @@ def _event_text(event: Element, lang: str | None) -> str | None:
 
 
 def _event_year(event: Element) -> str | None:
-    return _text(_first(event, "eventDate", "date", "earliestDate")) or _text(
-        _first(event, "eventDate", "displayDate")
-    )
+    return _text(_first(event, "eventDate", "date", "earliestDate")) or _text(_first(event, "eventDate", "displayDate"))
 
 
 def _rights_uri(rights: Element) -> str | None:
@@ -816,18 +840,18 @@ def _is_manifest(url: str, fmt: str, kinds: str) -> bool:
     return False
 
 
-def _representation_rank(kind: str, fmt: str, pref: str) -> int:
-    if pref in _PREFERRED:
-        return 0
-    rank = 4
-    if any(kind.endswith(k) for k in _MASTER):
+def _representation_rank(kind: str, fmt: str, pref: str, url: str) -> int:
+    rank = 0 if pref in _PREFERRED else 4
+    if rank and any(kind.endswith(k) for k in _MASTER):
         rank = 1
-    elif any(kind.endswith(k) for k in _PREVIEW):
+    elif rank and any(kind.endswith(k) for k in _PREVIEW):
         rank = 2
-    elif any(kind.endswith(k) for k in _THUMB):
+    elif rank and any(kind.endswith(k) for k in _THUMB):
         rank = 3
     if fmt in ("image/tiff", "tif", "tiff"):
         rank += 10  # browsers cannot show TIFF masters; prefer any JPEG/PNG rendition
+    if not _is_http(url):
+        rank += 20  # a bare file name ("_DSC3552.jpg") is no use to a catalogue
     return rank
 
 
@@ -837,9 +861,7 @@ def _resources(admin: Element | None, lang: str | None, draft: Draft) -> None:
     manifest: str | None = None
     for rs in _children(admin, "resourceWrap", "resourceSet"):
         resource_type = _concept(_first(rs, "resourceType"))
-        type_words = (
-            " ".join(t for t, _ in resource_type.terms).lower() + " " + " ".join(resource_type.ids).lower()
-        )
+        type_words = " ".join(t for t, _ in resource_type.terms).lower() + " " + " ".join(resource_type.ids).lower()
         candidates: list[tuple[int, int, str, bool]] = []
         for pos, rep in enumerate(rs.iterchildren(_L + "resourceRepresentation")):
             kind = (_attr(rep, "type") or "").lower()
@@ -854,14 +876,10 @@ def _resources(admin: Element | None, lang: str | None, draft: Draft) -> None:
                 if fmt and not fmt.startswith("image/") and fmt not in _IMAGE_EXT:
                     continue
                 pref = _attr(link, "pref") or _attr(rep, "pref") or ""
-                candidates.append((_representation_rank(kind, fmt, pref), pos, url, pref in _PREFERRED))
+                candidates.append((_representation_rank(kind, fmt, pref, url), pos, url, pref in _PREFERRED))
         for rid in rs.iterchildren(_L + "resourceID"):
             url = _text(rid)
-            if (
-                url
-                and _is_http(url)
-                and _is_manifest(url, "", (_attr(rid, "type") or "").lower() + " " + type_words)
-            ):
+            if url and _is_http(url) and _is_manifest(url, "", (_attr(rid, "type") or "").lower() + " " + type_words):
                 manifest = manifest or url
         if not candidates:
             continue
@@ -1015,9 +1033,7 @@ def _lido_to_draft(lido: Element) -> Draft:
     institution = _appellation(_first(record_wrap, "recordSource", "legalBodyName"), lang)
     if institution or repository:
         draft["institution"] = institution or repository
-    links = [
-        (link, t) for link in _children(record_wrap, "recordInfoSet", "recordInfoLink") if (t := _text(link))
-    ]
+    links = [(link, t) for link in _children(record_wrap, "recordInfoSet", "recordInfoLink") if (t := _text(link))]
     if links:
         html = [t for link, t in links if (_attr(link, "formatResource") or "").lower() == "text/html"]
         draft["source_url"] = html[0] if html else links[0][1]
@@ -1167,11 +1183,15 @@ def _one_line(elem: Element) -> bytes:
 def _open(path: str | os.PathLike[str]) -> tuple[Path, IO[bytes]]:
     p = Path(path)
     try:
-        return p, p.open("rb")
+        fh = p.open("rb")
     except FileNotFoundError:
         raise SourceNotFound("file does not exist", file=str(p)) from None
     except IsADirectoryError:
         raise SourceNotFound("is a directory, not a file", file=str(p)) from None
+    if os.fstat(fh.fileno()).st_size == 0:
+        fh.close()
+        raise EmptySource("file is empty (0 bytes)", file=p.name)
+    return p, fh
 
 
 def _events(
@@ -1313,16 +1333,12 @@ def iter_oai_records(path: str | os.PathLike[str]) -> Iterator[OaiRecord]:
             identifier = _text(header.find(_O + "identifier")) if header is not None else None
             datestamp = _text(header.find(_O + "datestamp")) if header is not None else None
             set_specs = tuple(
-                t
-                for s in (header.iterchildren(_O + "setSpec") if header is not None else ())
-                if (t := _text(s))
+                t for s in (header.iterchildren(_O + "setSpec") if header is not None else ()) if (t := _text(s))
             )
             deleted = header is not None and header.get("status") == "deleted"
             metadata_el = elem.find(_O + "metadata")
             payload = (
-                next((c for c in metadata_el if isinstance(c.tag, str)), None)
-                if metadata_el is not None
-                else None
+                next((c for c in metadata_el if isinstance(c.tag, str)), None) if metadata_el is not None else None
             )
             line = _line(elem)
             data = None
@@ -1369,9 +1385,7 @@ def read_resumption_token(source: str | os.PathLike[str] | bytes) -> str | None:
 _NSMAP_LIDO = {"lido": LIDO_NS, "xsi": XSI_NS}
 _NSMAP_DC = {"oai_dc": OAI_DC_NS, "dc": DC_NS, "xsi": XSI_NS}
 _LIDO_SCHEMA_LOCATION = "http://www.lido-schema.org http://www.lido-schema.org/schema/v1.1/lido-v1.1.xsd"
-_DC_SCHEMA_LOCATION = (
-    "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
-)
+_DC_SCHEMA_LOCATION = "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
 _DEFAULT_WORK_TYPE = ("object", "http://vocab.getty.edu/aat/300311889")
 _LT_PRODUCTION = _LT + "lido00007"
 _LT_ACQUISITION = _LT + "lido00001"
@@ -1394,9 +1408,7 @@ def _id_type(value: str) -> str:
     return "URI" if _is_http(value) else "local"
 
 
-def _concept_out(
-    parent: Element, name: str, label: str | None, uri: str | None, source: str | None = None
-) -> Element:
+def _concept_out(parent: Element, name: str, label: str | None, uri: str | None, source: str | None = None) -> Element:
     el = _el(parent, name)
     if uri:
         attrib = {_T_TYPE: "URI"}
@@ -1447,11 +1459,12 @@ def lido_element(record: MuseumRecord) -> Element:
             "inscriptionTranscription",
             record.inscription,
         )
-    repository = record.repository or institution
-    repo_set = _el(_el(ident, "repositoryWrap"), "repositorySet", attrib={_T_TYPE: "current"})
-    _legal_body(repo_set, "repositoryName", repository)
-    if record.object_number:
-        _el(repo_set, "workID", record.object_number, {_T_TYPE: "inventory number"})
+    if record.repository or record.object_number:
+        repo_set = _el(_el(ident, "repositoryWrap"), "repositorySet", attrib={_T_TYPE: "current"})
+        if record.repository:
+            _legal_body(repo_set, "repositoryName", record.repository)
+        if record.object_number:
+            _el(repo_set, "workID", record.object_number, {_T_TYPE: "inventory number"})
     if record.description:
         _el(
             _el(_el(ident, "objectDescriptionWrap"), "objectDescriptionSet"),
@@ -1480,11 +1493,7 @@ def lido_element(record: MuseumRecord) -> Element:
                     _el(om, "extentMeasurements", extent)
 
     has_production = bool(
-        record.creators
-        or record.production_date
-        or record.materials
-        or record.techniques
-        or record.medium_display
+        record.creators or record.production_date or record.materials or record.techniques or record.medium_display
     )
     prov = record.provenance
     if has_production or prov.acquisition or prov.acquisition_year or prov.history:
@@ -1532,11 +1541,7 @@ def lido_element(record: MuseumRecord) -> Element:
             event = _el(_el(events, "eventSet"), "event")
             _concept_out(event, "eventType", "Acquisition", _LT_ACQUISITION, "LIDO-Terminologie")
             if prov.acquisition_year is not None:
-                year = (
-                    f"{prov.acquisition_year:04d}"
-                    if prov.acquisition_year >= 0
-                    else str(prov.acquisition_year)
-                )
+                year = f"{prov.acquisition_year:04d}" if prov.acquisition_year >= 0 else str(prov.acquisition_year)
                 event_date = _el(event, "eventDate")
                 _el(event_date, "displayDate", str(prov.acquisition_year))
                 d = _el(event_date, "date")
