@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -228,9 +229,7 @@ def redact(conninfo: str) -> str:
         userinfo, _, hosts = netloc.rpartition("@")
         user, colon, _password = userinfo.partition(":")
         netloc = f"{user}:***@{hosts}" if colon else netloc
-    query = "&".join(
-        "password=***" if _QUERY_PASSWORD.match(item) else item for item in parts.query.split("&")
-    )
+    query = "&".join("password=***" if _QUERY_PASSWORD.match(item) else item for item in parts.query.split("&"))
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -251,13 +250,29 @@ def staging_table_name(export_id: str) -> str:
     return f"{STAGING_PREFIX}{slug[:room]}_{sha8}"
 
 
+_HASH_KEY = '"content_hash":"'
+
+
+def _content_hash(record: MuseumRecord, json_text: str) -> str:
+    """The hash ``model_dump_json`` already computed (a computed field, serialised last).
+
+    Hashing is half the cost of a row, so it is read back from the JSON rather than computed twice.
+    Only the real key can match: inside a JSON string the quotes would be escaped.
+    """
+    at = json_text.rfind(_HASH_KEY) + len(_HASH_KEY)
+    value = json_text[at : at + 64]
+    if at >= len(_HASH_KEY) and json_text[at + 64 : at + 65] == '"' and len(value) == 64:
+        return value
+    return record.content_hash
+
+
 def _staging_row(record: MuseumRecord, chunk_key: str, json_text: str) -> tuple[Any, ...]:
     span = record.production_date
     creators = "; ".join(c.name for c in record.creators)
     return (
         record.record_id,
         chunk_key,
-        record.content_hash,
+        _content_hash(record, json_text),
         record.object_number,
         record.title,
         record.work_type.label if record.work_type else None,
@@ -305,7 +320,8 @@ class Catalog:
         conninfo: str,
         schema: str = "catalog",
         *,
-        lock_timeout_s: float = 30.0,
+        lock_timeout_s: float = 2.0,
+        swap_timeout_s: float = 120.0,
         connect_timeout_s: int = 10,
     ) -> None:
         if not schema or len(schema.encode("utf-8")) > MAX_IDENTIFIER:
@@ -313,6 +329,7 @@ class Catalog:
         self.conninfo = conninfo
         self.schema = schema
         self.lock_timeout_s = lock_timeout_s
+        self.swap_timeout_s = swap_timeout_s
         given = conninfo_to_dict(conninfo)
         self._connect_kwargs: dict[str, Any] = {}
         if "connect_timeout" not in given:
@@ -349,9 +366,27 @@ class Catalog:
         conn.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(fn)), (self._lock_key(*parts),))
 
     def _set_lock_timeout(self, conn: psycopg.Connection[Any]) -> None:
-        # A long reader holding the view would otherwise queue every new reader behind the swap.
         ms = max(1, int(self.lock_timeout_s * 1000))
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{ms}ms")))
+
+    def _swap_view(self, conn: psycopg.Connection[Any], table: str) -> None:
+        """Re-point the view, waiting at most ``lock_timeout_s`` per attempt.
+
+        ``CREATE OR REPLACE VIEW`` needs an exclusive lock on the view, and while it waits every new
+        reader queues behind it: so each attempt gives up quickly (in a savepoint, keeping the rest of
+        the transaction) and lets readers through before trying again, for up to ``swap_timeout_s``.
+        """
+        deadline = time.monotonic() + self.swap_timeout_s
+        while True:
+            try:
+                with conn.transaction():
+                    self._set_lock_timeout(conn)
+                    self._point_view(conn, table)
+                return
+            except psycopg.errors.LockNotAvailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(0.5, self.lock_timeout_s))
 
     def _relation_exists(self, conn: psycopg.Connection[Any], name: str) -> bool:
         row = conn.execute(
@@ -369,9 +404,7 @@ class Catalog:
         conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._ident(name), columns))
         index = name[: MAX_IDENTIFIER - len("__chunk")] + "__chunk"
         conn.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (chunk_key)").format(
-                sql.Identifier(index), self._ident(name)
-            )
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (chunk_key)").format(sql.Identifier(index), self._ident(name))
         )
 
     def _point_view(self, conn: psycopg.Connection[Any], table: str) -> None:
@@ -383,20 +416,20 @@ class Catalog:
             )
         )
 
-    def _export_row(self, conn: psycopg.Connection[Any], export_id: str) -> tuple[str, str, int] | None:
+    def _export_row(
+        self, conn: psycopg.Connection[Any], export_id: str
+    ) -> tuple[str, str, int, datetime | None] | None:
         row = conn.execute(
-            sql.SQL("SELECT staging_table, kind, chunk_count FROM {} WHERE export_id = %s").format(
+            sql.SQL("SELECT staging_table, kind, chunk_count, dropped_at FROM {} WHERE export_id = %s").format(
                 self._ident("exports")
             ),
             (export_id,),
         ).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+        return (row[0], row[1], row[2], row[3]) if row else None
 
     def _current(self, conn: psycopg.Connection[Any]) -> Publication | None:
         with conn.cursor(row_factory=class_row(Publication)) as cur:
-            cur.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY id DESC LIMIT 1").format(self._ident("publications"))
-            )
+            cur.execute(sql.SQL("SELECT * FROM {} ORDER BY id DESC LIMIT 1").format(self._ident("publications")))
             return cur.fetchone()
 
     def _withdrawn(self, conn: psycopg.Connection[Any], old: str, new: str) -> tuple[int, list[str]]:
@@ -470,9 +503,7 @@ class Catalog:
                     " partition_key text PRIMARY KEY, export_id text NOT NULL, chunk_index int NOT NULL,"
                     " record_count int NOT NULL, content_digest text, loaded_at timestamptz NOT NULL)"
                 ).format(s("chunk_loads")),
-                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_loads_export ON {} (export_id)").format(
-                    s("chunk_loads")
-                ),
+                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_loads_export ON {} (export_id)").format(s("chunk_loads")),
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " partition_key text PRIMARY KEY, export_id text NOT NULL, chunk_index int NOT NULL,"
@@ -480,9 +511,7 @@ class Catalog:
                     " validated_digest text, record_count int, reject_count int,"
                     " updated_at timestamptz NOT NULL, run_id text)"
                 ).format(s("chunk_status")),
-                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_status_export ON {} (export_id)").format(
-                    s("chunk_status")
-                ),
+                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_status_export ON {} (export_id)").format(s("chunk_status")),
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " id bigserial PRIMARY KEY, export_id text NOT NULL, partition_key text NOT NULL,"
@@ -493,9 +522,9 @@ class Catalog:
                 sql.SQL("CREATE INDEX IF NOT EXISTS quarantine_partition ON {} (partition_key)").format(
                     s("quarantine")
                 ),
-                sql.SQL(
-                    "CREATE INDEX IF NOT EXISTS quarantine_export_reason ON {} (export_id, reason)"
-                ).format(s("quarantine")),
+                sql.SQL("CREATE INDEX IF NOT EXISTS quarantine_export_reason ON {} (export_id, reason)").format(
+                    s("quarantine")
+                ),
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " partition_key text PRIMARY KEY, export_id text NOT NULL, check_name text NOT NULL,"
@@ -545,9 +574,7 @@ class Catalog:
         with self._connect() as conn:
             self._lock(conn, "export", export_id)
             clash = conn.execute(
-                sql.SQL("SELECT export_id FROM {} WHERE staging_table = %s AND export_id <> %s").format(
-                    exports
-                ),
+                sql.SQL("SELECT export_id FROM {} WHERE staging_table = %s AND export_id <> %s").format(exports),
                 (table, export_id),
             ).fetchone()
             if clash:
@@ -563,9 +590,7 @@ class Catalog:
                 (export_id, source, profile, Jsonb(manifest), table, chunk_count, total_records, kind),
             )
             row = conn.execute(
-                sql.SQL("SELECT chunk_count, total_records, kind FROM {} WHERE export_id = %s").format(
-                    exports
-                ),
+                sql.SQL("SELECT chunk_count, total_records, kind FROM {} WHERE export_id = %s").format(exports),
                 (export_id,),
             ).fetchone()
             assert row is not None
@@ -577,9 +602,9 @@ class Catalog:
                 )
             self._create_staging(conn, table)
             conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET dropped_at = NULL WHERE export_id = %s AND dropped_at IS NOT NULL"
-                ).format(exports),
+                sql.SQL("UPDATE {} SET dropped_at = NULL WHERE export_id = %s AND dropped_at IS NOT NULL").format(
+                    exports
+                ),
                 (export_id,),
             )
         return table
@@ -610,15 +635,18 @@ class Catalog:
             export = self._export_row(conn, export_id)
             if export is None:
                 raise CatalogError(f"export {export_id!r} is not registered: call register_export first")
+            if export[3] is not None:
+                raise CatalogError(
+                    f"export {export_id!r}: staging table {export[0]} was dropped at {export[3]:%Y-%m-%d %H:%M}"
+                    " UTC; call register_export again to reload it"
+                )
             table = self._ident(export[0])
             state = conn.execute(
                 sql.SQL("SELECT state FROM {} WHERE partition_key = %s").format(self._ident("chunk_status")),
                 (partition_key,),
             ).fetchone()
             if state and state[0] == "quarantined":
-                raise CatalogError(
-                    f"chunk {partition_key} is quarantined: it must validate clean before it is loaded"
-                )
+                raise CatalogError(f"chunk {partition_key} is quarantined: it must validate clean before it is loaded")
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE {} (ord int NOT NULL, {}) ON COMMIT DROP").format(
                     temp,
@@ -635,8 +663,7 @@ class Catalog:
                     for record in records:
                         if record.export_id != export_id:
                             raise ValueError(
-                                f"record {record.record_id} belongs to export {record.export_id},"
-                                f" not {export_id}"
+                                f"record {record.record_id} belongs to export {record.export_id}, not {export_id}"
                             )
                         text = record.model_dump_json()
                         if "\\u0000" in text and _has_nul(record.model_dump()):
@@ -848,9 +875,9 @@ class Catalog:
     def list_quarantined(
         self, export_id: str | None = None, include_resolved: bool = False
     ) -> list[QuarantinedPartition]:
-        query = sql.SQL(
-            "SELECT * FROM {} WHERE (%(export_id)s::text IS NULL OR export_id = %(export_id)s)"
-        ).format(self._ident("quarantined_partitions"))
+        query = sql.SQL("SELECT * FROM {} WHERE (%(export_id)s::text IS NULL OR export_id = %(export_id)s)").format(
+            self._ident("quarantined_partitions")
+        )
         if not include_resolved:
             query += sql.SQL(" AND resolved_at IS NULL")
         query += sql.SQL(" ORDER BY partition_key")
@@ -891,13 +918,12 @@ class Catalog:
         """
         deleted = sorted(set(deleted_record_ids))
         with self._connect() as conn:
-            self._set_lock_timeout(conn)
             self._lock(conn, "publish")
             self._lock(conn, "export", export_id)
             export = self._export_row(conn, export_id)
             if export is None:
                 raise PublicationRefused(f"export {export_id!r} is not registered")
-            table, kind, chunk_count = export
+            table, kind, chunk_count, _dropped = export
             if deleted and kind != "incremental":
                 raise ValueError("deleted_record_ids apply to incremental exports only")
             current = self._current(conn)
@@ -918,8 +944,7 @@ class Catalog:
                 )
             if expected_records is not None and staged != expected_records:
                 raise PublicationRefused(
-                    f"export {export_id!r}: staging table {table} holds {staged} rows,"
-                    f" expected {expected_records}"
+                    f"export {export_id!r}: staging table {table} holds {staged} rows, expected {expected_records}"
                 )
             details: dict[str, Any] = {
                 "kind": kind,
@@ -936,7 +961,7 @@ class Catalog:
             total_row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(table))).fetchone()
             assert total_row is not None
             withdrawn = self._withdrawn(conn, old, table) if old is not None else (0, [])
-            self._point_view(conn, table)
+            self._swap_view(conn, table)
             publication = self._record_publication(
                 conn,
                 export_id=export_id,
@@ -974,9 +999,7 @@ class Catalog:
         if missing:
             problems.append(f"{len(missing)} not loaded: {_keys_text(missing)}")
         if unexpected:
-            problems.append(
-                f"{len(unexpected)} outside the {expected_chunks} expected: {_keys_text(unexpected)}"
-            )
+            problems.append(f"{len(unexpected)} outside the {expected_chunks} expected: {_keys_text(unexpected)}")
         if problems:
             raise PublicationRefused(
                 f"export {export_id!r} cannot be published, chunks " + "; ".join(problems),
@@ -1005,8 +1028,7 @@ class Catalog:
             return {"carried_over": 0, "deleted_requested": len(deleted)}
         columns = [sql.Identifier(c) for c in _COLUMN_NAMES]
         select = [
-            sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c))
-            for c in _COLUMN_NAMES
+            sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c)) for c in _COLUMN_NAMES
         ]
         cur = conn.execute(
             sql.SQL(
@@ -1039,7 +1061,6 @@ class Catalog:
     def rollback(self, export_id: str) -> PublicationResult:
         """Point ``objects`` back at an export published before, if its staging table still exists."""
         with self._connect() as conn:
-            self._set_lock_timeout(conn)
             self._lock(conn, "publish")
             current = self._current(conn)
             if current is None:
@@ -1048,8 +1069,7 @@ class Catalog:
                 return PublicationResult(current, already_published=True)
             published = conn.execute(
                 sql.SQL(
-                    "SELECT staging_table FROM {} WHERE export_id = %s AND kind = 'publish'"
-                    " ORDER BY id DESC LIMIT 1"
+                    "SELECT staging_table FROM {} WHERE export_id = %s AND kind = 'publish' ORDER BY id DESC LIMIT 1"
                 ).format(self._ident("publications")),
                 (export_id,),
             ).fetchone()
@@ -1062,7 +1082,7 @@ class Catalog:
             assert count_row is not None
             old = current.staging_table if self._relation_exists(conn, current.staging_table) else None
             withdrawn = self._withdrawn(conn, old, table) if old is not None else (0, [])
-            self._point_view(conn, table)
+            self._swap_view(conn, table)
             publication = self._record_publication(
                 conn,
                 export_id=export_id,
@@ -1087,11 +1107,11 @@ class Catalog:
             raise ValueError("keep must be >= 0")
         dropped: list[str] = []
         with self._connect() as conn:
-            self._set_lock_timeout(conn)
             self._lock(conn, "publish")
             current = self._current(conn)
             if current is None:
                 return []
+            self._set_lock_timeout(conn)  # DROP TABLE waits for readers of that table, but not forever
             last = conn.execute(
                 sql.SQL(
                     "SELECT export_id, max(id) AS last_id, max(published_at) FROM {} WHERE kind = 'publish'"
@@ -1101,9 +1121,7 @@ class Catalog:
             kept = {current.export_id, *(row[0] for row in last[:keep])}
             published = {row[0] for row in last}
             cutoff_row = conn.execute(
-                sql.SQL("SELECT min(registered_at) FROM {} WHERE export_id = ANY(%s)").format(
-                    self._ident("exports")
-                ),
+                sql.SQL("SELECT min(registered_at) FROM {} WHERE export_id = ANY(%s)").format(self._ident("exports")),
                 (sorted(kept),),
             ).fetchone()
             cutoff = cutoff_row[0] if cutoff_row else None
@@ -1121,9 +1139,7 @@ class Catalog:
                 self._lock(conn, "export", export_id)
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._ident(table)))
                 conn.execute(
-                    sql.SQL("UPDATE {} SET dropped_at = now() WHERE export_id = %s").format(
-                        self._ident("exports")
-                    ),
+                    sql.SQL("UPDATE {} SET dropped_at = now() WHERE export_id = %s").format(self._ident("exports")),
                     (export_id,),
                 )
                 conn.execute(
@@ -1131,9 +1147,9 @@ class Catalog:
                     (export_id,),
                 )
                 conn.execute(
-                    sql.SQL(
-                        "UPDATE {} SET state = 'validated' WHERE export_id = %s AND state = 'loaded'"
-                    ).format(self._ident("chunk_status")),
+                    sql.SQL("UPDATE {} SET state = 'validated' WHERE export_id = %s AND state = 'loaded'").format(
+                        self._ident("chunk_status")
+                    ),
                     (export_id,),
                 )
                 dropped.append(table)
