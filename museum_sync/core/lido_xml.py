@@ -105,6 +105,7 @@ SchemaName = Literal["lido-1.1", "lido-1.0", "oai_dc"]
 _L = "{" + LIDO_NS + "}"
 _O = "{" + OAI_NS + "}"
 _DC = "{" + DC_NS + "}"
+_OAI_DC_TAG = "{" + OAI_DC_NS + "}dc"
 _XML_LANG = "{" + XML_NS + "}lang"
 _XSI_SCHEMA_LOCATION = "{" + XSI_NS + "}schemaLocation"
 _SKOS_CONCEPT = "{" + SKOS_NS + "}Concept"
@@ -247,7 +248,7 @@ _CLARK = re.compile(r"\{([^{}\s]+)\}")
 
 
 def _prefixed(m: re.Match[str]) -> str:
-    """libxml2 names elements ``{http://www.lido-schema.org}recordType``; stewards read ``lido:recordType``."""
+    """libxml2 says ``{http://www.lido-schema.org}recordType``; stewards read ``lido:recordType``."""
     prefix = _PREFIXES.get(m.group(1))
     return f"{prefix}:" if prefix else m.group(0)
 
@@ -308,7 +309,7 @@ def _lang(el: Element) -> str | None:
 
 
 def _is_http(value: str | None) -> bool:
-    return bool(value) and value is not None and value.lower().startswith(("http://", "https://"))
+    return value is not None and value[:8].lower().startswith(("http://", "https://"))
 
 
 _AAT_RE = re.compile(
@@ -522,7 +523,8 @@ _CREATION_LIKE_TERMS = frozenset(
     }
 )
 _ACQUISITION_IDS = frozenset(
-    _norm_uri(u) for u in (_LT + "lido00001", _LT + "eventType/acquisition", "http://vocab.getty.edu/aat/300157782")
+    _norm_uri(u)
+    for u in (_LT + "lido00001", _LT + "eventType/acquisition", "http://vocab.getty.edu/aat/300157782")
 )
 _ACQUISITION_TERMS = frozenset(
     {
@@ -666,7 +668,8 @@ def _creators(event: Element, kind: str, lang: str | None, out: list[DraftCreato
             out.append(creator)
 
 
-_MATERIAL_TYPES = ("material", "materiaali", "pohjamateriaali", "support", "medium", "lido00513", "lido00514")
+# termMaterialsTech types that mean "technique"; every other type (material, materiaali, support,
+# lido00513 paint, lido00514 support...) or none is a material.
 _TECHNIQUE_TYPES = ("technique", "technik", "tekniikka", "lido00131", "method")
 
 
@@ -745,7 +748,9 @@ def _measurements(ident: Element | None, lang: str | None, draft: Draft) -> None
 def _inscription(ident: Element | None) -> str | None:
     parts: list[str] = []
     for ins in _children(ident, "inscriptionsWrap", "inscriptions"):
-        transcription = "; ".join(t for el in ins.iterchildren(_L + "inscriptionTranscription") if (t := _block(el)))
+        transcription = "; ".join(
+            t for el in ins.iterchildren(_L + "inscriptionTranscription") if (t := _block(el))
+        )
         description = "; ".join(
             t for el in _children(ins, "inscriptionDescription", "descriptiveNoteValue") if (t := _block(el))
         )
@@ -787,7 +792,9 @@ def _event_text(event: Element, lang: str | None) -> str | None:
         or (n := _text(_first(ea, "displayActorInRole")))
     ]
     place_el = _first(event, "eventPlace")
-    place = _text(_first(place_el, "displayPlace")) or _appellation(_first(place_el, "place", "namePlaceSet"), lang)
+    place = _text(_first(place_el, "displayPlace")) or _appellation(
+        _first(place_el, "place", "namePlaceSet"), lang
+    )
     date = _text(_first(event, "eventDate", "displayDate"))
     if not date:
         earliest = _text(_first(event, "eventDate", "date", "earliestDate"))
@@ -801,7 +808,9 @@ def _event_text(event: Element, lang: str | None) -> str | None:
 
 
 def _event_year(event: Element) -> str | None:
-    return _text(_first(event, "eventDate", "date", "earliestDate")) or _text(_first(event, "eventDate", "displayDate"))
+    return _text(_first(event, "eventDate", "date", "earliestDate")) or _text(
+        _first(event, "eventDate", "displayDate")
+    )
 
 
 def _rights_uri(rights: Element) -> str | None:
@@ -829,7 +838,10 @@ _IMAGE_EXT = frozenset({"jpg", "jpeg", "png", "gif", "tif", "tiff", "webp", "jp2
 
 
 def _is_manifest(url: str, fmt: str, kinds: str) -> bool:
+    """A IIIF Presentation manifest, as opposed to an image (also IIIF Image API ``/full/`` URLs)."""
     low = url.lower()
+    if low.endswith("info.json"):
+        return False  # IIIF Image API service description, not a manifest
     if fmt in ("application/ld+json", "application/json") and "manifest" in low:
         return True
     if "iiif" in kinds and "manifest" in (kinds + low):
@@ -861,7 +873,9 @@ def _resources(admin: Element | None, lang: str | None, draft: Draft) -> None:
     manifest: str | None = None
     for rs in _children(admin, "resourceWrap", "resourceSet"):
         resource_type = _concept(_first(rs, "resourceType"))
-        type_words = " ".join(t for t, _ in resource_type.terms).lower() + " " + " ".join(resource_type.ids).lower()
+        type_words = (
+            " ".join(t for t, _ in resource_type.terms).lower() + " " + " ".join(resource_type.ids).lower()
+        )
         candidates: list[tuple[int, int, str, bool]] = []
         for pos, rep in enumerate(rs.iterchildren(_L + "resourceRepresentation")):
             kind = (_attr(rep, "type") or "").lower()
@@ -879,7 +893,11 @@ def _resources(admin: Element | None, lang: str | None, draft: Draft) -> None:
                 candidates.append((_representation_rank(kind, fmt, pref, url), pos, url, pref in _PREFERRED))
         for rid in rs.iterchildren(_L + "resourceID"):
             url = _text(rid)
-            if url and _is_http(url) and _is_manifest(url, "", (_attr(rid, "type") or "").lower() + " " + type_words):
+            if (
+                url
+                and _is_http(url)
+                and _is_manifest(url, "", (_attr(rid, "type") or "").lower() + " " + type_words)
+            ):
                 manifest = manifest or url
         if not candidates:
             continue
@@ -1033,7 +1051,9 @@ def _lido_to_draft(lido: Element) -> Draft:
     institution = _appellation(_first(record_wrap, "recordSource", "legalBodyName"), lang)
     if institution or repository:
         draft["institution"] = institution or repository
-    links = [(link, t) for link in _children(record_wrap, "recordInfoSet", "recordInfoLink") if (t := _text(link))]
+    links = [
+        (link, t) for link in _children(record_wrap, "recordInfoSet", "recordInfoLink") if (t := _text(link))
+    ]
     if links:
         html = [t for link, t in links if (_attr(link, "formatResource") or "").lower() == "text/html"]
         draft["source_url"] = html[0] if html else links[0][1]
@@ -1082,7 +1102,7 @@ def parse_oai_dc(xml: bytes, *, file: str = "<oai_dc>") -> Draft:
     language -> language, publisher -> institution.
     """
     root = _parse_bytes(xml, file)
-    dc = root if root.tag == "{" + OAI_DC_NS + "}dc" else next(root.iter("{" + OAI_DC_NS + "}dc"), None)
+    dc = root if root.tag == _OAI_DC_TAG else next(root.iter(_OAI_DC_TAG), None)
     if dc is None:
         dc = root
     values: dict[str, list[Element]] = {}
@@ -1260,14 +1280,16 @@ def _inherit_schema_location(lido: Element) -> None:
 
 
 def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, bytes]]:
-    """Stream every ``lido`` element of a file as standalone one-line bytes, with its locator.
+    """Stream every record element of a file as standalone one-line bytes, with its locator.
 
-    Handles a ``lidoWrap`` file, a single ``lido`` root, namespace-stripped LIDO and OAI-PMH envelopes
-    (``lido`` inside ``<metadata>``; ``oai_dc`` records are read with ``iter_oai_records``). Memory stays
-    flat: each record is cleared once the consumer has it. The pointer is an XPath to the element, e.g.
-    ``/lidoWrap/lido[3]`` or ``/OAI-PMH/ListRecords/record[7]/metadata/lido[1]``. Raises
-    ``SourceNotFound``, ``SourceFormatError`` (with line) for broken XML or entity declarations, and
-    ``EmptySource`` when the file holds no ``lido`` element.
+    Records are ``lido`` elements (a ``lidoWrap`` file, a single ``lido`` root, namespace-stripped LIDO,
+    or LIDO inside OAI-PMH ``<metadata>``) and ``oai_dc:dc`` elements (an OAI-PMH ``oai_dc`` response or
+    a bare ``oai_dc:dc``): feed them to ``parse_lido`` / ``parse_oai_dc``. Deleted OAI records carry no
+    metadata and are not yielded (``iter_oai_records`` reports them). Memory stays flat: each record is
+    cleared once the consumer has it. The pointer is an XPath to the element, e.g. ``/lidoWrap/lido[3]``
+    or ``/OAI-PMH/ListRecords/record[7]/metadata/lido[1]``. Raises ``SourceNotFound``,
+    ``SourceFormatError`` (with line) for broken XML or entity declarations, and ``EmptySource`` when the
+    file holds no record.
     """
     p, fh = _open(path)
     name = p.name
@@ -1276,7 +1298,7 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
     sibling_index = 0
     found = 0
     with fh:
-        for event, elem in _events(fh, name, (_L + "lido", "lido", _O + "record")):
+        for event, elem in _events(fh, name, (_L + "lido", "lido", _OAI_DC_TAG, _O + "record")):
             tag = elem.tag
             if tag == _O + "record":
                 if event == "start":
@@ -1299,9 +1321,10 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
                     step += f"[{record_index}]"
                 steps.append(step)
                 node = node.getparent()
-            pointer = "/" + "/".join([*reversed(steps), f"lido[{sibling_index}]"])
+            pointer = "/" + "/".join([*reversed(steps), f"{_local_name(elem)}[{sibling_index}]"])
             line = _line(elem)
-            _inherit_schema_location(elem)
+            if tag != _OAI_DC_TAG:
+                _inherit_schema_location(elem)
             data = _checked_line(_one_line(elem), name, line)
             found += 1
             yield Locator(file=name, line=line, pointer=pointer), data
@@ -1310,7 +1333,7 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
             else:
                 elem.clear()
     if not found:
-        raise EmptySource("no lido records (expected lidoWrap/lido, lido, or OAI-PMH with lido)", file=name)
+        raise EmptySource("no records (expected LIDO, or OAI-PMH with lido or oai_dc metadata)", file=name)
 
 
 _FORMATS = {LIDO_NS: "lido", OAI_DC_NS: "oai_dc"}
@@ -1333,12 +1356,16 @@ def iter_oai_records(path: str | os.PathLike[str]) -> Iterator[OaiRecord]:
             identifier = _text(header.find(_O + "identifier")) if header is not None else None
             datestamp = _text(header.find(_O + "datestamp")) if header is not None else None
             set_specs = tuple(
-                t for s in (header.iterchildren(_O + "setSpec") if header is not None else ()) if (t := _text(s))
+                t
+                for s in (header.iterchildren(_O + "setSpec") if header is not None else ())
+                if (t := _text(s))
             )
             deleted = header is not None and header.get("status") == "deleted"
             metadata_el = elem.find(_O + "metadata")
             payload = (
-                next((c for c in metadata_el if isinstance(c.tag, str)), None) if metadata_el is not None else None
+                next((c for c in metadata_el if isinstance(c.tag, str)), None)
+                if metadata_el is not None
+                else None
             )
             line = _line(elem)
             data = None
@@ -1385,7 +1412,9 @@ def read_resumption_token(source: str | os.PathLike[str] | bytes) -> str | None:
 _NSMAP_LIDO = {"lido": LIDO_NS, "xsi": XSI_NS}
 _NSMAP_DC = {"oai_dc": OAI_DC_NS, "dc": DC_NS, "xsi": XSI_NS}
 _LIDO_SCHEMA_LOCATION = "http://www.lido-schema.org http://www.lido-schema.org/schema/v1.1/lido-v1.1.xsd"
-_DC_SCHEMA_LOCATION = "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
+_DC_SCHEMA_LOCATION = (
+    "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
+)
 _DEFAULT_WORK_TYPE = ("object", "http://vocab.getty.edu/aat/300311889")
 _LT_PRODUCTION = _LT + "lido00007"
 _LT_ACQUISITION = _LT + "lido00001"
@@ -1397,10 +1426,27 @@ _T_SOURCE = _L + "source"
 _T_PREF = _L + "pref"
 
 
+# Characters XML 1.0 cannot carry (control characters from dirty CSV exports, lone surrogates).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def _el(parent: Element, name: str, text: str | None = None, attrib: dict[str, str] | None = None) -> Element:
-    el = _SUB(parent, _L + name, attrib) if attrib else _SUB(parent, _L + name)
+    count = len(parent)
+    try:
+        el = _SUB(parent, _L + name, attrib) if attrib else _SUB(parent, _L + name)
+        if text is not None:
+            el.text = text
+        return el
+    except ValueError:  # lxml refuses non-XML characters: drop them rather than lose the record
+        del parent[count:]
+    safe = {k: _xml_safe(v) for k, v in attrib.items()} if attrib else None
+    el = _SUB(parent, _L + name, safe) if safe else _SUB(parent, _L + name)
     if text is not None:
-        el.text = text
+        el.text = _xml_safe(text)
     return el
 
 
@@ -1408,7 +1454,9 @@ def _id_type(value: str) -> str:
     return "URI" if _is_http(value) else "local"
 
 
-def _concept_out(parent: Element, name: str, label: str | None, uri: str | None, source: str | None = None) -> Element:
+def _concept_out(
+    parent: Element, name: str, label: str | None, uri: str | None, source: str | None = None
+) -> Element:
     el = _el(parent, name)
     if uri:
         attrib = {_T_TYPE: "URI"}
@@ -1493,7 +1541,11 @@ def lido_element(record: MuseumRecord) -> Element:
                     _el(om, "extentMeasurements", extent)
 
     has_production = bool(
-        record.creators or record.production_date or record.materials or record.techniques or record.medium_display
+        record.creators
+        or record.production_date
+        or record.materials
+        or record.techniques
+        or record.medium_display
     )
     prov = record.provenance
     if has_production or prov.acquisition or prov.acquisition_year or prov.history:
@@ -1541,7 +1593,11 @@ def lido_element(record: MuseumRecord) -> Element:
             event = _el(_el(events, "eventSet"), "event")
             _concept_out(event, "eventType", "Acquisition", _LT_ACQUISITION, "LIDO-Terminologie")
             if prov.acquisition_year is not None:
-                year = f"{prov.acquisition_year:04d}" if prov.acquisition_year >= 0 else str(prov.acquisition_year)
+                year = (
+                    f"{prov.acquisition_year:04d}"
+                    if prov.acquisition_year >= 0
+                    else str(prov.acquisition_year)
+                )
                 event_date = _el(event, "eventDate")
                 _el(event_date, "displayDate", str(prov.acquisition_year))
                 d = _el(event_date, "date")
@@ -1600,7 +1656,10 @@ def dc_element(record: MuseumRecord) -> Element:
     def add(name: str, text: str | None, lang: str | None = None) -> None:
         if text:
             el = _SUB(dc, _DC + name, {_XML_LANG: lang}) if lang else _SUB(dc, _DC + name)
-            el.text = text
+            try:
+                el.text = text
+            except ValueError:  # non-XML characters (see _el)
+                el.text = _xml_safe(text)
 
     for title in record.titles:
         add("title", title.text, title.lang)

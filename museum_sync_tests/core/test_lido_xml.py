@@ -89,7 +89,8 @@ def lenient_record(d: Draft) -> MuseumRecord:
         span = DateSpan(display=str(display), earliest=earliest, latest=latest)
     aats = d.get("materials_aat", [])
     materials = tuple(
-        Term(label=m, aat=_aat(aats[i]) if i < len(aats) else None) for i, m in enumerate(d.get("materials", []))
+        Term(label=m, aat=_aat(aats[i]) if i < len(aats) else None)
+        for i, m in enumerate(d.get("materials", []))
     )
     measurements = []
     for m in d.get("measurements", []):
@@ -240,7 +241,9 @@ def test_records_are_one_line_and_reparse_to_the_same_text(lido_dir: Path) -> No
 
 def test_locators_point_at_each_record(lido_dir: Path) -> None:
     items = list(lx.iter_lido_elements(lido_dir / "records" / "inp_ro_science_technology_486records.xml"))
-    assert items[0][0] == Locator(file="inp_ro_science_technology_486records.xml", line=4, pointer="/lidoWrap/lido[1]")
+    assert items[0][0] == Locator(
+        file="inp_ro_science_technology_486records.xml", line=4, pointer="/lidoWrap/lido[1]"
+    )
     assert items[-1][0].pointer == "/lidoWrap/lido[486]"
     lines = [loc.line for loc, _ in items]
     assert lines == sorted(lines) and len(set(lines)) == 486
@@ -281,7 +284,10 @@ def test_kunsthalle_bremen_record_maps_every_field(by_file: dict[str, list[Draft
     assert d["language"] == "de"
     assert d["lido_schema_version"] == "1.0"  # from the lidoWrap's xsi:schemaLocation
     assert d["images"] == [
-        {"url": "https://onlinekatalog.kunsthalle-bremen.de/DE-MUS-027614/object/3/166674", "is_primary": True}
+        {
+            "url": "https://onlinekatalog.kunsthalle-bremen.de/DE-MUS-027614/object/3/166674",
+            "is_primary": True,
+        }
     ]
 
 
@@ -294,7 +300,10 @@ def test_lido_v11_skos_concepts_titles_and_materials(by_file: dict[str, list[Dra
     assert d["repository"] == "Uffizien"  # current repository (not the former ones), record language
     assert d["object_number"] == "8360 (Inv. 1890)"
     assert d["materials"] == ["Pappelholz", "Öltemperafarbe"]
-    assert d["materials_aat"] == ["http://vocab.getty.edu/aat/300012363", "http://vocab.getty.edu/aat/300015066"]
+    assert d["materials_aat"] == [
+        "http://vocab.getty.edu/aat/300012363",
+        "http://vocab.getty.edu/aat/300015066",
+    ]
     assert d["techniques"] == ["Tafelmalerei"]
     assert d["measurements"][0] == {"dimension": "height", "value": "203", "unit": "cm"}
     assert d["creators"][0]["source_id"] == "http://vocab.getty.edu/ulan/500015254"  # the preferred actorID
@@ -303,7 +312,9 @@ def test_lido_v11_skos_concepts_titles_and_materials(by_file: dict[str, list[Dra
     # lido00464 (large) beats lido00451 (350 px) in each resourceSet.
     assert d["images"][0]["url"] == "http://www.bildindex.de/bilder/d/fmp_gkka1982_01929_2l"
     v10 = by_file["lidowg_v1.0_LaPrimavera.xml"][0]
-    assert str(v10["provenance_history"]).startswith("provenance: Florence, Palazzo Medici Riccardi, Via Cavour, 1498")
+    assert str(v10["provenance_history"]).startswith(
+        "provenance: Florence, Palazzo Medici Riccardi, Via Cavour, 1498"
+    )
 
 
 def test_event_types_across_institutions(by_file: dict[str, list[Draft]]) -> None:
@@ -365,7 +376,9 @@ def test_manifest_and_aat_forms_are_recognised() -> None:
     </lido:lido>"""
     d = lx.parse_lido(xml)
     assert d["work_type_aat"] == "http://vocab.getty.edu/aat/300033618"
-    assert d["creators"] == [{"name": "Maker", "role": "painter", "role_aat": "http://vocab.getty.edu/aat/300025136"}]
+    assert d["creators"] == [
+        {"name": "Maker", "role": "painter", "role_aat": "http://vocab.getty.edu/aat/300025136"}
+    ]
     assert d["iiif_manifest"] == "https://ex.org/iiif/1/manifest"
     assert d["images"] == [{"url": "https://ex.org/t.jpg", "is_primary": True}]
     assert "lido_schema_version" not in d  # no xsi:schemaLocation at all
@@ -481,7 +494,10 @@ def _full_record(**changes: object) -> MuseumRecord:
             ),
         ),
         "production_date": DateSpan(display="c. 1880", earliest=date(1875, 1, 1), latest=date(1885, 12, 31)),
-        "materials": (Term(label="stoneware", aat="http://vocab.getty.edu/aat/300010670"), Term(label="glaze")),
+        "materials": (
+            Term(label="stoneware", aat="http://vocab.getty.edu/aat/300010670"),
+            Term(label="glaze"),
+        ),
         "techniques": (Term(label="throwing"),),
         "medium_display": "Salt-glazed stoneware",
         "dimensions_display": "h. 20 cm",
@@ -604,7 +620,9 @@ def test_kenom_list_records(shared_data: Path) -> None:
 def test_deleted_record_and_oai_dc_payload(shared_data: Path) -> None:
     path = shared_data / "oaipmh" / "edge" / "sickle_ListRecords_with_deleted.xml"
     deleted, live = list(lx.iter_oai_records(path))
-    assert deleted.deleted and deleted.metadata is None and deleted.identifier == "oai:test.example.com:1585310"
+    assert (
+        deleted.deleted and deleted.metadata is None and deleted.identifier == "oai:test.example.com:1585310"
+    )
     assert not live.deleted and live.metadata_format == "oai_dc" and live.metadata is not None
     d = lx.parse_oai_dc(live.metadata)
     assert d["titles"] == [{"text": "Sample Title", "preferred": True}]
@@ -613,6 +631,9 @@ def test_deleted_record_and_oai_dc_payload(shared_data: Path) -> None:
     description = str(d["description"])
     assert description.startswith("Lorem ipsum dolor sit amet") and "\neiusmod\n" in description
     assert lx.read_resumption_token(path) == "ListRecords2.xml"
+    # The deleted record has no metadata, so the snapshot stream only carries the live one.
+    pointers = [loc.pointer for loc, _ in lx.iter_lido_elements(path)]
+    assert pointers == ["/OAI-PMH/ListRecords/record[2]/metadata/dc[1]"]
 
 
 def test_dspace_oai_dc_last_page(shared_data: Path) -> None:
@@ -623,9 +644,16 @@ def test_dspace_oai_dc_last_page(shared_data: Path) -> None:
     assert d["titles"][0]["text"] == "Kijken in het brein: Over de mogelijkheden van neuromarketing"
     assert d["source_url"] == "http://hdl.handle.net/1765/308"
     assert lx.read_resumption_token(path) is None
-    with pytest.raises(EmptySource, match="no lido records"):
-        list(lx.iter_lido_elements(path))
-    assert list(lx.iter_oai_records(shared_data / "oaipmh" / "edge" / "sickle_error_noRecordsMatch.xml")) == []
+    # The snapshot stream yields the oai_dc payloads too, one line each.
+    lines = list(lx.iter_lido_elements(path))
+    assert len(lines) == 16
+    assert lines[0][0].pointer == "/OAI-PMH/ListRecords/record[1]/metadata/dc[1]"
+    assert lines[0][1] == records[0].metadata
+    assert lx.parse_oai_dc(lines[0][1])["record_id"] == d["record_id"]
+    no_records = shared_data / "oaipmh" / "edge" / "sickle_error_noRecordsMatch.xml"
+    assert list(lx.iter_oai_records(no_records)) == []
+    with pytest.raises(EmptySource, match="no records"):
+        list(lx.iter_lido_elements(no_records))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -712,3 +740,16 @@ def test_broken_and_missing_files(lido_dir: Path, tmp_path: Path) -> None:
         list(lx.iter_lido_elements(empty))
     with pytest.raises(SourceFormatError):
         lx.parse_lido(b"<lido><unclosed></lido>")
+
+
+def test_control_characters_from_dirty_sources_do_not_break_writing() -> None:
+    record = _full_record(
+        record_id="r\x0b1",
+        titles=(Title(text="Bad\x0btitle\x01", lang="en"),),
+        description="a\x0cb",
+        provenance=Provenance(institution="In\x02st", source_record_id="r\x0b1"),
+    )
+    assert lx.validate_xml(lx.lido_element(record), "lido-1.1") == []
+    assert lx.validate_xml(lx.dc_element(record), "oai_dc") == []
+    d = lx.parse_lido(lx.record_to_lido(record))
+    assert (d["record_id"], d["titles"][0]["text"], d["institution"]) == ("r1", "Badtitle", "Inst")
