@@ -1,17 +1,16 @@
 """The PostgreSQL catalogue against a real server: loading, quarantine, the publication gate and swap.
 
-Each test gets its own schema in a database created for this module, so it can run beside other suites.
+Each test gets a database of its own (the ``fresh_db`` fixture: on the server named by MUSEUM_SYNC_PG_URL,
+else on an embedded one), so it can run beside other suites.
 Records are built from the real Tate artwork excerpt (shared/data/csv), replicated for the bulk tests.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from museum_sync.clients.catalog import (
     EMPTY_TABLE,
@@ -33,7 +31,6 @@ from museum_sync.clients.catalog import (
 )
 from museum_sync.core.models import MuseumRecord
 
-PG_URL = os.environ.get("MUSEUM_SYNC_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 RIGHTS = "http://rightsstatements.org/vocab/InC/1.0/"
 
 
@@ -41,26 +38,10 @@ RIGHTS = "http://rightsstatements.org/vocab/InC/1.0/"
 # Fixtures
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    """A database of our own on the server named by MUSEUM_SYNC_PG_URL, dropped afterwards."""
-    name = f"museum_sync_catalog_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {redact(PG_URL)} (set MUSEUM_SYNC_PG_URL): {exc}")
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(PG_URL, dbname=name)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 @pytest.fixture
-def catalog(pg_url: str) -> Catalog:
-    cat = Catalog(pg_url, schema=f"cat_{uuid.uuid4().hex[:8]}")
+def catalog(fresh_db: str) -> Catalog:
+    """A migrated catalogue in a database of its own (``fresh_db``); a non-default schema name on purpose."""
+    cat = Catalog(fresh_db, schema=f"cat_{uuid.uuid4().hex[:8]}")
     cat.migrate()
     return cat
 
@@ -84,7 +65,9 @@ def tate(shared_data: Path) -> list[MuseumRecord]:
                 "record_id": f"tate-{row['id']}",
                 "object_number": row["accession_number"],
                 "titles": ({"text": row["title"], "lang": "en"},),
-                "creators": ({"name": row["artist"], "role": {"label": "artist"}, "source_id": row["artistId"]},),
+                "creators": (
+                    {"name": row["artist"], "role": {"label": "artist"}, "source_id": row["artistId"]},
+                ),
                 "production_date": span,
                 "dimensions_display": row["dimensions"] or None,
                 "inscription": row["inscription"] or None,
@@ -134,11 +117,15 @@ def load_all(
 def rows(cat: Catalog, table: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(cat.conninfo) as conn:
         return conn.execute(
-            sql.SQL('SELECT * FROM {} ORDER BY record_id COLLATE "C"').format(sql.Identifier(cat.schema, table))
+            sql.SQL('SELECT * FROM {} ORDER BY record_id COLLATE "C"').format(
+                sql.Identifier(cat.schema, table)
+            )
         ).fetchall()
 
 
-def reject(export_id: str, key: str, n: int, reason: str = "malformed_rights", raw: str = "") -> QuarantineRow:
+def reject(
+    export_id: str, key: str, n: int, reason: str = "malformed_rights", raw: str = ""
+) -> QuarantineRow:
     return QuarantineRow(
         export_id=export_id,
         partition_key=key,
@@ -159,7 +146,10 @@ def reject(export_id: str, key: str, n: int, reason: str = "malformed_rights", r
 
 
 def test_redact_hides_passwords_in_every_form() -> None:
-    assert redact("postgresql://museum:s3cr%40t@db.example:5432/cat") == "postgresql://museum:***@db.example:5432/cat"
+    assert (
+        redact("postgresql://museum:s3cr%40t@db.example:5432/cat")
+        == "postgresql://museum:***@db.example:5432/cat"
+    )
     assert redact("postgres://db.example/cat?user=u&password=s3cret&sslmode=require") == (
         "postgres://db.example/cat?user=u&password=***&sslmode=require"
     )
@@ -178,14 +168,14 @@ def test_staging_table_names_are_safe_identifiers() -> None:
         staging_table_name("")
 
 
-def test_migrate_is_idempotent_and_safe_concurrently(pg_url: str) -> None:
-    cat = Catalog(pg_url, schema=f"cat_{uuid.uuid4().hex[:8]}")
+def test_migrate_is_idempotent_and_safe_concurrently(fresh_db: str) -> None:
+    cat = Catalog(fresh_db, schema=f"cat_{uuid.uuid4().hex[:8]}")
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: cat.migrate(), range(4)))
     cat.migrate()
     assert cat.count() == 0
     assert cat.current_publication() is None
-    with psycopg.connect(pg_url) as conn:
+    with psycopg.connect(fresh_db) as conn:
         tables = {
             r[0]
             for r in conn.execute(
@@ -295,7 +285,9 @@ def test_duplicate_ids_are_reported_not_overwritten(catalog: Catalog, tate: list
     assert catalog.publish("tate-a", 2, 20).publication.record_count == 20
 
 
-def test_records_with_nul_characters_are_reported_unstorable(catalog: Catalog, tate: list[MuseumRecord]) -> None:
+def test_records_with_nul_characters_are_reported_unstorable(
+    catalog: Catalog, tate: list[MuseumRecord]
+) -> None:
     records = for_export(tate[:3], "tate-a")
     nul = records[1].model_copy(update={"inscription": "signed\x00 lower right"})
     catalog.register_export("tate-a", "tate", "p", {}, 1, 3)
@@ -308,7 +300,9 @@ def test_concurrent_loads_of_one_chunk_count_it_once(catalog: Catalog, tate: lis
     records = replicate(tate, "tate-a", range(3000))
     catalog.register_export("tate-a", "tate", "p", {}, 1, 3000)
     with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda _: catalog.load_chunk("tate-a", "tate-a/0000", 0, records, "d0"), range(3)))
+        results = list(
+            pool.map(lambda _: catalog.load_chunk("tate-a", "tate-a/0000", 0, records, "d0"), range(3))
+        )
     assert [r.loaded for r in results] == [3000, 3000, 3000]
     assert catalog.publish("tate-a", 1, 3000).publication.record_count == 3000
 
@@ -382,12 +376,16 @@ def test_a_quarantined_chunk_is_not_loaded(catalog: Catalog, tate: list[MuseumRe
     assert catalog.count("tate-a") == 0
 
 
-def test_revalidating_with_the_same_digest_keeps_a_chunk_loaded(catalog: Catalog, tate: list[MuseumRecord]) -> None:
+def test_revalidating_with_the_same_digest_keeps_a_chunk_loaded(
+    catalog: Catalog, tate: list[MuseumRecord]
+) -> None:
     catalog.register_export("tate-a", "tate", "p", {}, 1, 52)
     catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d0", 52, 0, "run-1")
     catalog.load_chunk("tate-a", "tate-a/0000", 0, for_export(tate, "tate-a"), "d0")
     assert catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d0", 52, 0, "run-2").state == "loaded"
-    assert catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d1", 52, 0, "run-3").state == "validated"
+    assert (
+        catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d1", 52, 0, "run-3").state == "validated"
+    )
     states = catalog.chunk_states("tate-a")
     assert [(s.partition_key, s.state, s.validated_digest, s.run_id) for s in states] == [
         ("tate-a/0000", "validated", "d1", "run-3")
@@ -478,7 +476,9 @@ def test_publish_swaps_the_view_atomically_for_readers(catalog: Catalog, tate: l
     assert catalog.catalogue_digest() == catalog.catalogue_digest("tate-b")
 
 
-def test_withdrawn_records_rollback_and_idempotent_publish(catalog: Catalog, tate: list[MuseumRecord]) -> None:
+def test_withdrawn_records_rollback_and_idempotent_publish(
+    catalog: Catalog, tate: list[MuseumRecord]
+) -> None:
     a = for_export(tate[:40], "tate-a")
     b = for_export(tate[5:52], "tate-b")
     load_all(catalog, "tate-a", a, 10)
@@ -508,9 +508,9 @@ def test_withdrawn_records_rollback_and_idempotent_publish(catalog: Catalog, tat
     assert [p.kind for p in catalog.publications()] == ["rollback", "publish", "publish"]
 
 
-def test_catalogue_digest_ignores_chunk_order_and_export(pg_url: str, tate: list[MuseumRecord]) -> None:
-    one = Catalog(pg_url, schema=f"cat_{uuid.uuid4().hex[:8]}")
-    two = Catalog(pg_url, schema=f"cat_{uuid.uuid4().hex[:8]}")
+def test_catalogue_digest_ignores_chunk_order_and_export(fresh_db: str, tate: list[MuseumRecord]) -> None:
+    one = Catalog(fresh_db, schema=f"cat_{uuid.uuid4().hex[:8]}")
+    two = Catalog(fresh_db, schema=f"cat_{uuid.uuid4().hex[:8]}")
     for cat in (one, two):
         cat.migrate()
     records = replicate(tate, "tate-a", range(2_000))
@@ -520,7 +520,9 @@ def test_catalogue_digest_ignores_chunk_order_and_export(pg_url: str, tate: list
     one.publish("tate-a", 8)
     two.publish("tate-x", 8)
     digest = one.catalogue_digest()
-    assert digest == two.catalogue_digest() == two.catalogue_digest("tate-y") == one.catalogue_digest("tate-a")
+    assert (
+        digest == two.catalogue_digest() == two.catalogue_digest("tate-y") == one.catalogue_digest("tate-a")
+    )
     changed = [*records[:-1], records[-1].model_copy(update={"object_number": "X1"})]
     load_all(two, "tate-z", for_export(changed, "tate-z"), 1000)
     assert two.catalogue_digest("tate-z") != digest
@@ -552,7 +554,9 @@ def test_incremental_export_applies_upserts_and_deletions(catalog: Catalog, tate
     assert catalog.count() == 41
 
 
-def test_drop_old_exports_keeps_the_current_and_recent_ones(catalog: Catalog, tate: list[MuseumRecord]) -> None:
+def test_drop_old_exports_keeps_the_current_and_recent_ones(
+    catalog: Catalog, tate: list[MuseumRecord]
+) -> None:
     for export_id in ("tate-abandoned", "tate-a", "tate-b", "tate-c"):
         load_all(catalog, export_id, for_export(tate, export_id), 52)
     catalog.publish("tate-a", 1)
@@ -606,7 +610,9 @@ def wait_for_lock_queue(cat: Catalog) -> None:
     raise AssertionError("nobody queued for the view's lock")
 
 
-def test_swap_waits_for_a_long_reader_without_blocking_new_readers(catalog: Catalog, tate: list[MuseumRecord]) -> None:
+def test_swap_waits_for_a_long_reader_without_blocking_new_readers(
+    catalog: Catalog, tate: list[MuseumRecord]
+) -> None:
     load_all(catalog, "tate-a", for_export(tate[:30], "tate-a"), 30)
     load_all(catalog, "tate-b", for_export(tate, "tate-b"), 52)
     catalog.publish("tate-a", 1)
@@ -640,7 +646,9 @@ def test_swap_waits_for_a_long_reader_without_blocking_new_readers(catalog: Cata
     assert result.publication.record_count == 52 and catalog.count() == 52
 
 
-def test_swap_gives_up_after_swap_timeout_and_changes_nothing(catalog: Catalog, tate: list[MuseumRecord]) -> None:
+def test_swap_gives_up_after_swap_timeout_and_changes_nothing(
+    catalog: Catalog, tate: list[MuseumRecord]
+) -> None:
     load_all(catalog, "tate-a", for_export(tate[:30], "tate-a"), 30)
     load_all(catalog, "tate-b", for_export(tate, "tate-b"), 52)
     first = catalog.publish("tate-a", 1).publication
