@@ -202,15 +202,21 @@ def _parse_bytes(xml: bytes, file: str) -> Element:
 # --------------------------------------------------------------------------------------------------
 
 
-@cache
 def load_schema(name: SchemaName) -> etree.XMLSchema:
-    """The XSD shipped in ``core/schemas``, loaded once per process and fully offline."""
-    try:
-        path = _SCHEMA_FILES[name]
-    except KeyError:
-        raise ValueError(f"unknown schema {name!r}: expected one of {sorted(_SCHEMA_FILES)}") from None
+    """The XSD shipped in ``core/schemas``, loaded once per process and fully offline.
+
+    One schema object serves every validation in the process; its ``error_log`` is per object, so
+    validate from one thread per process (museum-sync's workers are processes).
+    """
+    if name not in _SCHEMA_FILES:
+        raise ValueError(f"unknown schema {name!r}: expected one of {sorted(_SCHEMA_FILES)}")
+    return _load_schema(name)
+
+
+@cache
+def _load_schema(name: str) -> etree.XMLSchema:
     parser = etree.XMLParser(no_network=True, resolve_entities=False)
-    return etree.XMLSchema(etree.parse(str(path), parser))
+    return etree.XMLSchema(etree.parse(str(_SCHEMA_FILES[name]), parser))
 
 
 def validate_xml(xml: bytes | Element, schema: SchemaName) -> list[str]:

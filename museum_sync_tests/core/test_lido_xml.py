@@ -192,7 +192,7 @@ def test_schemas_ship_with_the_package_and_load_offline_once() -> None:
         assert isinstance(schema, etree.XMLSchema)
         assert lx.load_schema(name) is schema
     with pytest.raises(ValueError, match="unknown schema"):
-        lx.load_schema("marc21")  # type: ignore[arg-type,unused-ignore]
+        lx.load_schema("marc21")  # type: ignore[arg-type]
 
 
 def test_safe_parser_settings() -> None:
