@@ -46,6 +46,8 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "ChunkState",
+    "ChunkStateName",
+    "ExportKind",
     "LoadResult",
     "Publication",
     "PublicationRefused",
@@ -315,7 +317,11 @@ def _keys_text(keys: Sequence[str]) -> str:
 
 
 class Catalog:
-    """The catalogue in one PostgreSQL schema. Call ``migrate()`` once before anything else."""
+    """The catalogue in one PostgreSQL schema. Call ``migrate()`` once before anything else.
+
+    An instance holds settings only (no connection), so it is safe to share between threads and to
+    pickle into a Celery task.
+    """
 
     def __init__(
         self,
