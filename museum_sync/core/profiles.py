@@ -147,18 +147,24 @@ def load_profile(name_or_path: str | Path) -> Profile:
     text = str(name_or_path)
     path = Path(text)
     if text.endswith(".toml") or path.is_file():
-        return _load_file(path.resolve())
+        return _load_cached(path.resolve())
     for candidate in _candidates():
         if candidate.stem == text:
-            return _load_file(candidate)
+            return _load_cached(candidate)
     known = ", ".join(list_profiles()) or "none"
     raise ProfileError(f"unknown profile {text!r}; known profiles: {known}")
 
 
-@cache
-def _load_file(path: Path) -> Profile:
+def _load_cached(path: Path) -> Profile:
+    """Cached per (path, mtime, size): long-lived workers pick up a fixed profile before a replay."""
     if not path.is_file():
         raise ProfileError(f"profile file not found: {path}")
+    stat = path.stat()
+    return _load_file(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _load_file(path: Path, _mtime_ns: int, _size: int) -> Profile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

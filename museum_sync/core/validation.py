@@ -1,0 +1,524 @@
+"""Validation: a raw source record becomes a ``MuseumRecord`` or a ``Rejected`` listing every problem.
+
+Nothing here raises on bad data. A rejection carries each problem found (not only the first), with the
+source field, a reason code from ``Reason``, a message a steward can act on, the offending value and the
+record's locator, plus the raw record itself so that quarantine loses nothing.
+
+Reason codes (stable: dashboards, alerts and profiles' ``blocking_reasons`` use them):
+
+=====================  ==================================================================================
+missing_required       a required value is absent (title, rights, a field the profile marks required)
+malformed_rights       a rights value that cannot be a rights statement at all (broken URL, bad version)
+unknown_rights         a well-formed rights value that is not in the controlled vocabulary
+missing_provenance     no institution, no source record id, or no acquisition info where required
+invalid_date           a date that cannot be read, or earliest after latest
+invalid_url            an image, IIIF manifest or landing-page URL that is not an absolute http(s) URL
+invalid_language       a language that is not an ISO 639 code or name
+invalid_value          a value of the wrong type for the profile's declared field type
+duplicate_id           a record id seen before in the same export
+unparseable_record     the record itself could not be parsed (bad JSON line, broken XML, ragged CSV row)
+=====================  ==================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from museum_sync.core import dates, vocabularies
+from museum_sync.core.draft import Draft
+from museum_sync.core.locator import Locator
+from museum_sync.core.mapping import Mapper, compile_mapper
+from museum_sync.core.models import Dimension, MuseumRecord
+from museum_sync.core.profiles import FieldType, Profile
+
+__all__ = [
+    "ChunkValidator",
+    "Problem",
+    "Reason",
+    "Rejected",
+    "Valid",
+    "build_record",
+    "raw_text",
+    "validate",
+]
+
+
+class Reason(StrEnum):
+    MISSING_REQUIRED = "missing_required"
+    MALFORMED_RIGHTS = "malformed_rights"
+    UNKNOWN_RIGHTS = "unknown_rights"
+    MISSING_PROVENANCE = "missing_provenance"
+    INVALID_DATE = "invalid_date"
+    INVALID_URL = "invalid_url"
+    INVALID_LANGUAGE = "invalid_language"
+    INVALID_VALUE = "invalid_value"
+    DUPLICATE_ID = "duplicate_id"
+    UNPARSEABLE_RECORD = "unparseable_record"
+    INDEX_REJECTED = "index_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: str
+    reason: Reason
+    message: str
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Valid:
+    locator: Locator
+    record: MuseumRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    locator: Locator
+    record_id: str | None
+    problems: tuple[Problem, ...]
+    raw: str
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return tuple(dict.fromkeys(p.reason for p in self.problems))
+
+    def summary(self) -> str:
+        rid = self.record_id or "(no id)"
+        return f"{self.locator} record {rid}: " + "; ".join(
+            f"{p.field}: {p.reason.value}: {p.message}" for p in self.problems
+        )
+
+
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_INT = re.compile(r"^[+-]?\d+(\.0+)?$")
+_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_BOOL = frozenset({"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"})
+_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
+_MAX_VALUE = 200  # characters of an offending value kept in a problem
+
+
+def raw_text(raw: Mapping[str, Any] | bytes | str) -> str:
+    """The raw record as text for quarantine: JSON for dicts, decoded XML for bytes."""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _short(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
+
+
+def _type_ok(value: Any, expected: FieldType) -> bool:
+    if expected in ("string", "object", "array"):
+        if expected == "object":
+            return isinstance(value, dict)
+        if expected == "array":
+            return isinstance(value, list)
+        return True
+    if isinstance(value, bool):
+        return expected == "boolean"
+    if isinstance(value, int):
+        return expected in ("integer", "number")
+    if isinstance(value, float):
+        return expected == "number" or (expected == "integer" and value.is_integer())
+    text = str(value).strip()
+    if expected == "integer":
+        return bool(_INT.match(text))
+    if expected == "number":
+        return bool(_NUM.match(text))
+    if expected == "boolean":
+        return text.lower() in _BOOL
+    if expected == "date":
+        return bool(_ISO_DATE.match(text))
+    if expected == "url":
+        return bool(_URL.match(text))
+    return True
+
+
+class _Builder:
+    """Collects problems while coercing one draft; one instance per record, discarded after."""
+
+    __slots__ = ("problems", "sources")
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.problems: list[Problem] = []
+        self.sources = sources
+
+    def src(self, name: str) -> str:
+        return self.sources.get(name, name)
+
+    def add(self, name: str, reason: Reason, message: str, value: Any = None) -> None:
+        self.problems.append(Problem(self.src(name), reason, message, _short(value)))
+
+    def url(self, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if text.startswith("//"):
+            text = "https:" + text
+        if not _URL.match(text):
+            self.add(name, Reason.INVALID_URL, "not an absolute http(s) URL", value)
+            return None
+        return text
+
+    def language(self, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return vocabularies.coerce_language(str(value))
+        except vocabularies.TermError as exc:
+            self.add(name, Reason.INVALID_LANGUAGE, str(exc), value)
+            return None
+
+    def year(self, name: str, value: Any) -> int | None:
+        if value is None:
+            return None
+        try:
+            return dates.parse_year(value)
+        except dates.DateError as exc:
+            self.add(name, Reason.INVALID_DATE, str(exc), value)
+            return None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "y", "t")
+    return bool(value)
+
+
+def _term(label: Any, aat: Any, kind: vocabularies.AatKind) -> dict[str, Any] | None:
+    if label is None:
+        return None
+    text = str(label).strip()
+    if not text:
+        return None
+    uri = vocabularies.normalise_aat_uri(str(aat)) if aat else None
+    return {"label": text, "aat": uri or vocabularies.lookup_aat(text, kind)}
+
+
+def _date_span(b: _Builder, draft: Draft) -> dict[str, Any] | None:
+    display = draft.get("date_display")
+    earliest_raw, latest_raw = draft.get("date_earliest"), draft.get("date_latest")
+    if display is None and earliest_raw is None and latest_raw is None:
+        return None
+    span: dict[str, Any] = {"display": str(display if display is not None else earliest_raw)}
+    if display is not None:
+        try:
+            parsed = dates.parse_date(str(display))
+        except dates.DateError as exc:
+            b.add("date_display", Reason.INVALID_DATE, str(exc), display)
+            return None
+        if parsed is not None:
+            span.update(
+                earliest=parsed.earliest,
+                latest=parsed.latest,
+                edtf=parsed.edtf,
+                approximate=parsed.approximate,
+            )
+    for key, raw, pick_start in (("earliest", earliest_raw, True), ("latest", latest_raw, False)):
+        if raw is None or span.get(key) is not None:
+            continue
+        year = b.year(f"date_{key}", raw)
+        if year is not None and 0 < year < 10000:
+            span[key] = date(year, 1, 1) if pick_start else date(year, 12, 31)
+    if span.get("earliest") and span.get("latest") and span["earliest"] > span["latest"]:
+        b.add("date_earliest", Reason.INVALID_DATE, f"earliest {span['earliest']} after latest {span['latest']}")
+        return None
+    return span
+
+
+_MEASURE = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\s*([a-zA-Z]{1,6})?\.?\s*$")
+
+
+def _measurements(b: _Builder, draft: Draft) -> tuple[dict[str, Any], ...]:
+    out: list[dict[str, Any]] = []
+    for m in draft.get("measurements", []):
+        value, unit = m.get("value"), m.get("unit")
+        if isinstance(value, bool):
+            value = None
+        if isinstance(value, int | float):
+            number: float | None = float(value)
+        else:
+            match = _MEASURE.match(str(value))
+            number = float(match.group(1).replace(",", ".")) if match else None
+            if match and match.group(2):
+                unit = match.group(2)  # "394 mm": the value carries its own unit
+        if number is None:
+            b.add("measurements", Reason.INVALID_VALUE, f"{m.get('dimension')} is not a number", value)
+            continue
+        if not unit:
+            b.add("measurements", Reason.INVALID_VALUE, f"{m.get('dimension')} {value} has no unit", value)
+            continue
+        dim = str(m.get("dimension", "other")).lower()
+        out.append(
+            {
+                "dimension": Dimension(dim) if dim in _DIMENSION_NAMES else Dimension.OTHER,
+                "value": number,
+                "unit": str(unit).strip().lower(),
+                "extent": m.get("extent"),
+            }
+        )
+    return tuple(out)
+
+
+_DIMENSION_NAMES = frozenset({"height", "width", "depth", "diameter", "length", "weight", "duration", "other"})
+
+
+def _provenance(b: _Builder, draft: Draft, record_id: str | None, profile: Profile) -> dict[str, Any] | None:
+    institution = draft.get("institution") or draft.get("repository")
+    acquisition = draft.get("acquisition") or draft.get("credit_line")
+    missing = []
+    if not institution:
+        missing.append(("institution", "no holding institution: set `institution` in the profile or map it"))
+    if not record_id:
+        missing.append(("record_id", "no source record id: provenance needs the institution's own record id"))
+    if profile.require_acquisition and not acquisition:
+        missing.append(("credit_line", "no credit line or acquisition note, which this profile requires"))
+    for name, message in missing:
+        b.add(name, Reason.MISSING_PROVENANCE, message)
+    if missing:
+        return None
+    return {
+        "institution": str(institution),
+        "source_record_id": str(record_id),
+        "source_system": draft.get("source_system"),
+        "acquisition": acquisition,
+        "acquisition_year": b.year("acquisition_year", draft.get("acquisition_year")),
+        "history": draft.get("provenance_history"),
+    }
+
+
+def _rights(b: _Builder, draft: Draft) -> str | None:
+    value = draft.get("rights")
+    if value is None or not str(value).strip():
+        b.add(
+            "rights",
+            Reason.MISSING_REQUIRED,
+            "no rights statement (rightsstatements.org or Creative Commons)",
+        )
+        return None
+    try:
+        return vocabularies.coerce_rights(str(value))
+    except vocabularies.TermError as exc:
+        reason = Reason.MALFORMED_RIGHTS if exc.code == "malformed_rights" else Reason.UNKNOWN_RIGHTS
+        b.add("rights", reason, str(exc), value)
+        return None
+
+
+def build_record(
+    draft: Draft, profile: Profile, *, export_id: str, sources: Mapping[str, str]
+) -> MuseumRecord | list[Problem]:
+    """Coerce a draft through the vocabularies into a record, or return every problem found."""
+    b = _Builder(sources)
+    record_id = draft.get("record_id")
+    record_id = str(record_id).strip() if record_id is not None and str(record_id).strip() else None
+
+    titles = []
+    for t in draft.get("titles", []):
+        text = (t.get("text") or "").strip()
+        if text:
+            titles.append(
+                {
+                    "text": text,
+                    "lang": b.language("titles", t.get("lang")),
+                    "preferred": t.get("preferred", True),
+                }
+            )
+    if not titles:
+        b.add("titles", Reason.MISSING_REQUIRED, "no title")
+
+    creators = []
+    for c in draft.get("creators", []):
+        role = _term(c.get("role") or "artist", c.get("role_aat"), "role")
+        creators.append(
+            {
+                "name": str(c["name"]),
+                "role": role,
+                "source_id": None if c.get("source_id") is None else str(c["source_id"]),
+                "life_dates": c.get("life_dates"),
+                "birth_year": b.year("creators", c.get("birth_year")),
+                "death_year": b.year("creators", c.get("death_year")),
+            }
+        )
+
+    images = []
+    for img in draft.get("images", []):
+        url = b.url("images", img.get("url"))
+        if url:
+            images.append({"url": url, "caption": img.get("caption"), "is_primary": bool(img.get("is_primary"))})
+
+    materials_aat = draft.get("materials_aat", [])
+    data: dict[str, Any] = {
+        "export_id": export_id,
+        "record_id": record_id or "",
+        "object_number": None if draft.get("object_number") is None else str(draft.get("object_number")),
+        "titles": tuple(titles),
+        "work_type": _term(draft.get("work_type"), draft.get("work_type_aat"), "work_type"),
+        "classification": draft.get("classification"),
+        "creators": tuple(creators),
+        "production_date": _date_span(b, draft),
+        "materials": tuple(
+            term
+            for i, m in enumerate(draft.get("materials", []))
+            if (term := _term(m, materials_aat[i] if i < len(materials_aat) else None, "material"))
+        ),
+        "techniques": tuple(term for m in draft.get("techniques", []) if (term := _term(m, None, "technique"))),
+        "medium_display": draft.get("medium_display"),
+        "dimensions_display": draft.get("dimensions_display"),
+        "measurements": _measurements(b, draft),
+        "inscription": draft.get("inscription"),
+        "description": draft.get("description"),
+        "rights": _rights(b, draft),
+        "credit_line": draft.get("credit_line"),
+        "provenance": _provenance(b, draft, record_id, profile),
+        "repository": draft.get("repository"),
+        "source_url": b.url("source_url", draft.get("source_url")),
+        "images": tuple(images),
+        "iiif_manifest": b.url("iiif_manifest", draft.get("iiif_manifest")),
+        "language": b.language("language", draft.get("language")),
+        "source_profile": profile.name,
+        "lido_schema_version": draft.get("lido_schema_version") or profile.lido_schema_version,
+    }
+    if b.problems:
+        return b.problems
+    try:
+        return MuseumRecord.model_validate(data)
+    except ValidationError as exc:
+        return [
+            Problem(
+                b.src(str(err["loc"][0]) if err["loc"] else "record"),
+                Reason.INVALID_VALUE,
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}",
+                _short(err.get("input")),
+            )
+            for err in exc.errors()
+        ]
+
+
+def _declared_type_problems(raw: Mapping[str, Any], profile: Profile) -> list[Problem]:
+    problems = []
+    id_field = profile.map.get("record_id")  # an empty id is reported as missing_provenance instead
+    for spec in profile.fields:
+        value = raw.get(spec.name)
+        if value is None or value == "":
+            if spec.required and spec.name != id_field:
+                problems.append(Problem(spec.name, Reason.MISSING_REQUIRED, "required by the profile"))
+            continue
+        if not _type_ok(value, spec.type):
+            problems.append(Problem(spec.name, Reason.INVALID_VALUE, f"expected {spec.type}", _short(value)))
+    return problems
+
+
+def _unparseable(raw: Mapping[str, Any] | bytes) -> Problem | None:
+    if isinstance(raw, bytes):
+        return None
+    if "__unparseable__" in raw:
+        return Problem("record", Reason.UNPARSEABLE_RECORD, str(raw.get("__error__", "cannot parse")))
+    if "__extra__" in raw:
+        extra = raw["__extra__"]
+        return Problem("record", Reason.UNPARSEABLE_RECORD, f"row has {len(extra)} more fields than the header")
+    if raw.get("__missing__"):
+        return Problem("record", Reason.UNPARSEABLE_RECORD, f"row lacks fields {raw['__missing__']}")
+    return None
+
+
+def validate(
+    raw: Mapping[str, Any] | bytes,
+    profile: Profile,
+    *,
+    export_id: str,
+    locator: Locator,
+    mapper: Mapper | None = None,
+) -> Valid | Rejected:
+    """Validate one raw record. Never raises on bad data."""
+    broken = _unparseable(raw)
+    if broken:
+        return Rejected(locator, None, (broken,), raw_text(raw))
+    problems: list[Problem] = []
+    if isinstance(raw, bytes):
+        from museum_sync.core import lido_xml  # lxml is heavy; CSV-only workers never import it
+
+        try:
+            draft: Draft = lido_xml.parse_oai_dc(raw) if profile.format == "oai_dc" else lido_xml.parse_lido(raw)
+        except Exception as exc:  # noqa: BLE001 - any parser failure is this record's problem
+            return Rejected(locator, None, (Problem("record", Reason.UNPARSEABLE_RECORD, str(exc)),), raw_text(raw))
+        if profile.institution and not draft.get("institution"):
+            draft["institution"] = profile.institution
+        if profile.default_rights and not draft.get("rights"):
+            draft["rights"] = profile.default_rights
+        sources: Mapping[str, str] = {}
+    else:
+        mapper = mapper or compile_mapper(profile)
+        problems.extend(_declared_type_problems(raw, profile))
+        draft = mapper.map(raw)
+        sources = mapper.sources
+    result = build_record(draft, profile, export_id=export_id, sources=sources)
+    record_id = draft.get("record_id")
+    rid = str(record_id) if record_id not in (None, "") else None
+    if isinstance(result, MuseumRecord) and not problems:
+        return Valid(locator, result)
+    if isinstance(result, list):
+        problems.extend(result)
+    return Rejected(locator, rid, tuple(problems), raw_text(raw))
+
+
+@dataclass
+class ChunkValidator:
+    """Validates a stream of records of one chunk, catching duplicate ids and counting reasons."""
+
+    profile: Profile
+    export_id: str
+    seen_ids: set[str] = field(default_factory=set)
+    valid: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    mapper: Mapper | None = None
+
+    def __post_init__(self) -> None:
+        if self.mapper is None and self.profile.format in ("csv", "jsonl", "json"):
+            self.mapper = compile_mapper(self.profile)
+
+    def validate(self, locator: Locator, raw: Mapping[str, Any] | bytes) -> Valid | Rejected:
+        result = validate(raw, self.profile, export_id=self.export_id, locator=locator, mapper=self.mapper)
+        if isinstance(result, Valid):
+            rid = result.record.record_id
+            if rid in self.seen_ids:
+                result = Rejected(
+                    locator,
+                    rid,
+                    (
+                        Problem(
+                            self.mapper.sources.get("record_id", "record_id") if self.mapper else "record_id",
+                            Reason.DUPLICATE_ID,
+                            f"record id {rid} appears earlier in this export",
+                            rid,
+                        ),
+                    ),
+                    raw_text(raw),
+                )
+            else:
+                self.seen_ids.add(rid)
+        if isinstance(result, Valid):
+            self.valid += 1
+        else:
+            self.rejected += 1
+            self.reasons.update(r.value for r in result.reasons)
+        return result
+
+    def run(self, records: Iterable[tuple[Locator, Mapping[str, Any] | bytes]]) -> Iterator[Valid | Rejected]:
+        for locator, raw in records:
+            yield self.validate(locator, raw)
