@@ -187,6 +187,10 @@ class MuseumRecord(_Frozen):
         """Everything that describes the object, i.e. the record minus the export it came in."""
         return self.model_dump(mode="json", exclude={"export_id", "content_hash"}, exclude_none=True)
 
+    def storage_json(self) -> bytes:
+        """The record as stored between steps: everything but the derived hash (recomputed on read)."""
+        return self.model_dump_json(exclude={"content_hash"}).encode("utf-8")
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def content_hash(self) -> str:

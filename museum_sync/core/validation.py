@@ -159,7 +159,11 @@ class _Builder:
         self.sources = sources
 
     def src(self, name: str) -> str:
-        return self.sources.get(name, name)
+        """The source field behind a canonical one ("images.url" -> "thumbnailUrl"), for messages."""
+        if name in self.sources:
+            return self.sources[name]
+        head = name.split(".", 1)[0]
+        return self.sources.get(head, name)
 
     def add(self, name: str, reason: Reason, message: str, value: Any = None) -> None:
         self.problems.append(Problem(self.src(name), reason, message, _short(value)))
@@ -258,10 +262,20 @@ def _measurements(b: _Builder, draft: Draft) -> tuple[dict[str, Any], ...]:
             if match and match.group(2):
                 unit = match.group(2)  # "394 mm": the value carries its own unit
         if number is None:
-            b.add("measurements", Reason.INVALID_VALUE, f"{m.get('dimension')} is not a number", value)
+            b.add(
+                f"measurements.{m.get('dimension')}",
+                Reason.INVALID_VALUE,
+                f"{m.get('dimension')} is not a number",
+                value,
+            )
             continue
         if not unit:
-            b.add("measurements", Reason.INVALID_VALUE, f"{m.get('dimension')} {value} has no unit", value)
+            b.add(
+                f"measurements.{m.get('dimension')}",
+                Reason.INVALID_VALUE,
+                f"{m.get('dimension')} {value} has no unit",
+                value,
+            )
             continue
         dim = str(m.get("dimension", "other")).lower()
         out.append(
@@ -350,14 +364,14 @@ def build_record(
                 "role": role,
                 "source_id": None if c.get("source_id") is None else str(c["source_id"]),
                 "life_dates": c.get("life_dates"),
-                "birth_year": b.year("creators", c.get("birth_year")),
-                "death_year": b.year("creators", c.get("death_year")),
+                "birth_year": b.year("creators.birth_year", c.get("birth_year")),
+                "death_year": b.year("creators.death_year", c.get("death_year")),
             }
         )
 
     images = []
     for img in draft.get("images", []):
-        url = b.url("images", img.get("url"))
+        url = b.url("images.url", img.get("url"))
         if url:
             images.append({"url": url, "caption": img.get("caption"), "is_primary": bool(img.get("is_primary"))})
 
@@ -472,7 +486,10 @@ def validate(
     if isinstance(result, MuseumRecord) and not problems:
         return Valid(locator, result)
     if isinstance(result, list):
-        problems.extend(result)
+        # A field the builder already reported precisely (invalid_url...) is not reported again as a bare
+        # declared-type mismatch.
+        specific = {p.field for p in result}
+        problems = [p for p in problems if p.field not in specific] + result
     return Rejected(locator, rid, tuple(problems), raw_text(raw))
 
 
