@@ -231,9 +231,7 @@ def redact(conninfo: str) -> str:
         userinfo, _, hosts = netloc.rpartition("@")
         user, colon, _password = userinfo.partition(":")
         netloc = f"{user}:***@{hosts}" if colon else netloc
-    query = "&".join(
-        "password=***" if _QUERY_PASSWORD.match(item) else item for item in parts.query.split("&")
-    )
+    query = "&".join("password=***" if _QUERY_PASSWORD.match(item) else item for item in parts.query.split("&"))
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -412,9 +410,7 @@ class Catalog:
         conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._ident(name), columns))
         index = name[: MAX_IDENTIFIER - len("__chunk")] + "__chunk"
         conn.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (chunk_key)").format(
-                sql.Identifier(index), self._ident(name)
-            )
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (chunk_key)").format(sql.Identifier(index), self._ident(name))
         )
 
     def _point_view(self, conn: psycopg.Connection[Any], table: str) -> None:
@@ -430,18 +426,16 @@ class Catalog:
         self, conn: psycopg.Connection[Any], export_id: str
     ) -> tuple[str, str, int, datetime | None] | None:
         row = conn.execute(
-            sql.SQL(
-                "SELECT staging_table, kind, chunk_count, dropped_at FROM {} WHERE export_id = %s"
-            ).format(self._ident("exports")),
+            sql.SQL("SELECT staging_table, kind, chunk_count, dropped_at FROM {} WHERE export_id = %s").format(
+                self._ident("exports")
+            ),
             (export_id,),
         ).fetchone()
         return (row[0], row[1], row[2], row[3]) if row else None
 
     def _current(self, conn: psycopg.Connection[Any]) -> Publication | None:
         with conn.cursor(row_factory=class_row(Publication)) as cur:
-            cur.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY id DESC LIMIT 1").format(self._ident("publications"))
-            )
+            cur.execute(sql.SQL("SELECT * FROM {} ORDER BY id DESC LIMIT 1").format(self._ident("publications")))
             return cur.fetchone()
 
     def _withdrawn(self, conn: psycopg.Connection[Any], old: str, new: str) -> tuple[int, list[str]]:
@@ -515,9 +509,7 @@ class Catalog:
                     " partition_key text PRIMARY KEY, export_id text NOT NULL, chunk_index int NOT NULL,"
                     " record_count int NOT NULL, content_digest text, loaded_at timestamptz NOT NULL)"
                 ).format(s("chunk_loads")),
-                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_loads_export ON {} (export_id)").format(
-                    s("chunk_loads")
-                ),
+                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_loads_export ON {} (export_id)").format(s("chunk_loads")),
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " partition_key text PRIMARY KEY, export_id text NOT NULL, chunk_index int NOT NULL,"
@@ -525,9 +517,7 @@ class Catalog:
                     " validated_digest text, record_count int, reject_count int,"
                     " updated_at timestamptz NOT NULL, run_id text)"
                 ).format(s("chunk_status")),
-                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_status_export ON {} (export_id)").format(
-                    s("chunk_status")
-                ),
+                sql.SQL("CREATE INDEX IF NOT EXISTS chunk_status_export ON {} (export_id)").format(s("chunk_status")),
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " id bigserial PRIMARY KEY, export_id text NOT NULL, partition_key text NOT NULL,"
@@ -538,9 +528,9 @@ class Catalog:
                 sql.SQL("CREATE INDEX IF NOT EXISTS quarantine_partition ON {} (partition_key)").format(
                     s("quarantine")
                 ),
-                sql.SQL(
-                    "CREATE INDEX IF NOT EXISTS quarantine_export_reason ON {} (export_id, reason)"
-                ).format(s("quarantine")),
+                sql.SQL("CREATE INDEX IF NOT EXISTS quarantine_export_reason ON {} (export_id, reason)").format(
+                    s("quarantine")
+                ),
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
                     " partition_key text PRIMARY KEY, export_id text NOT NULL, check_name text NOT NULL,"
@@ -590,9 +580,7 @@ class Catalog:
         with self._connect() as conn:
             self._lock(conn, "export", export_id)
             clash = conn.execute(
-                sql.SQL("SELECT export_id FROM {} WHERE staging_table = %s AND export_id <> %s").format(
-                    exports
-                ),
+                sql.SQL("SELECT export_id FROM {} WHERE staging_table = %s AND export_id <> %s").format(exports),
                 (table, export_id),
             ).fetchone()
             if clash:
@@ -608,9 +596,7 @@ class Catalog:
                 (export_id, source, profile, Jsonb(manifest), table, chunk_count, total_records, kind),
             )
             row = conn.execute(
-                sql.SQL("SELECT chunk_count, total_records, kind FROM {} WHERE export_id = %s").format(
-                    exports
-                ),
+                sql.SQL("SELECT chunk_count, total_records, kind FROM {} WHERE export_id = %s").format(exports),
                 (export_id,),
             ).fetchone()
             assert row is not None
@@ -622,9 +608,9 @@ class Catalog:
                 )
             self._create_staging(conn, table)
             conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET dropped_at = NULL WHERE export_id = %s AND dropped_at IS NOT NULL"
-                ).format(exports),
+                sql.SQL("UPDATE {} SET dropped_at = NULL WHERE export_id = %s AND dropped_at IS NOT NULL").format(
+                    exports
+                ),
                 (export_id,),
             )
         return table
@@ -666,9 +652,7 @@ class Catalog:
                 (partition_key,),
             ).fetchone()
             if state and state[0] == "quarantined":
-                raise CatalogError(
-                    f"chunk {partition_key} is quarantined: it must validate clean before it is loaded"
-                )
+                raise CatalogError(f"chunk {partition_key} is quarantined: it must validate clean before it is loaded")
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE {} (ord int NOT NULL, {}) ON COMMIT DROP").format(
                     temp,
@@ -685,8 +669,7 @@ class Catalog:
                     for record in records:
                         if record.export_id != export_id:
                             raise ValueError(
-                                f"record {record.record_id} belongs to export {record.export_id},"
-                                f" not {export_id}"
+                                f"record {record.record_id} belongs to export {record.export_id}, not {export_id}"
                             )
                         text = record.model_dump_json()
                         if "\\u0000" in text and _has_nul(record.model_dump()):
@@ -898,9 +881,9 @@ class Catalog:
     def list_quarantined(
         self, export_id: str | None = None, include_resolved: bool = False
     ) -> list[QuarantinedPartition]:
-        query = sql.SQL(
-            "SELECT * FROM {} WHERE (%(export_id)s::text IS NULL OR export_id = %(export_id)s)"
-        ).format(self._ident("quarantined_partitions"))
+        query = sql.SQL("SELECT * FROM {} WHERE (%(export_id)s::text IS NULL OR export_id = %(export_id)s)").format(
+            self._ident("quarantined_partitions")
+        )
         if not include_resolved:
             query += sql.SQL(" AND resolved_at IS NULL")
         query += sql.SQL(" ORDER BY partition_key")
@@ -967,8 +950,7 @@ class Catalog:
                 )
             if expected_records is not None and staged != expected_records:
                 raise PublicationRefused(
-                    f"export {export_id!r}: staging table {table} holds {staged} rows,"
-                    f" expected {expected_records}"
+                    f"export {export_id!r}: staging table {table} holds {staged} rows, expected {expected_records}"
                 )
             details: dict[str, Any] = {
                 "kind": kind,
@@ -1023,9 +1005,7 @@ class Catalog:
         if missing:
             problems.append(f"{len(missing)} not loaded: {_keys_text(missing)}")
         if unexpected:
-            problems.append(
-                f"{len(unexpected)} outside the {expected_chunks} expected: {_keys_text(unexpected)}"
-            )
+            problems.append(f"{len(unexpected)} outside the {expected_chunks} expected: {_keys_text(unexpected)}")
         if problems:
             raise PublicationRefused(
                 f"export {export_id!r} cannot be published, chunks " + "; ".join(problems),
@@ -1054,8 +1034,7 @@ class Catalog:
             return {"carried_over": 0, "deleted_requested": len(deleted)}
         columns = [sql.Identifier(c) for c in _COLUMN_NAMES]
         select = [
-            sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c))
-            for c in _COLUMN_NAMES
+            sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c)) for c in _COLUMN_NAMES
         ]
         cur = conn.execute(
             sql.SQL(
@@ -1096,8 +1075,7 @@ class Catalog:
                 return PublicationResult(current, already_published=True)
             published = conn.execute(
                 sql.SQL(
-                    "SELECT staging_table FROM {} WHERE export_id = %s AND kind = 'publish'"
-                    " ORDER BY id DESC LIMIT 1"
+                    "SELECT staging_table FROM {} WHERE export_id = %s AND kind = 'publish' ORDER BY id DESC LIMIT 1"
                 ).format(self._ident("publications")),
                 (export_id,),
             ).fetchone()
@@ -1149,9 +1127,7 @@ class Catalog:
             kept = {current.export_id, *(row[0] for row in last[:keep])}
             published = {row[0] for row in last}
             cutoff_row = conn.execute(
-                sql.SQL("SELECT min(registered_at) FROM {} WHERE export_id = ANY(%s)").format(
-                    self._ident("exports")
-                ),
+                sql.SQL("SELECT min(registered_at) FROM {} WHERE export_id = ANY(%s)").format(self._ident("exports")),
                 (sorted(kept),),
             ).fetchone()
             cutoff = cutoff_row[0] if cutoff_row else None
@@ -1169,9 +1145,7 @@ class Catalog:
                 self._lock(conn, "export", export_id)
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._ident(table)))
                 conn.execute(
-                    sql.SQL("UPDATE {} SET dropped_at = now() WHERE export_id = %s").format(
-                        self._ident("exports")
-                    ),
+                    sql.SQL("UPDATE {} SET dropped_at = now() WHERE export_id = %s").format(self._ident("exports")),
                     (export_id,),
                 )
                 conn.execute(
@@ -1179,9 +1153,9 @@ class Catalog:
                     (export_id,),
                 )
                 conn.execute(
-                    sql.SQL(
-                        "UPDATE {} SET state = 'validated' WHERE export_id = %s AND state = 'loaded'"
-                    ).format(self._ident("chunk_status")),
+                    sql.SQL("UPDATE {} SET state = 'validated' WHERE export_id = %s AND state = 'loaded'").format(
+                        self._ident("chunk_status")
+                    ),
                     (export_id,),
                 )
                 dropped.append(table)
@@ -1225,3 +1199,33 @@ class Catalog:
             row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(name))).fetchone()
         assert row is not None
         return int(row[0])
+
+    # -- queries for the pipeline and the CLI ---------------------------------------------------------
+
+    def exports_ready_to_publish(self) -> list[str]:
+        """Exports whose every chunk is loaded, none quarantined, and which have never been published.
+
+        The publication sensor and ``quarantine replay`` use it to publish an export once replays have
+        loaded its last quarantined chunk; the bulk run publishes its own exports directly.
+        """
+        query = sql.SQL(
+            """
+            SELECT e.export_id FROM {exports} e
+            WHERE e.dropped_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM {pubs} p WHERE p.export_id = e.export_id)
+              AND e.chunk_count = (SELECT count(*) FROM {status} s
+                                   WHERE s.export_id = e.export_id AND s.state = 'loaded')
+            ORDER BY e.registered_at, e.export_id
+            """
+        ).format(exports=self._ident("exports"), pubs=self._ident("publications"), status=self._ident("chunk_status"))
+        with self._connect() as conn:
+            return [str(row[0]) for row in conn.execute(query).fetchall()]
+
+    def quarantine_summary(self, export_id: str) -> list[dict[str, Any]]:
+        """Rejected records of an export counted by reason (a record with two problems counts in both)."""
+        query = sql.SQL(
+            "SELECT reason, count(DISTINCT (partition_key, coalesce(line, 0), coalesce(record_id, ''))) "
+            "FROM {} WHERE export_id = %s GROUP BY reason ORDER BY reason"
+        ).format(self._ident("quarantine"))
+        with self._connect() as conn:
+            return [{"reason": r[0], "count": int(r[1])} for r in conn.execute(query, (export_id,)).fetchall()]
