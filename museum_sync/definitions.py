@@ -1,0 +1,35 @@
+"""The Dagster code location: loads and merges the definitions in ``museum_sync.defs``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from museum_sync.defs.assets import catalog_chunk, export_snapshot, published_export, validated_chunk
+from museum_sync.defs.executor import museum_celery_executor
+from museum_sync.defs.jobs import chunk_job, publish_job, sync_export_job
+from museum_sync.defs.resources import default_resources
+from museum_sync.defs.schedules import nightly_sync_schedule
+from museum_sync.defs.sensors import inbox_sensor, publication_sensor
+
+defs = dg.Definitions(
+    assets=[export_snapshot, validated_chunk, catalog_chunk, published_export],
+    jobs=[sync_export_job, chunk_job, publish_job],
+    sensors=[inbox_sensor, publication_sensor],
+    schedules=[nightly_sync_schedule],
+    resources=default_resources(),
+    executor=museum_celery_executor(),
+)
+
+
+# Module-level accessors so that `reconstructable(...)` (and so the Celery workers) can rebuild each job
+# with the resources and executor bound above.
+def sync_export_job_def() -> dg.JobDefinition:
+    return defs.resolve_job_def("sync_export_job")
+
+
+def chunk_job_def() -> dg.JobDefinition:
+    return defs.resolve_job_def("chunk_job")
+
+
+def publish_job_def() -> dg.JobDefinition:
+    return defs.resolve_job_def("publish_job")

@@ -1,0 +1,115 @@
+"""The one Celery configuration, used by the Dagster executor *and* by ``museum-sync worker``.
+
+dagster-celery sends each step as a Celery task; if the executor and the workers were configured
+separately they would drift apart (a worker prefetching 4 steps, or acking early, silently undoes the
+guarantees below). So both are built from ``celery_config()``: the executor through
+``celery_executor.configured(...)`` and the worker app through
+``make_app(CeleryExecutor.for_cli(**celery_config()).app_args())`` (``museum_sync.defs.worker_app``).
+
+Every value can be overridden by an environment variable (name in the table) and is documented here:
+
+=================================  ===========================================  ==========================
+setting                            why                                          env (default)
+=================================  ===========================================  ==========================
+worker_prefetch_multiplier = 1     a child reserves one step at a time: a       -
+                                   killed child loses at most the step it runs
+task_acks_late                     ack after the step finished, so a lost       -
+                                   child's step is redelivered, not dropped
+task_reject_on_worker_lost         redeliver at once when a child is killed     -
+worker_max_tasks_per_child         recycle children: bounded memory growth      MUSEUM_SYNC_MAX_TASKS_PER_CHILD (100)
+worker_max_memory_per_child (KiB)  recycle a child that grew (checked *after*   MUSEUM_SYNC_MAX_MEMORY_PER_CHILD_KB
+                                   a task; steps are sized to stay small)       (400000)
+broker_pool_limit                  bounded broker connections per process      MUSEUM_SYNC_BROKER_POOL_LIMIT (10)
+broker_heartbeat                   detect dead AMQP connections (no-op on       MUSEUM_SYNC_BROKER_HEARTBEAT (30)
+                                   Redis, which uses health_check_interval)
+broker_connection_retry*           survive a broker restart instead of dying    MUSEUM_SYNC_BROKER_MAX_RETRIES (100)
+                                   with BrokerConnectionTimeout
+visibility_timeout (s)             above the longest step, or a long step runs  MUSEUM_SYNC_VISIBILITY_TIMEOUT (1800)
+                                   twice (steps are idempotent anyway)
+result_expires (s)                 step results (~10 KB each) leave Redis       MUSEUM_SYNC_RESULT_EXPIRES (3600)
+=================================  ===========================================  ==========================
+
+Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
+``iiif``, anything untagged to dagster-celery's default ``dagster``. Priorities are not used: on Redis
+dagster-celery's priorities run backwards, so routing is by queue only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster_celery import celery_executor
+
+from museum_sync.settings import get_settings
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "INGESTION_QUEUE",
+    "IIIF_QUEUE",
+    "QUEUE_TAG",
+    "celery_config",
+    "museum_celery_executor",
+]
+
+INGESTION_QUEUE = "ingestion_high"
+IIIF_QUEUE = "iiif"
+DEFAULT_QUEUE = "dagster"
+QUEUE_TAG = "dagster-celery/queue"
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def celery_config() -> dict[str, Any]:
+    """broker/backend/include/config_source for ``celery_executor`` and ``CeleryExecutor.for_cli``."""
+    settings = get_settings()
+    visibility_timeout = _int("MUSEUM_SYNC_VISIBILITY_TIMEOUT", 1800)
+    retry = {
+        "max_retries": _int("MUSEUM_SYNC_BROKER_MAX_RETRIES", 100),
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 5,
+    }
+    transport = {
+        "visibility_timeout": visibility_timeout,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 10,
+        "retry_on_timeout": True,
+        **retry,
+    }
+    return {
+        "broker": settings.broker_url,
+        "backend": settings.result_backend,
+        "include": [],
+        "config_source": {
+            "worker_prefetch_multiplier": 1,
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_max_tasks_per_child": _int("MUSEUM_SYNC_MAX_TASKS_PER_CHILD", 100),
+            "worker_max_memory_per_child": _int("MUSEUM_SYNC_MAX_MEMORY_PER_CHILD_KB", 400_000),
+            "broker_pool_limit": _int("MUSEUM_SYNC_BROKER_POOL_LIMIT", 10),
+            "broker_heartbeat": _int("MUSEUM_SYNC_BROKER_HEARTBEAT", 30),
+            "broker_connection_retry": True,
+            "broker_connection_retry_on_startup": True,
+            "broker_connection_max_retries": _int("MUSEUM_SYNC_BROKER_MAX_RETRIES", 100),
+            "broker_transport_options": transport,
+            "result_backend_transport_options": transport,
+            "result_expires": _int("MUSEUM_SYNC_RESULT_EXPIRES", 3600),
+            "redis_backend_health_check_interval": 10,
+            "redis_socket_timeout": 30,
+            "redis_socket_connect_timeout": 5,
+            "redis_retry_on_timeout": True,
+            "task_default_queue": DEFAULT_QUEUE,
+            "worker_hijack_root_logger": False,
+            "worker_send_task_events": False,
+        },
+    }
+
+
+def museum_celery_executor() -> Any:
+    """The Celery executor configured from the same dict the workers use."""
+    return celery_executor.configured(celery_config(), name="museum_celery_executor")

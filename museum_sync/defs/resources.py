@@ -1,0 +1,43 @@
+"""Dagster resources: typed, configured from the environment where they are wired (never literals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from museum_sync.clients.artifacts import ArtifactStore
+from museum_sync.clients.catalog import Catalog
+
+__all__ = ["ArtifactStoreResource", "CatalogResource", "default_resources"]
+
+
+class CatalogResource(dg.ConfigurableResource):
+    """The PostgreSQL catalogue (staging tables, quarantine, publications)."""
+
+    pg_url: str
+    schema_name: str = "catalog"
+
+    def client(self) -> Catalog:
+        catalog = Catalog(self.pg_url, schema=self.schema_name)
+        return catalog
+
+
+class ArtifactStoreResource(dg.ConfigurableResource):
+    """Shared storage for snapshots and chunk outputs (a folder every worker mounts)."""
+
+    root: str
+
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(Path(self.root))
+
+
+def default_resources() -> dict[str, object]:
+    return {
+        "catalog": CatalogResource(
+            pg_url=dg.EnvVar("MUSEUM_SYNC_PG_URL"),
+            schema_name=dg.EnvVar("MUSEUM_SYNC_CATALOG_SCHEMA"),
+        ),
+        "artifacts": ArtifactStoreResource(root=dg.EnvVar("MUSEUM_SYNC_ARTIFACT_ROOT")),
+        "io_manager": dg.FilesystemIOManager(base_dir=dg.EnvVar("MUSEUM_SYNC_IO_DIR")),
+    }

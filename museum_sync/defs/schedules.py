@@ -1,0 +1,52 @@
+"""The nightly sync of configured sources.
+
+Sources are listed in a TOML file named by ``MUSEUM_SYNC_SOURCES`` (default ``<home>/sources.toml``)::
+
+    [[source]]
+    name = "tate"
+    profile = "tate_artworks_csv"
+    path = "/exports/tate/artwork_data.csv"   # where the CMS drops its nightly dump
+
+Each source gets its own run (one per export); an unchanged file snapshots to the same export id, so
+the run finds nothing new to publish and changes nothing.
+"""
+
+import os
+import tomllib
+from pathlib import Path
+
+import dagster as dg
+
+from museum_sync.defs.jobs import sync_export_job
+from museum_sync.defs.sensors import sync_run_config
+from museum_sync.settings import get_settings
+
+__all__ = ["configured_sources", "nightly_sync_schedule"]
+
+
+def configured_sources() -> list[dict[str, str]]:
+    path = Path(os.environ.get("MUSEUM_SYNC_SOURCES") or get_settings().home / "sources.toml")
+    if not path.is_file():
+        return []
+    return list(tomllib.loads(path.read_text(encoding="utf-8")).get("source", []))
+
+
+@dg.schedule(
+    job=sync_export_job,
+    cron_schedule=os.environ.get("MUSEUM_SYNC_NIGHTLY_CRON", "0 2 * * *"),
+    execution_timezone=os.environ.get("MUSEUM_SYNC_TIMEZONE", "UTC"),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def nightly_sync_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    sources = configured_sources()
+    if not sources:
+        return dg.SkipReason("no sources configured (MUSEUM_SYNC_SOURCES)")
+    stamp = context.scheduled_execution_time.strftime("%Y%m%d")
+    return [
+        dg.RunRequest(
+            run_key=f"nightly:{s['name']}:{stamp}",
+            run_config=sync_run_config(Path(s["path"]), s["profile"], s["name"]),
+            tags={"museum-sync/kind": "nightly", "museum-sync/source": s["name"]},
+        )
+        for s in sources
+    ]

@@ -1,0 +1,181 @@
+"""Bring up a working museum-sync: environment, Dagster instance, Celery workers; run jobs through them.
+
+Used by ``museum-sync demo|sync|dev|worker``, by the integration tests and by the benchmarks, so all
+of them exercise the same real stack: a Dagster instance on PostgreSQL, Redis as broker, and Celery
+worker processes started from the executor's own config (``museum_sync.defs.worker_app``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from museum_sync.services import ServiceUrls
+from museum_sync.services._common import pdeathsig_preexec
+
+__all__ = ["WorkerPool", "configure_environment", "dagster_instance", "run_job", "runtime_env"]
+
+DEFAULT_QUEUES = ("ingestion_high", "iiif", "dagster")
+
+
+def runtime_env(services: ServiceUrls, home: Path, *, catalog_schema: str = "catalog") -> dict[str, str]:
+    """Every variable a museum-sync process (CLI, worker, webserver, daemon) needs, derived in one place."""
+    home = home.resolve()
+    return {
+        "MUSEUM_SYNC_HOME": str(home),
+        "MUSEUM_SYNC_ARTIFACT_ROOT": str(home / "artifacts"),
+        "MUSEUM_SYNC_IO_DIR": str(home / "io"),
+        "MUSEUM_SYNC_INBOX": str(home / "inbox"),
+        "MUSEUM_SYNC_PG_URL": services.pg_url,
+        "MUSEUM_SYNC_DAGSTER_PG_URL": services.dagster_pg_url,
+        "MUSEUM_SYNC_CATALOG_SCHEMA": catalog_schema,
+        "MUSEUM_SYNC_REDIS_URL": services.redis_py_url,
+        "MUSEUM_SYNC_BROKER_URL": services.broker_url,
+        "MUSEUM_SYNC_RESULT_BACKEND": services.result_backend_url,
+        "DAGSTER_HOME": str(home / "dagster"),
+    }
+
+
+def configure_environment(env: Mapping[str, str]) -> None:
+    """Apply ``env`` to this process and write the Dagster instance config into ``DAGSTER_HOME``."""
+    os.environ.update(env)
+    dagster_home = Path(env["DAGSTER_HOME"])
+    for key in ("MUSEUM_SYNC_ARTIFACT_ROOT", "MUSEUM_SYNC_IO_DIR", "MUSEUM_SYNC_INBOX"):
+        Path(env[key]).mkdir(parents=True, exist_ok=True)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    template = resources.files("museum_sync").joinpath("dagster_instance.yaml").read_text(encoding="utf-8")
+    target = dagster_home / "dagster.yaml"
+    if not target.exists() or target.read_text(encoding="utf-8") != template:
+        target.write_text(template, encoding="utf-8")
+
+
+def dagster_instance() -> Any:
+    """The instance in ``DAGSTER_HOME``; runs left STARTED by a killed process are marked failed."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    instance = DagsterInstance.get()
+    for run in instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])):
+        if run.tags.get("museum-sync/launcher") == "cli" and not _pid_alive(run.tags.get("museum-sync/pid")):
+            instance.report_run_failed(run, "the process that ran it is gone (killed or crashed)")
+    return instance
+
+
+def _pid_alive(pid: str | None) -> bool:
+    if not pid or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class WorkerPool:
+    """Celery worker processes (``celery -A museum_sync.defs.worker_app worker``), each a real prefork pool."""
+
+    env: Mapping[str, str]
+    log_dir: Path
+    processes: int = 1
+    concurrency: int = 2
+    queues: tuple[str, ...] = DEFAULT_QUEUES
+    name: str = "ms"
+    extra_args: tuple[str, ...] = ()
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def command(self, index: int) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "-A", "museum_sync.defs.worker_app", "worker",
+            "-Q", ",".join(self.queues), "-c", str(self.concurrency), "-n", f"{self.name}{index}@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", *self.extra_args,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 60.0) -> WorkerPool:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        for i in range(self.processes):
+            log = self.log_dir / f"worker-{self.name}{i}.log"
+            handle = log.open("ab")
+            proc = subprocess.Popen(
+                self.command(i),
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                preexec_fn=pdeathsig_preexec(signal.SIGTERM),
+            )
+            handle.close()
+            self.procs.append(proc)
+            self.logs.append(log)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for proc, log in zip(self.procs, self.logs, strict=True):
+            while True:
+                text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+                if " ready." in text:
+                    break
+                if proc.poll() is not None:
+                    raise RuntimeError(f"Celery worker exited with {proc.returncode}; log {log}:\n{text[-3000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Celery worker not ready after {timeout:.0f} s; log {log}:\n{text[-3000:]}")
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # warm shutdown: finish the running step
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def __enter__(self) -> WorkerPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def workers(env: Mapping[str, str], log_dir: Path, **kwargs: Any) -> Iterator[WorkerPool]:
+    pool = WorkerPool(env=env, log_dir=log_dir, **kwargs)
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+def run_job(
+    job_fn_name: str, *, instance: Any, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None
+) -> Any:
+    """Execute a job of the code location in this process; its steps run on the Celery workers.
+
+    ``job_fn_name`` names a module-level function of ``museum_sync.definitions`` returning the job, so
+    that the workers can reconstruct it.
+    """
+    from dagster import execute_job, reconstructable
+
+    from museum_sync import definitions
+
+    target = getattr(definitions, job_fn_name)
+    all_tags = {"museum-sync/launcher": "cli", "museum-sync/pid": str(os.getpid()), **(tags or {})}
+    return execute_job(
+        reconstructable(target), instance=instance, run_config=run_config or {}, tags=all_tags, raise_on_error=False
+    )
