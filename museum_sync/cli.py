@@ -71,7 +71,7 @@ def _sync(
     chunk_size: int | None,
     workers: int,
     concurrency: int,
-    quiet: bool = False,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Run one export through sync_export_job on real Celery workers; returns a summary dict."""
     from museum_sync.core.profiles import load_profile
@@ -82,6 +82,9 @@ def _sync(
     if not path.is_file():
         raise MuseumSyncError(f"{path}: export file not found")
     config = sync_run_config(path.resolve(), profile, source)
+    # Dagster's console logger prints every event and each quarantined chunk's stack trace; the CLI prints
+    # its own summary instead (--verbose restores them; the event log in the UI always has everything).
+    config["loggers"] = {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}
     if chunk_size:
         config["ops"]["snapshot_and_plan"]["config"]["chunk_size"] = chunk_size  # type: ignore[index]
     instance = dagster_instance()
@@ -115,6 +118,7 @@ def _summarise(instance: Any, run_id: str, wall: float) -> dict[str, Any]:
             chunks=len(states),
             records=sum((s.record_count or 0) + (s.reject_count or 0) for s in states),
             valid=sum(s.record_count or 0 for s in states),
+            rejected=sum(s.reject_count or 0 for s in states),
             rejected_by_reason=reasons,
             quarantined_partitions=[q.partition_key for q in quarantined],
             published_export=publication.export_id if publication else None,
@@ -128,8 +132,8 @@ def _print_summary(summary: dict[str, Any], ctx: Context | None = None) -> None:
     if "export_id" in summary:
         print(f"  export            {summary['export_id']} ({summary['chunks']} chunks)")
         print(f"  records           {summary['records']} read, {summary['valid']} valid")
-        rejected = summary["rejected_by_reason"]
-        print(f"  rejected          {sum(rejected.values())} " + (json.dumps(rejected) if rejected else ""))
+        reasons = summary["rejected_by_reason"]
+        print(f"  rejected          {summary['rejected']} records, in quarantine by reason: " + json.dumps(reasons))
         for key in summary["quarantined_partitions"]:
             print(f"  quarantined chunk {key}")
         print(
@@ -156,9 +160,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 path,
                 samples.DEMO_PROFILE,
                 source="tate-demo",
-                chunk_size=None,
+                chunk_size=samples.DEMO_CHUNK,
                 workers=1,
                 concurrency=args.concurrency,
+                verbose=args.verbose,
             )
             _print_summary(summary)
         print(f"\nwall time {time.monotonic() - started:.1f} s (services, workers and both runs)")
@@ -177,6 +182,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             workers=args.workers,
             concurrency=args.concurrency,
+            verbose=args.verbose,
         )
         _print_summary(summary)
         return 0 if summary["status"] == "SUCCESS" else 1
@@ -371,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where embedded PostgreSQL/Redis and artifacts live (default ./.state)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--verbose", action="store_true", help="show Dagster's event log on the console")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="sync the sample exports end to end on the embedded stack")
@@ -430,6 +437,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    # dagster-celery re-registers its step task per submission; harmless, and noise on a terminal.
+    from celery.exceptions import DuplicateTaskNameWarning
+
+    from dagster import BetaWarning, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=DuplicateTaskNameWarning)
+    warnings.filterwarnings("ignore", category=BetaWarning)
+    warnings.filterwarnings("ignore", category=PreviewWarning)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

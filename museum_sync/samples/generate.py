@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -97,11 +98,11 @@ def generate(spec: ExportSpec) -> Iterator[dict[str, str]]:
     rng = random.Random(spec.seed)
     previous_id: str | None = None
     emitted = 0
-    for i in range(spec.records + (spec.records // spec.skip_every if spec.skip_every else 0)):
-        if spec.skip_every and i % spec.skip_every == spec.skip_every - 1:
-            continue
+    for i in itertools.count():
         if emitted >= spec.records:
             break
+        if spec.skip_every and i % spec.skip_every == spec.skip_every - 1:
+            continue
         base = rows[i % len(rows)]
         row = dict(base)
         row["id"] = str(spec.id_offset + i)
