@@ -441,7 +441,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # dagster-celery re-registers its step task per submission; harmless, and noise on a terminal.
     from celery.exceptions import DuplicateTaskNameWarning
-
     from dagster import BetaWarning, PreviewWarning
 
     warnings.filterwarnings("ignore", category=DuplicateTaskNameWarning)
