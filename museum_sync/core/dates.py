@@ -774,15 +774,28 @@ def _parse(g: _Grammar, raw: str, s: str) -> ParsedDate | None | str:
     if len(s) <= _MAX_LEN and (span := _expr(g, s)) is not None:
         return _render(g, span, None)
     segments = [seg for seg in _SEGMENTS.split(s) if seg] if len(s) <= _MAX_LEN else [s]
-    for i, seg in enumerate(segments):
+    if len(segments) > 1 and segments[0] in g.no_date:
+        return None
+    if len(segments) > 1 and (span := _expr(g, segments[0])) is not None:
+        # "c.1803, c.1805-10": alternative datings of one object; the span covers all that follow
+        # until one names another event ("1826-7, reprinted 1892", "born 1944, born 1945").
+        used = [segments[0]]
+        for seg in segments[1:]:
+            if _starts_with_event(g, seg) or (other := _expr(g, seg)) is None:
+                break
+            span = _join(span, other, hull=True) or span
+            used.append(seg)
+        if len(used) == 1:
+            return _render(g, span, f"first date of a list: read {used[0]!r} from {raw!r}")
+        return _render(g, span, f"alternative dates {', '.join(used)}: the span covers them all")
+    for seg in segments:
         if seg in g.no_date:
-            if i == 0:
-                return None
             continue
-        many = len(segments) > 1
-        if many and len(seg) <= _MAX_LEN and (span := _expr(g, seg)) is not None:
-            return _render(g, span, f"first date of a list: read {seg!r} from {raw!r}")
-        if (m := g.prose_re.search(seg)) is not None and m[0] != seg:
+        if len(segments) > 1 and len(seg) <= _MAX_LEN and (span := _expr(g, seg)) is not None:
+            return _render(g, span, f"first readable date of a list: read {seg!r} from {raw!r}")
+        m = g.prose_re.search(seg)
+        # Prose is text around a year ("Pusă în funcțiune în 1943"); "1923-13-01" is a broken date.
+        if m is not None and _LETTER.search(seg[: m.start()] + seg[m.end() :]):
             span = _expr(g, m[0]) or _expr(g, _YEAR_IN.search(m[0])[0])  # type: ignore[index]
             if span is not None:
                 return _render(g, span, f"read {m[0]!r} from the text {raw!r}")
@@ -794,6 +807,16 @@ def _parse(g: _Grammar, raw: str, s: str) -> ParsedDate | None | str:
     )
 
 
+def _starts_with_event(g: _Grammar, segment: str) -> bool:
+    """Does a list item name another event ("reprinted 1892", "published 1800", "born 1945")?"""
+    words = segment.split(" ", g.max_words)
+    for k in range(min(g.max_words, len(words) - 1), 0, -1):
+        if g.prefixes.get(" ".join(words[:k])) in ("ignore", "born", "died"):
+            return True
+    return False
+
+
+_LETTER = re.compile(r"[^\W\d_]")
 _SEGMENTS = re.compile(r"\s*[,;]\s*")
 _YEAR_IN = re.compile(r"\d{4}")
 _TWO_YEARS = re.compile(r"(\d{3,4})\s*[-–/]\s*(\d{3,4})")
