@@ -793,6 +793,8 @@ def _parse(g: _Grammar, raw: str, s: str) -> ParsedDate | None | str:
             continue
         if len(segments) > 1 and len(seg) <= _MAX_LEN and (span := _expr(g, seg)) is not None:
             return _render(g, span, f"first readable date of a list: read {seg!r} from {raw!r}")
+        if not _LETTER.search(seg):
+            break  # an unreadable number ("1,785", "31.02.1923"): not a note to skip over
         m = g.prose_re.search(seg)
         # Prose is text around a year ("Pusă în funcțiune în 1943"); "1923-13-01" is a broken date.
         if m is not None and _LETTER.search(seg[: m.start()] + seg[m.end() :]):
@@ -821,15 +823,17 @@ _SEGMENTS = re.compile(r"\s*[,;]\s*")
 _YEAR_IN = re.compile(r"\d{4}")
 _TWO_YEARS = re.compile(r"(\d{3,4})\s*[-–/]\s*(\d{3,4})")
 _INT_TEXT = re.compile(r"[+-]?\d{1,4}(?:\.0*)?")
-_ISO_PREFIX = re.compile(r"([+-]?\d{4})-\d{2}(?:-\d{2})?(?:[tT ].*)?")
 
 
 def parse_year(value: object) -> int | None:
-    """A year from a numeric column: ``1785``, ``"1785"``, ``"1785.0"``, ``1785.0``, an ISO date's year.
+    """A year from a year column: ``1785``, ``"1785"``, ``"1785.0"``, ``1785.0``, ``"1923-04-05"``.
 
-    None for empty values (None, "", NaN) and for 0, which exports such as MoMA's use for "unknown" (the
-    AD/BC calendar has no year 0). Negative numbers are kept (BCE as the source counts them). Anything
-    else (text, fractions, booleans, more than four digits) raises ``DateError``.
+    Text that ``parse_date`` reads as one year, month or day is accepted too ("August 2005", "15. Mai
+    2014", "c. 1785" -> 1785, "500 BC" -> -500), because LIDO and JSON exports put display dates in
+    fields that a profile maps to a year. None for empty values (None, "", NaN, "n.d.") and for 0,
+    which exports such as MoMA's use for "unknown" (the AD/BC calendar has no year 0). Negative numbers
+    are kept as the source counts them (-500 = 500 BC). Anything else raises ``DateError``: text that
+    is not a date, a span of several years ("1850-60"), a fraction, a boolean, more than four digits.
     """
     if value is None:
         return None
@@ -844,15 +848,27 @@ def parse_year(value: object) -> int | None:
         if not number.is_integer():
             raise DateError(f"not a whole year: {value!r}", value)
         return _check_year(int(number), value)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if _INT_TEXT.fullmatch(text):
-            return _check_year(int(float(text)), value)
-        if m := _ISO_PREFIX.fullmatch(text):
-            return _check_year(int(m[1]), value)
-    raise DateError(f"not a year: {value!r}", value)
+    if not isinstance(value, str):
+        raise DateError(f"not a year: {value!r}", value)
+    text = value.strip()
+    if not text:
+        return None
+    if _INT_TEXT.fullmatch(text):
+        return _check_year(int(float(text)), value)
+    try:
+        parsed = parse_date(text)
+    except DateError:
+        raise DateError(f"not a year: {value!r}", value) from None
+    if parsed is None:
+        return None
+    m = _SINGLE_YEAR_EDTF.fullmatch(parsed.edtf)
+    if m is None:
+        raise DateError(f"{value!r} spans more than one year ({parsed.edtf}); a year column needs one", value)
+    year = int(m[1])
+    return year if year > 0 else year - 1  # EDTF counts astronomically: -0499 is 500 BC
+
+
+_SINGLE_YEAR_EDTF = re.compile(r"(-?\d{4})(?:-\d{2}){0,2}[~?%]?")
 
 
 def _check_year(year: int, value: object) -> int | None:

@@ -334,13 +334,21 @@ def test_every_tate_artist_life_span_parses(shared_data: Path) -> None:
         ("-500", -500),
         ("1923-04-05", 1923),
         ("2003-04-15T10:18:51Z", 2003),
+        # display dates that LIDO exports put in year fields (KENOM acquisition dates)
+        ("August 2005", 2005),
+        ("15. Mai 2014", 2014),
+        ("c. 1785", 1785),
+        ("500 BC", -500),
+        ("n.d.", None),
     ],
 )
 def test_parse_year(value: object, expected: int | None) -> None:
     assert parse_year(value) == expected
 
 
-@pytest.mark.parametrize("value", ["c. 1785", "abc", "1785.5", 1785.5, True, "17850", 123456, [1785], "1,785"])
+@pytest.mark.parametrize(
+    "value", ["abc", "1785.5", 1785.5, True, "17850", 123456, [1785], "1,785", "1850-60", "19th century"]
+)
 def test_parse_year_rejects_garbage(value: object) -> None:
     with pytest.raises(DateError) as info:
         parse_year(value)
