@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from museum_sync.core import vocabularies as v
@@ -512,3 +514,35 @@ def test_aat_lookups_agree_with_the_aat_ids_in_real_lido_records(shared_data: Pa
                     checked += 1
                     assert ours & ids, f"{path.name}: {term.text!r} -> {ours}, record says {ids}"
     assert checked >= 10
+
+
+# ------------------------------------------------------------------------------------- property tests
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.sampled_from(["http://", "https://", "www.", "CC ", "cc-by-"]).flatmap(
+            lambda prefix: st.text(max_size=40).map(lambda rest: prefix + rest)
+        ),
+    )
+)
+def test_coerce_rights_returns_a_canonical_uri_or_raises_term_error(value: str) -> None:
+    try:
+        uri = coerce_rights(value)
+    except TermError as exc:
+        assert exc.code in ("malformed_rights", "unknown_rights")
+        return
+    assert HTTP_URL.match(uri) and uri.startswith("http://") and uri.endswith("/")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=20))
+def test_coerce_language_returns_a_model_code_or_raises_term_error(value: str) -> None:
+    try:
+        code = coerce_language(value)
+    except TermError as exc:
+        assert exc.code == "invalid_language"
+        return
+    assert LANGUAGE_CODE.match(code)
