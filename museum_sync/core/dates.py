@@ -13,8 +13,12 @@ Conventions (also in the data file's notes):
   ``1750/..``). "born 1930" reads as after, "died 1870" as before.
 - "19th century" = 1800-1899 (``18XX``); "late 19th century" = 1865-1899; "1890s" = ``189X``;
   "1800s" is the century.
-- A list ("1826-7, reprinted 1892", "c.1785, c.?1807") gives its first date, with a ``note``; prose
-  containing a year ("Pusă în funcțiune în 1943") gives that year, with a ``note``.
+- A list gives its first date, with a ``note``: "1826-7, reprinted 1892" -> 1826/1827. Items that are
+  alternative datings of the same object ("c.1803, c.1805-10") widen that span to cover them all, marked
+  uncertain, until an item names another event ("reprinted", "published", "born"). Prose containing a
+  year ("Pusă în funcțiune în 1943") gives that year, with a ``note``.
+- EDTF marks follow ISO 8601-2:2019: ``~`` approximate, ``?`` uncertain, ``%`` both ("?c.1785" ->
+  ``1785%``; the 2012 draft's ``1785?~`` is no longer valid EDTF).
 - BCE: ``datetime.date`` has no year 0 or before, so for a BCE end ``earliest``/``latest`` is None and
   only the EDTF carries it, in astronomical numbering: "500 BC" = ``-0499``.
 
