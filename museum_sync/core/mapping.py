@@ -51,9 +51,7 @@ _SCALAR_FIELDS = frozenset(
 _LIST_FIELDS = frozenset({"materials", "materials_aat", "techniques"})
 _SHORTCUTS = frozenset({"title", "title_lang", "alt_titles"})
 _COMPOSITES: dict[str, frozenset[str]] = {
-    "creators": frozenset(
-        {"name", "role", "role_aat", "source_id", "life_dates", "birth_year", "death_year"}
-    ),
+    "creators": frozenset({"name", "role", "role_aat", "source_id", "life_dates", "birth_year", "death_year"}),
     "images": frozenset({"url", "caption", "is_primary"}),
     "titles": frozenset({"text", "lang", "preferred"}),
     "measurements": frozenset(
@@ -186,6 +184,8 @@ class Mapper:
     title_lang: Getter | None = None
     alt_titles: Getter | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    # (field, declared type, required) for the per-record declared-type check; set by compile_mapper.
+    type_plan: tuple[tuple[str, Any, bool], ...] = ()
 
     def map(self, raw: Mapping[str, Any]) -> Draft:
         draft: dict[str, Any] = {}
@@ -280,6 +280,12 @@ def compile_mapper(profile: Profile) -> Mapper:
     for name, default in defaults.items():
         if default and name not in profile.map:
             mapper.scalars.append((name, _const(default)))
+    id_field = profile.map.get("record_id")  # an empty id is reported as missing_provenance instead
+    mapper.type_plan = tuple(
+        (spec.name, spec.type, spec.required and spec.name != id_field)
+        for spec in profile.fields
+        if spec.type != "string" or (spec.required and spec.name != id_field)
+    )
     return mapper
 
 

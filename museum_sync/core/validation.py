@@ -423,17 +423,17 @@ def build_record(
         ]
 
 
-def _declared_type_problems(raw: Mapping[str, Any], profile: Profile) -> list[Problem]:
+def _declared_type_problems(
+    raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...]
+) -> list[Problem]:
     problems = []
-    id_field = profile.map.get("record_id")  # an empty id is reported as missing_provenance instead
-    for spec in profile.fields:
-        value = raw.get(spec.name)
+    for name, kind, required in plan:
+        value = raw.get(name)
         if value is None or value == "":
-            if spec.required and spec.name != id_field:
-                problems.append(Problem(spec.name, Reason.MISSING_REQUIRED, "required by the profile"))
-            continue
-        if not _type_ok(value, spec.type):
-            problems.append(Problem(spec.name, Reason.INVALID_VALUE, f"expected {spec.type}", _short(value)))
+            if required:
+                problems.append(Problem(name, Reason.MISSING_REQUIRED, "required by the profile"))
+        elif kind != "string" and not _type_ok(value, kind):
+            problems.append(Problem(name, Reason.INVALID_VALUE, f"expected {kind}", _short(value)))
     return problems
 
 
@@ -477,7 +477,7 @@ def validate(
         sources: Mapping[str, str] = {}
     else:
         mapper = mapper or compile_mapper(profile)
-        problems.extend(_declared_type_problems(raw, profile))
+        problems.extend(_declared_type_problems(raw, mapper.type_plan))
         draft = mapper.map(raw)
         sources = mapper.sources
     result = build_record(draft, profile, export_id=export_id, sources=sources)
