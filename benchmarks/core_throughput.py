@@ -86,14 +86,18 @@ def _child(mode: str, path: str, records: int) -> dict[str, float]:
         valid = count
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "valid": valid, "records_per_s": valid / seconds if seconds else 0.0,
-            "peak_rss_mib": peak_kib / 1024}
+    return {
+        "seconds": seconds,
+        "valid": valid,
+        "records_per_s": valid / seconds if seconds else 0.0,
+        "peak_rss_mib": peak_kib / 1024,
+    }
 
 
 def measure(mode: str, path: Path, records: int) -> dict[str, float]:
     code = (
-        "import json, sys; sys.path.insert(0, %r); from benchmarks.core_throughput import _child; "
-        "print(json.dumps(_child(%r, %r, %d)))" % (str(REPO), mode, str(path), records)
+        f"import json, sys; sys.path.insert(0, {str(REPO)!r}); from benchmarks.core_throughput import _child; "
+        f"print(json.dumps(_child({mode!r}, {str(path)!r}, {records})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -115,24 +119,33 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 result = measure(mode, path, size)
                 rows.append((size, mode, result))
-                print(f"{size:>8} {mode:10} {result['records_per_s']:>10,.0f} records/s "
-                      f"{result['seconds']:7.2f} s  peak RSS {result['peak_rss_mib']:7.1f} MiB", flush=True)
+                print(
+                    f"{size:>8} {mode:10} {result['records_per_s']:>10,.0f} records/s "
+                    f"{result['seconds']:7.2f} s  peak RSS {result['peak_rss_mib']:7.1f} MiB",
+                    flush=True,
+                )
         lido_path = write_export(ExportSpec(records=args.lido_records, seed=4), Path(tmp) / "lido_src.csv")
         result = measure("lido", lido_path, args.lido_records)
         rows.append((args.lido_records, "lido", result))
-        print(f"{args.lido_records:>8} {'lido':10} {result['records_per_s']:>10,.0f} records/s "
-              f"(build lido:lido + XSD validate)  peak RSS {result['peak_rss_mib']:.1f} MiB")
+        print(
+            f"{args.lido_records:>8} {'lido':10} {result['records_per_s']:>10,.0f} records/s "
+            f"(build lido:lido + XSD validate)  peak RSS {result['peak_rss_mib']:.1f} MiB"
+        )
     by = {(s, m): r for s, m, r in rows}
     sizes = sorted({s for s, m, _ in rows if m == "stream"})
     for size in sizes:
         if (size, "naive") in by:
             s, n = by[(size, "stream")], by[(size, "naive")]
-            print(f"at {size}: streaming {s['records_per_s'] / n['records_per_s']:.2f}x the naive rate, "
-                  f"peak RSS {s['peak_rss_mib']:.0f} vs {n['peak_rss_mib']:.0f} MiB")
+            print(
+                f"at {size}: streaming {s['records_per_s'] / n['records_per_s']:.2f}x the naive rate, "
+                f"peak RSS {s['peak_rss_mib']:.0f} vs {n['peak_rss_mib']:.0f} MiB"
+            )
     if len(sizes) > 1:
         lo, hi = by[(sizes[0], "stream")], by[(sizes[-1], "stream")]
-        print(f"peak RSS {sizes[0]} -> {sizes[-1]} records: {lo['peak_rss_mib']:.0f} -> {hi['peak_rss_mib']:.0f} MiB "
-              f"({(hi['peak_rss_mib'] / lo['peak_rss_mib'] - 1) * 100:+.0f}%)")
+        print(
+            f"peak RSS {sizes[0]} -> {sizes[-1]} records: {lo['peak_rss_mib']:.0f} -> {hi['peak_rss_mib']:.0f} MiB "
+            f"({(hi['peak_rss_mib'] / lo['peak_rss_mib'] - 1) * 100:+.0f}%)"
+        )
     return 0
 
 

@@ -1,0 +1,239 @@
+"""Full sync benchmark on the embedded default, against the naive sync it replaces, in the same run.
+
+    python benchmarks/bench_sync.py                      # 50k and 500k records (make bench)
+    python benchmarks/bench_sync.py --sizes 5000         # quick
+
+museum-sync: ``sync_export_job`` (one Dagster run, one Celery step per 1000-record chunk) on embedded
+PostgreSQL + Redis with one real Celery worker (prefork, concurrency 2), snapshot → validated →
+PostgreSQL → published.
+
+Naive baseline (the hand-rolled nightly job museum-sync replaces): pandas reads the whole export, one
+Celery task per record *carrying the record*, Celery defaults (prefetch 4, early ack, no child
+recycling), row-by-row INSERT.
+
+Sampled every 100 ms from /proc (psutil): peak RSS of the orchestrator (this process), the worker parent
+and each worker child; Redis ``used_memory_peak`` (reset before each run) and messages sent; PostgreSQL rows.
+Prints a table and ratios; asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+@dataclass
+class Peaks:
+    orchestrator: float = 0.0
+    worker_parent: float = 0.0
+    worker_child: float = 0.0
+    children_seen: int = 0
+    child_peaks: dict[int, float] = field(default_factory=dict)
+
+
+class Sampler:
+    """Peak RSS per process kind, sampled every 100 ms from /proc."""
+
+    def __init__(self, worker_pids: list[int]) -> None:
+        self.worker_pids = worker_pids
+        self.peaks = Peaks()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                self.peaks.orchestrator = max(self.peaks.orchestrator, me.memory_info().rss)
+                for pid in self.worker_pids:
+                    parent = psutil.Process(pid)
+                    self.peaks.worker_parent = max(self.peaks.worker_parent, parent.memory_info().rss)
+                    for child in parent.children(recursive=False):  # the prefork pool
+                        rss = child.memory_info().rss
+                        self.peaks.child_peaks[child.pid] = max(self.peaks.child_peaks.get(child.pid, 0), rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peaks.worker_child = max(self.peaks.child_peaks.values(), default=0)
+        self.peaks.children_seen = len(self.peaks.child_peaks)
+
+
+def _redis(services: Any) -> Any:
+    import redis
+
+    return redis.Redis.from_url(services.redis_py_url)
+
+
+@contextmanager
+def redis_window(services: Any) -> Iterator[dict[str, float]]:
+    client = _redis(services)
+    client.config_resetstat()
+    client.execute_command("MEMORY", "PURGE")
+    # used_memory_peak cannot be reset; report the growth over the baseline and the absolute peak.
+    base = client.info("memory")
+    out: dict[str, float] = {}
+    yield out
+    info = client.info("memory")
+    stats = client.info("stats")
+    out["redis_peak_mb"] = info["used_memory_peak"] / 1e6
+    out["redis_peak_growth_mb"] = (info["used_memory_peak"] - base["used_memory"]) / 1e6
+    out["redis_commands"] = stats.get("total_commands_processed", 0)
+    client.close()
+
+
+def run_museum_sync(path: Path, services: Any, env: dict[str, str], home: Path, records: int) -> dict[str, Any]:
+    from museum_sync.clients.catalog import Catalog
+    from museum_sync.defs.sensors import sync_run_config
+    from museum_sync.runtime import WorkerPool, dagster_instance, run_job
+
+    instance = dagster_instance()
+    config: dict[str, Any] = sync_run_config(path, "tate_artworks_csv", f"bench{records}")
+    config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
+    with WorkerPool(env=env, log_dir=home / "logs", concurrency=2) as pool:
+        with redis_window(services) as redis_stats, Sampler([p.pid for p in pool.procs]) as sampler:
+            started = time.monotonic()
+            result = run_job("sync_export_job_def", instance=instance, run_config=config)
+            wall = time.monotonic() - started
+    catalog = Catalog(env["MUSEUM_SYNC_PG_URL"], schema=env["MUSEUM_SYNC_CATALOG_SCHEMA"])
+    steps = [e for e in result.all_events if e.event_type_value == "STEP_START"]
+    return {
+        "ok": result.success,
+        "wall_s": wall,
+        "records_per_s": records / wall,
+        "celery_tasks": len(steps),
+        "runs": 1,
+        "pg_rows": catalog.count(),
+        "peaks": sampler.peaks,
+        **redis_stats,
+    }
+
+
+def run_naive(path: Path, services: Any, env: dict[str, str], home: Path, records: int) -> dict[str, Any]:
+    """The old way, for comparison: see the module docstring."""
+    import subprocess
+
+    from museum_sync.services._common import pdeathsig_preexec
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.naive_sync",
+            "worker",
+            "-c",
+            "2",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        preexec_fn=pdeathsig_preexec(15),
+        stdout=(home / "naive-worker.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(4)
+        from benchmarks import naive_sync
+
+        with redis_window(services) as redis_stats, Sampler([worker.pid]) as sampler:
+            started = time.monotonic()
+            sent = naive_sync.sync(path)
+            wall = time.monotonic() - started
+        rows = naive_sync.count()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    return {
+        "ok": rows == sent,
+        "wall_s": wall,
+        "records_per_s": records / wall,
+        "celery_tasks": sent,
+        "runs": 0,
+        "pg_rows": rows,
+        "peaks": sampler.peaks,
+        **redis_stats,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="50000,500000")
+    parser.add_argument("--naive-max", type=int, default=50000, help="largest size the naive baseline runs at")
+    args = parser.parse_args(argv)
+
+    from museum_sync.runtime import configure_environment, runtime_env
+    from museum_sync.samples.generate import ExportSpec, write_export
+    from museum_sync.services import start_services
+
+    mib = 1024 * 1024
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ms-bench-", dir="/tmp") as tmp, start_services() as services:
+        for size in (int(s) for s in args.sizes.split(",")):
+            home = Path(tmp) / f"home{size}"
+            env = runtime_env(services, home, catalog_schema=f"bench_{size}")
+            configure_environment(env)
+            path = write_export(ExportSpec(records=size, seed=5, bad_share=0.01), Path(tmp) / f"tate_{size}.csv")
+            kinds = [("museum-sync", run_museum_sync)]
+            if size <= args.naive_max:
+                kinds.append(("naive", run_naive))
+            for name, fn in kinds:
+                r = fn(path, services, env, home, size)
+                results.append((size, name, r))
+                p: Peaks = r["peaks"]
+                print(
+                    f"{size:>7} {name:12} {'ok' if r['ok'] else 'FAILED':6} {r['wall_s']:8.1f} s "
+                    f"{r['records_per_s']:8,.0f} rec/s  tasks {r['celery_tasks']:>7}  rows {r['pg_rows']:>7}  "
+                    f"RSS orch {p.orchestrator / mib:6.0f} MiB, worker {p.worker_parent / mib:5.0f}, "
+                    f"child max {p.worker_child / mib:5.0f} ({p.children_seen} children)  "
+                    f"Redis peak {r['redis_peak_mb']:7.1f} MB (+{r['redis_peak_growth_mb']:.1f})",
+                    flush=True,
+                )
+    by = {(s, n): r for s, n, r in results}
+    for size in sorted({s for s, _, _ in results}):
+        if (size, "naive") in by:
+            ms, nv = by[(size, "museum-sync")], by[(size, "naive")]
+            print(
+                f"at {size}: museum-sync {nv['wall_s'] / ms['wall_s']:.1f}x faster; Redis peak growth "
+                f"{ms['redis_peak_growth_mb']:.1f} vs {nv['redis_peak_growth_mb']:.1f} MB; orchestrator RSS "
+                f"{ms['peaks'].orchestrator / mib:.0f} vs {nv['peaks'].orchestrator / mib:.0f} MiB"
+            )
+    sizes = sorted({s for s, n, _ in results if n == "museum-sync"})
+    if len(sizes) > 1:
+        lo, hi = by[(sizes[0], "museum-sync")]["peaks"], by[(sizes[-1], "museum-sync")]["peaks"]
+        print(
+            f"worker child peak RSS {sizes[0]} -> {sizes[-1]}: {lo.worker_child / mib:.0f} -> "
+            f"{hi.worker_child / mib:.0f} MiB ({(hi.worker_child / lo.worker_child - 1) * 100:+.0f}%)"
+        )
+    print(json.dumps({f"{s}/{n}": {k: v for k, v in r.items() if k != "peaks"} for s, n, r in results}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
