@@ -1,0 +1,1 @@
+CREATE DATABASE museum_sync_dagster OWNER museum;
