@@ -452,7 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MuseumSyncError as exc:
         if args.debug:
             raise
-        print(f"museum-sync: error: {exc}", file=sys.stderr)
+        # one line even when the cause is multi-line (libpq adds "\n\tIs the server running...?")
+        print("museum-sync: error: " + "; ".join(filter(None, map(str.strip, str(exc).splitlines()))), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,345 @@
+"""The Dagster code location as ``dagster dev`` / the daemon / the Celery workers load it.
+
+A snapshot of what the UI shows (assets, checks, jobs, sensors, schedules), the guarantees the Celery
+executor and the worker app must share (one config dict, read from the environment), and the inbox
+sensor and nightly schedule evaluated with Dagster's own test contexts on real files.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster_celery import celery_executor
+from dagster_celery.executor import CeleryExecutor
+from dagster_celery.make_app import make_app
+
+from museum_sync.defs.executor import celery_config, museum_celery_executor
+from museum_sync.defs.schedules import nightly_sync_schedule
+from museum_sync.defs.sensors import inbox_sensor, sync_run_config
+
+JOBS = ("sync_export_job", "chunk_job", "publish_job")
+QUEUE_TAG = "dagster-celery/queue"
+TATE_CSV = "csv/tate_artwork_data_first52rows.csv"
+
+# Every variable celery_config() reads, so a developer's shell cannot change what the tests expect.
+CELERY_ENV = (
+    "MUSEUM_SYNC_VISIBILITY_TIMEOUT",
+    "MUSEUM_SYNC_MAX_TASKS_PER_CHILD",
+    "MUSEUM_SYNC_MAX_MEMORY_PER_CHILD_KB",
+    "MUSEUM_SYNC_BROKER_POOL_LIMIT",
+    "MUSEUM_SYNC_BROKER_HEARTBEAT",
+    "MUSEUM_SYNC_BROKER_MAX_RETRIES",
+    "MUSEUM_SYNC_RESULT_EXPIRES",
+    "MUSEUM_SYNC_REDIS_URL",
+    "MUSEUM_SYNC_BROKER_URL",
+    "MUSEUM_SYNC_RESULT_BACKEND",
+)
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    from museum_sync.definitions import defs
+
+    return defs
+
+
+@pytest.fixture
+def museum_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """What runtime_env() sets for a real process; resources resolve their EnvVars from it. Returns home."""
+    home = tmp_path / "home"
+    values = {
+        "MUSEUM_SYNC_HOME": home,
+        "MUSEUM_SYNC_INBOX": home / "inbox",
+        "MUSEUM_SYNC_ARTIFACT_ROOT": home / "artifacts",
+        "MUSEUM_SYNC_IO_DIR": home / "io",
+        "MUSEUM_SYNC_PG_URL": "postgresql://museum@127.0.0.1:5432/museum_sync",
+        "MUSEUM_SYNC_CATALOG_SCHEMA": "catalog",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.delenv("MUSEUM_SYNC_SOURCES", raising=False)
+    (home / "inbox").mkdir(parents=True)
+    return home
+
+
+# ---------------------------------------------------------------------------------------- code location
+
+
+def test_code_location_loads_and_resolves_every_job(defs):
+    for name in JOBS:
+        job = defs.resolve_job_def(name)
+        assert job.name == name
+        assert job.executor_def.name == "museum_celery_executor"
+        assert job.tags["dagster/max_runtime"] == "3600", f"{name} needs a run timeout"
+
+
+def test_asset_graph_snapshot(defs):
+    graph = defs.resolve_asset_graph()
+    shape = {
+        key.to_user_string(): (
+            graph.get(key).partitions_def.name if graph.get(key).partitions_def else None,
+            sorted(p.to_user_string() for p in graph.get(key).parent_keys),
+        )
+        for key in graph.get_all_asset_keys()
+    }
+    assert shape == {
+        "export_snapshot": (None, []),
+        "validated_chunk": ("chunks", ["export_snapshot"]),
+        "catalog_chunk": ("chunks", ["validated_chunk"]),
+        "published_export": ("exports", ["catalog_chunk"]),
+    }
+
+
+def test_asset_checks_snapshot_both_blocking(defs):
+    graph = defs.resolve_asset_graph()
+    checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k).blocking for k in graph.asset_check_keys}
+    assert checks == {("validated_chunk", "schema_drift"): True, ("validated_chunk", "record_validity"): True}
+
+
+def test_jobs_sensors_schedules_snapshot(defs):
+    repo = defs.get_repository_def()
+    assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == set(JOBS)
+    assert {s.name: s.job_name for s in repo.sensor_defs} == {
+        "inbox_sensor": "sync_export_job",
+        "publication_sensor": "publish_job",
+    }
+    assert {s.name: s.job_name for s in repo.schedule_defs} == {"nightly_sync_schedule": "sync_export_job"}
+    for sensor in repo.sensor_defs:
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, f"{sensor.name} must run without a click"
+    assert nightly_sync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_job_selections(defs):
+    chunk = defs.resolve_job_def("chunk_job").asset_layer.selected_asset_keys
+    publish = defs.resolve_job_def("publish_job").asset_layer.selected_asset_keys
+    assert {k.to_user_string() for k in chunk} == {"validated_chunk", "catalog_chunk"}
+    assert {k.to_user_string() for k in publish} == {"published_export"}
+    ops = {node.name for node in defs.resolve_job_def("sync_export_job").graph.node_defs}
+    assert ops == {"snapshot_and_plan", "sync_chunk", "publish_export"}
+
+
+def test_every_op_and_asset_runs_on_the_ingestion_queue(defs):
+    for name in JOBS:
+        for node in defs.resolve_job_def(name).graph.node_defs:
+            assert node.tags.get(QUEUE_TAG) == "ingestion_high", f"{name}.{node.name} would go to the default queue"
+    for key in defs.resolve_all_asset_keys():
+        assert defs.resolve_assets_def(key).op.tags.get(QUEUE_TAG) == "ingestion_high", key
+
+
+def test_every_asset_has_description_owners_and_kinds(defs):
+    specs = defs.resolve_all_asset_specs()
+    assert len(specs) == 4
+    for spec in specs:
+        assert spec.description and len(spec.description) > 40, spec.key
+        assert spec.owners == ["team:collections-data"], spec.key
+        assert spec.kinds, spec.key
+
+
+# ------------------------------------------------------------------------------------ Celery executor
+
+
+def _executor_config(executor_def: dg.ExecutorDefinition) -> dict:
+    resolved = executor_def.config_schema.resolve_config({})
+    assert resolved.success, resolved.errors
+    config = dict(resolved.value["config"])
+    config.pop("retries")  # dagster's own default, not ours
+    return config
+
+
+def test_every_job_runs_on_the_celery_executor_with_celery_config(defs):
+    for name in JOBS:
+        executor = defs.resolve_job_def(name).executor_def
+        assert executor.config_schema.parent_def is celery_executor, f"{name} is not on the Celery executor"
+        assert _executor_config(executor) == celery_config()
+
+
+def test_celery_config_guarantees(monkeypatch):
+    for key in CELERY_ENV:
+        monkeypatch.delenv(key, raising=False)
+    config = celery_config()
+    source = config["config_source"]
+    assert source["worker_prefetch_multiplier"] == 1
+    assert source["task_acks_late"] is True
+    assert source["task_reject_on_worker_lost"] is True
+    assert source["broker_connection_retry_on_startup"] is True
+    assert source["task_default_queue"] == "dagster"
+    assert source["worker_max_tasks_per_child"] == 100
+    assert source["worker_max_memory_per_child"] == 400_000
+    assert source["broker_pool_limit"] == 10
+    assert source["broker_heartbeat"] == 30
+    assert source["broker_connection_max_retries"] == 100
+    assert source["result_expires"] == 3600
+    for options in (source["broker_transport_options"], source["result_backend_transport_options"]):
+        assert options["visibility_timeout"] == 1800
+        assert options["max_retries"] == 100
+    assert config["broker"] == "redis://127.0.0.1:6379/0"
+    assert config["backend"] == "redis://127.0.0.1:6379/1", "results must not share the broker's db"
+
+
+def test_env_overrides_reach_executor_and_worker(monkeypatch):
+    overrides = {
+        "MUSEUM_SYNC_VISIBILITY_TIMEOUT": "7200",
+        "MUSEUM_SYNC_MAX_TASKS_PER_CHILD": "7",
+        "MUSEUM_SYNC_MAX_MEMORY_PER_CHILD_KB": "250000",
+        "MUSEUM_SYNC_BROKER_POOL_LIMIT": "3",
+        "MUSEUM_SYNC_BROKER_HEARTBEAT": "11",
+        "MUSEUM_SYNC_BROKER_MAX_RETRIES": "9",
+        "MUSEUM_SYNC_RESULT_EXPIRES": "60",
+        "MUSEUM_SYNC_BROKER_URL": "redis://broker.example:6380/4",
+        "MUSEUM_SYNC_RESULT_BACKEND": "redis://broker.example:6380/5",
+    }
+    for key, value in overrides.items():
+        monkeypatch.setenv(key, value)
+    config = celery_config()
+    source = config["config_source"]
+    assert (config["broker"], config["backend"]) == ("redis://broker.example:6380/4", "redis://broker.example:6380/5")
+    assert source["worker_max_tasks_per_child"] == 7
+    assert source["worker_max_memory_per_child"] == 250_000
+    assert source["broker_pool_limit"] == 3
+    assert source["broker_heartbeat"] == 11
+    assert source["broker_connection_max_retries"] == 9
+    assert source["result_expires"] == 60
+    for options in (source["broker_transport_options"], source["result_backend_transport_options"]):
+        assert options["visibility_timeout"] == 7200
+        assert options["max_retries"] == 9
+    # Both sides are built from the same dict: the executor and the worker app follow the override.
+    assert _executor_config(museum_celery_executor()) == config
+    app = make_app(CeleryExecutor.for_cli(**config).app_args())
+    assert app.conf.broker_transport_options["visibility_timeout"] == 7200
+    assert app.conf.worker_max_tasks_per_child == 7
+
+
+def test_redis_url_alone_gives_broker_and_separate_result_db(monkeypatch):
+    for key in CELERY_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MUSEUM_SYNC_REDIS_URL", "redis://cache.example:6379/2")
+    config = celery_config()
+    assert config["broker"] == "redis://cache.example:6379/2"
+    assert config["backend"] == "redis://cache.example:6379/1"
+
+
+def test_worker_app_has_the_executor_config_and_declares_the_queues():
+    from museum_sync.defs.worker_app import app
+
+    config = celery_config()
+    for key, value in config["config_source"].items():
+        assert app.conf[key] == value, f"worker and executor disagree on {key}"
+    assert app.conf.broker_url == config["broker"]
+    assert app.conf.result_backend == config["backend"]
+    assert {q.name for q in app.conf.task_queues} == {"ingestion_high", "iiif", "dagster"}
+    assert {"execute_plan", "execute_job", "resume_job"} <= set(app.tasks)
+
+
+# ----------------------------------------------------------------------------------------- inbox sensor
+
+
+def _tick(cursor: str | None = None) -> dg.SensorResult:
+    result = inbox_sensor(dg.build_sensor_context(cursor=cursor))
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def test_inbox_sensor_waits_one_tick_then_requests_a_run(museum_env, shared_data, defs):
+    folder = museum_env / "inbox" / "tate_artworks_csv"
+    folder.mkdir()
+    export = folder / "artwork_data.csv"
+    export.write_bytes((shared_data / TATE_CSV).read_bytes())
+    (folder / ".artwork_data.csv.part").write_bytes(b"half a copy")  # rsync's temp file: never picked up
+
+    first = _tick()
+    assert first.run_requests == [], "a file seen for the first time may still be growing"
+    second = _tick(first.cursor)
+    assert len(second.run_requests) == 1
+    request = second.run_requests[0]
+    assert request.run_config == {
+        "ops": {"snapshot_and_plan": {"config": {"path": str(export), "profile": "tate_artworks_csv"}}}
+    }
+    assert request.run_config == sync_run_config(export, "tate_artworks_csv")
+    size = export.stat().st_size
+    assert request.run_key == f"{export}:{size}:{int(export.stat().st_mtime)}"
+    assert request.tags["museum-sync/source-file"] == "artwork_data.csv"
+    # The request is a valid run of sync_export_job with the resources wired from the environment.
+    assert dg.validate_run_config(defs.resolve_job_def("sync_export_job"), request.run_config)
+    # A later tick keeps the same run key, so Dagster starts that file version once.
+    assert [r.run_key for r in _tick(second.cursor).run_requests] == [request.run_key]
+
+
+def test_inbox_sensor_waits_while_a_file_grows(museum_env, shared_data):
+    folder = museum_env / "inbox" / "tate_artworks_csv"
+    folder.mkdir()
+    data = (shared_data / TATE_CSV).read_bytes()
+    export = folder / "artwork_data.csv"
+    export.write_bytes(data[: len(data) // 2])
+    first = _tick()
+    with export.open("ab") as handle:
+        handle.write(data[len(data) // 2 :])
+    second = _tick(first.cursor)
+    assert second.run_requests == [], "size changed since the last tick: the copy is still running"
+    third = _tick(second.cursor)
+    assert len(third.run_requests) == 1
+    assert third.run_requests[0].run_key.startswith(f"{export}:{len(data)}:")
+
+
+def test_inbox_sensor_ignores_a_folder_naming_no_profile(museum_env, shared_data):
+    folder = museum_env / "inbox" / "tate_artworks"  # a typo of tate_artworks_csv
+    folder.mkdir()
+    (folder / "artwork_data.csv").write_bytes((shared_data / TATE_CSV).read_bytes())
+    first = _tick()
+    second = _tick(first.cursor)
+    assert first.run_requests == second.run_requests == []
+
+
+# ------------------------------------------------------------------------------------- nightly schedule
+
+
+def _evaluate_schedule() -> list[dg.RunRequest] | dg.SkipReason:
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 4, 2, 0, tzinfo=UTC))
+    return nightly_sync_schedule(context)
+
+
+def test_nightly_schedule_requests_one_run_per_configured_source(museum_env, monkeypatch, defs):
+    sources = museum_env / "sources.toml"
+    sources.write_text(
+        "[[source]]\n"
+        'name = "tate"\nprofile = "tate_artworks_csv"\npath = "/exports/tate/artwork_data.csv"\n\n'
+        "[[source]]\n"
+        'name = "aic"\nprofile = "aic_artworks_csv"\npath = "/exports/aic/artworks.csv"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MUSEUM_SYNC_SOURCES", str(sources))
+    requests = _evaluate_schedule()
+    assert isinstance(requests, list) and len(requests) == 2
+    assert {r.run_key: r.run_config for r in requests} == {
+        "nightly:tate:20260304": sync_run_config(Path("/exports/tate/artwork_data.csv"), "tate_artworks_csv", "tate"),
+        "nightly:aic:20260304": sync_run_config(Path("/exports/aic/artworks.csv"), "aic_artworks_csv", "aic"),
+    }
+    assert {r.tags["museum-sync/source"] for r in requests} == {"tate", "aic"}
+    job = defs.resolve_job_def("sync_export_job")
+    for request in requests:
+        assert dg.validate_run_config(job, request.run_config)
+
+
+def test_nightly_schedule_reads_home_sources_toml_by_default(museum_env):
+    (museum_env / "sources.toml").write_text(
+        '[[source]]\nname = "tate"\nprofile = "tate_artworks_csv"\npath = "/exports/tate/a.csv"\n', encoding="utf-8"
+    )
+    assert "MUSEUM_SYNC_SOURCES" not in os.environ
+    requests = _evaluate_schedule()
+    assert [r.run_key for r in requests] == ["nightly:tate:20260304"]
+
+
+@pytest.mark.parametrize("setup", ["unset", "missing_file", "no_sources"])
+def test_nightly_schedule_skips_when_nothing_is_configured(museum_env, monkeypatch, setup):
+    if setup == "missing_file":
+        monkeypatch.setenv("MUSEUM_SYNC_SOURCES", str(museum_env / "nope.toml"))
+    elif setup == "no_sources":
+        empty = museum_env / "empty.toml"
+        empty.write_text("# sources are added by the deploy\n", encoding="utf-8")
+        monkeypatch.setenv("MUSEUM_SYNC_SOURCES", str(empty))
+    result = _evaluate_schedule()
+    assert isinstance(result, dg.SkipReason)
+    assert "no sources configured" in (result.skip_message or "")
