@@ -12,12 +12,12 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -204,19 +204,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    import signal
     import subprocess
 
     from museum_sync.runtime import WorkerPool
+    from museum_sync.services._common import pdeathsig_preexec
 
     with _stack(Path(args.state_dir)) as ctx:
         env = {**os.environ, **ctx.env}
-        workspace = str(resources.files("museum_sync").joinpath("../workspace.yaml"))
-        if not Path(workspace).is_file():
-            workspace = str(Path.cwd() / "workspace.yaml")
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(args.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "dev",
+                    "-m",
+                    "museum_sync.definitions",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(args.port),
+                ],
                 env=env,
+                # dagster dev stops its webserver, daemon and code server when it gets SIGTERM; the kernel
+                # sends it if this process dies, so nothing is left holding the state directory.
+                preexec_fn=pdeathsig_preexec(signal.SIGTERM),
             ),
         ]
         with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency):
@@ -436,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
@@ -447,6 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)
     args = build_parser().parse_args(argv)
+    # SIGTERM (systemd, timeout, docker stop) unwinds like Ctrl-C, so workers, Redis and PostgreSQL are
+    # stopped in order instead of being orphaned.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args))
     except MuseumSyncError as exc:

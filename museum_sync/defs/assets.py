@@ -59,7 +59,6 @@ def snapshot(
         Path(config.path), profile, artifacts.store(), source=config.source, chunk_size=config.chunk_size
     )
     client = catalog.client()
-    client.migrate()
     client.register_export(
         export.export_id,
         export.manifest["source"],

@@ -11,6 +11,8 @@ from museum_sync.clients.catalog import Catalog
 
 __all__ = ["ArtifactStoreResource", "CatalogResource", "default_resources"]
 
+_MIGRATED: set[tuple[str, str]] = set()
+
 
 class CatalogResource(dg.ConfigurableResource):
     """The PostgreSQL catalogue (staging tables, quarantine, publications)."""
@@ -19,7 +21,12 @@ class CatalogResource(dg.ConfigurableResource):
     schema_name: str = "catalog"
 
     def client(self) -> Catalog:
+        """A catalogue client whose schema exists (migrated once per process; migrate is idempotent)."""
         catalog = Catalog(self.pg_url, schema=self.schema_name)
+        key = (self.pg_url, self.schema_name)
+        if key not in _MIGRATED:
+            catalog.migrate()
+            _MIGRATED.add(key)
         return catalog
 
 
