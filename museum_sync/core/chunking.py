@@ -120,9 +120,7 @@ class ChunkPlan:
             if span.index != i:
                 problems.append(f"chunk {i} has index {span.index}")
             if span.start != position:
-                problems.append(
-                    f"chunk {i} starts at byte {span.start}, expected {position} (not contiguous)"
-                )
+                problems.append(f"chunk {i} starts at byte {span.start}, expected {position} (not contiguous)")
             if span.end <= span.start:
                 problems.append(f"chunk {i} is empty or reversed ({span.start}-{span.end})")
             if not 1 <= span.records <= self.chunk_size:
@@ -226,9 +224,7 @@ def plan_chunks(
             header_end, line = 0, 1
             records = (
                 (Locator(file, n, offset), None)
-                for n, offset, _ in _lines(
-                    fh, file=file, pos=0, first_line=1, end=None, max_record=max_record_bytes
-                )
+                for n, offset, _ in _lines(fh, file=file, pos=0, first_line=1, end=None, max_record=max_record_bytes)
             )
         spans: list[ChunkSpan] = []
         start, first_line, count, total = header_end, line, 0, 0
@@ -310,14 +306,10 @@ def _counted(
     for item in records:
         count += 1
         if count > span.records:
-            raise ChunkPlanError(
-                f"{file}: chunk {span.index} holds more than the {span.records} planned records"
-            )
+            raise ChunkPlanError(f"{file}: chunk {span.index} holds more than the {span.records} planned records")
         yield item
     if count != span.records:
-        raise ChunkPlanError(
-            f"{file}: chunk {span.index} holds {count} records, the plan says {span.records}"
-        )
+        raise ChunkPlanError(f"{file}: chunk {span.index} holds {count} records, the plan says {span.records}")
 
 
 def verify_snapshot(path: Path, plan: ChunkPlan) -> None:

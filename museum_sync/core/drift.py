@@ -348,9 +348,7 @@ def compare(fp: Fingerprint, profile: Profile, *, majority: float = 0.5) -> Drif
                     f"LIDO schema version {seen}, profile expects {profile.lido_schema_version}",
                 )
             )
-    return DriftReport(
-        profile=profile.name, changes=tuple(changes), fingerprint=fp, mode=profile.policy.drift
-    )
+    return DriftReport(profile=profile.name, changes=tuple(changes), fingerprint=fp, mode=profile.policy.drift)
 
 
 def _type_change(fp: Fingerprint, name: str, expected: FieldType, majority: float) -> list[Change]:
@@ -370,7 +368,6 @@ def _type_change(fp: Fingerprint, name: str, expected: FieldType, majority: floa
             name,
             expected,
             actual,
-            f"'{name}': expected {expected}, found {actual} in {total - fitting} of {total} values "
-            f"(e.g. {sample!r})",
+            f"'{name}': expected {expected}, found {actual} in {total - fitting} of {total} values (e.g. {sample!r})",
         )
     ]

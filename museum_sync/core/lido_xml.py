@@ -529,8 +529,7 @@ _CREATION_LIKE_TERMS = frozenset(
     }
 )
 _ACQUISITION_IDS = frozenset(
-    _norm_uri(u)
-    for u in (_LT + "lido00001", _LT + "eventType/acquisition", "http://vocab.getty.edu/aat/300157782")
+    _norm_uri(u) for u in (_LT + "lido00001", _LT + "eventType/acquisition", "http://vocab.getty.edu/aat/300157782")
 )
 _ACQUISITION_TERMS = frozenset(
     {
@@ -754,9 +753,7 @@ def _measurements(ident: Element | None, lang: str | None, draft: Draft) -> None
 def _inscription(ident: Element | None) -> str | None:
     parts: list[str] = []
     for ins in _children(ident, "inscriptionsWrap", "inscriptions"):
-        transcription = "; ".join(
-            t for el in ins.iterchildren(_L + "inscriptionTranscription") if (t := _block(el))
-        )
+        transcription = "; ".join(t for el in ins.iterchildren(_L + "inscriptionTranscription") if (t := _block(el)))
         description = "; ".join(
             t for el in _children(ins, "inscriptionDescription", "descriptiveNoteValue") if (t := _block(el))
         )
@@ -798,9 +795,7 @@ def _event_text(event: Element, lang: str | None) -> str | None:
         or (n := _text(_first(ea, "displayActorInRole")))
     ]
     place_el = _first(event, "eventPlace")
-    place = _text(_first(place_el, "displayPlace")) or _appellation(
-        _first(place_el, "place", "namePlaceSet"), lang
-    )
+    place = _text(_first(place_el, "displayPlace")) or _appellation(_first(place_el, "place", "namePlaceSet"), lang)
     date = _text(_first(event, "eventDate", "displayDate"))
     if not date:
         earliest = _text(_first(event, "eventDate", "date", "earliestDate"))
@@ -814,9 +809,7 @@ def _event_text(event: Element, lang: str | None) -> str | None:
 
 
 def _event_year(event: Element) -> str | None:
-    return _text(_first(event, "eventDate", "date", "earliestDate")) or _text(
-        _first(event, "eventDate", "displayDate")
-    )
+    return _text(_first(event, "eventDate", "date", "earliestDate")) or _text(_first(event, "eventDate", "displayDate"))
 
 
 def _rights_uri(rights: Element) -> str | None:
@@ -879,9 +872,7 @@ def _resources(admin: Element | None, lang: str | None, draft: Draft) -> None:
     manifest: str | None = None
     for rs in _children(admin, "resourceWrap", "resourceSet"):
         resource_type = _concept(_first(rs, "resourceType"))
-        type_words = (
-            " ".join(t for t, _ in resource_type.terms).lower() + " " + " ".join(resource_type.ids).lower()
-        )
+        type_words = " ".join(t for t, _ in resource_type.terms).lower() + " " + " ".join(resource_type.ids).lower()
         candidates: list[tuple[int, int, str, bool]] = []
         for pos, rep in enumerate(rs.iterchildren(_L + "resourceRepresentation")):
             kind = (_attr(rep, "type") or "").lower()
@@ -899,11 +890,7 @@ def _resources(admin: Element | None, lang: str | None, draft: Draft) -> None:
                 candidates.append((_representation_rank(kind, fmt, pref, url), pos, url, pref in _PREFERRED))
         for rid in rs.iterchildren(_L + "resourceID"):
             url = _text(rid)
-            if (
-                url
-                and _is_http(url)
-                and _is_manifest(url, "", (_attr(rid, "type") or "").lower() + " " + type_words)
-            ):
+            if url and _is_http(url) and _is_manifest(url, "", (_attr(rid, "type") or "").lower() + " " + type_words):
                 manifest = manifest or url
         if not candidates:
             continue
@@ -1057,9 +1044,7 @@ def _lido_to_draft(lido: Element) -> Draft:
     institution = _appellation(_first(record_wrap, "recordSource", "legalBodyName"), lang)
     if institution or repository:
         draft["institution"] = institution or repository
-    links = [
-        (link, t) for link in _children(record_wrap, "recordInfoSet", "recordInfoLink") if (t := _text(link))
-    ]
+    links = [(link, t) for link in _children(record_wrap, "recordInfoSet", "recordInfoLink") if (t := _text(link))]
     if links:
         html = [t for link, t in links if (_attr(link, "formatResource") or "").lower() == "text/html"]
         draft["source_url"] = html[0] if html else links[0][1]
@@ -1362,16 +1347,12 @@ def iter_oai_records(path: str | os.PathLike[str]) -> Iterator[OaiRecord]:
             identifier = _text(header.find(_O + "identifier")) if header is not None else None
             datestamp = _text(header.find(_O + "datestamp")) if header is not None else None
             set_specs = tuple(
-                t
-                for s in (header.iterchildren(_O + "setSpec") if header is not None else ())
-                if (t := _text(s))
+                t for s in (header.iterchildren(_O + "setSpec") if header is not None else ()) if (t := _text(s))
             )
             deleted = header is not None and header.get("status") == "deleted"
             metadata_el = elem.find(_O + "metadata")
             payload = (
-                next((c for c in metadata_el if isinstance(c.tag, str)), None)
-                if metadata_el is not None
-                else None
+                next((c for c in metadata_el if isinstance(c.tag, str)), None) if metadata_el is not None else None
             )
             line = _line(elem)
             data = None
@@ -1418,9 +1399,7 @@ def read_resumption_token(source: str | os.PathLike[str] | bytes) -> str | None:
 _NSMAP_LIDO = {"lido": LIDO_NS, "xsi": XSI_NS}
 _NSMAP_DC = {"oai_dc": OAI_DC_NS, "dc": DC_NS, "xsi": XSI_NS}
 _LIDO_SCHEMA_LOCATION = "http://www.lido-schema.org http://www.lido-schema.org/schema/v1.1/lido-v1.1.xsd"
-_DC_SCHEMA_LOCATION = (
-    "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
-)
+_DC_SCHEMA_LOCATION = "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
 _DEFAULT_WORK_TYPE = ("object", "http://vocab.getty.edu/aat/300311889")
 _LT_PRODUCTION = _LT + "lido00007"
 _LT_ACQUISITION = _LT + "lido00001"
@@ -1460,9 +1439,7 @@ def _id_type(value: str) -> str:
     return "URI" if _is_http(value) else "local"
 
 
-def _concept_out(
-    parent: Element, name: str, label: str | None, uri: str | None, source: str | None = None
-) -> Element:
+def _concept_out(parent: Element, name: str, label: str | None, uri: str | None, source: str | None = None) -> Element:
     el = _el(parent, name)
     if uri:
         attrib = {_T_TYPE: "URI"}
@@ -1547,11 +1524,7 @@ def lido_element(record: MuseumRecord) -> Element:
                     _el(om, "extentMeasurements", extent)
 
     has_production = bool(
-        record.creators
-        or record.production_date
-        or record.materials
-        or record.techniques
-        or record.medium_display
+        record.creators or record.production_date or record.materials or record.techniques or record.medium_display
     )
     prov = record.provenance
     if has_production or prov.acquisition or prov.acquisition_year or prov.history:
@@ -1599,11 +1572,7 @@ def lido_element(record: MuseumRecord) -> Element:
             event = _el(_el(events, "eventSet"), "event")
             _concept_out(event, "eventType", "Acquisition", _LT_ACQUISITION, "LIDO-Terminologie")
             if prov.acquisition_year is not None:
-                year = (
-                    f"{prov.acquisition_year:04d}"
-                    if prov.acquisition_year >= 0
-                    else str(prov.acquisition_year)
-                )
+                year = f"{prov.acquisition_year:04d}" if prov.acquisition_year >= 0 else str(prov.acquisition_year)
                 event_date = _el(event, "eventDate")
                 _el(event_date, "displayDate", str(prov.acquisition_year))
                 d = _el(event_date, "date")

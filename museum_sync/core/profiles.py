@@ -104,9 +104,7 @@ class Profile(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
         if self.format == "json" and not self.item_path:
-            raise ValueError(
-                "format 'json' needs item_path (e.g. 'data.item' or 'item' for a top-level array)"
-            )
+            raise ValueError("format 'json' needs item_path (e.g. 'data.item' or 'item' for a top-level array)")
         if self.format in ("csv", "jsonl", "json") and "record_id" not in self.map:
             raise ValueError("[map] needs record_id: the source field holding the CMS record id")
         names = [f.name for f in self.fields]

@@ -144,8 +144,7 @@ def _codec(encoding: str) -> str:
         ascii_compatible = False
     if not ascii_compatible:
         raise ProfileError(
-            f"encoding {encoding!r} is not ASCII-compatible; "
-            "exports must be UTF-8, Latin-1, cp1252 or similar"
+            f"encoding {encoding!r} is not ASCII-compatible; exports must be UTF-8, Latin-1, cp1252 or similar"
         )
     return name
 
@@ -173,8 +172,7 @@ def _skip_bom(fh: _Stream, *, file: str, codec: str | None, encoding: str) -> in
     if head.startswith(_BOM):
         if codec is not None and codec != "utf-8":
             raise SourceDecodeError(
-                f"file starts with a UTF-8 byte-order mark but the declared encoding is {encoding}; "
-                "declare utf-8",
+                f"file starts with a UTF-8 byte-order mark but the declared encoding is {encoding}; declare utf-8",
                 file=file,
                 line=1,
                 offset=0,
@@ -471,8 +469,7 @@ def _csv_records(
                     f"the end of its chunk (byte {end}); the plan does not fit this file"
                 )
             raise SourceFormatError(
-                "a quoted field opened in this record is never closed: the rest of the file would be one "
-                "record",
+                "a quoted field opened in this record is never closed: the rest of the file would be one record",
                 file=file,
                 line=line,
                 offset=start,
@@ -539,9 +536,7 @@ def _iter_csv(
                 names = header
         else:
             if header is None:
-                names, _, _ = csv_header(
-                    path, encoding=encoding, delimiter=delimiter, max_record_bytes=max_record
-                )
+                names, _, _ = csv_header(path, encoding=encoding, delimiter=delimiter, max_record_bytes=max_record)
             else:
                 names = header
             _check_boundary(fh, start, file=file)
@@ -653,9 +648,7 @@ def _jsonl_records(
 ) -> Iterator[tuple[Locator, RawRecord]]:
     """JSON Lines records; ``parse=False`` only checks decoding (chunk planning needs boundaries only)."""
     empty: RawRecord = {}
-    for line, offset, content in _lines(
-        fh, file=file, pos=pos, first_line=first_line, end=end, max_record=max_record
-    ):
+    for line, offset, content in _lines(fh, file=file, pos=pos, first_line=first_line, end=end, max_record=max_record):
         try:
             text = content.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -722,9 +715,7 @@ def _iter_lines_format(
         if start is not None:
             _check_boundary(fh, start, file=file)
             pos = start
-        yield from _jsonl_records(
-            fh, file=file, pos=pos, first_line=first_line, end=end, max_record=max_record
-        )
+        yield from _jsonl_records(fh, file=file, pos=pos, first_line=first_line, end=end, max_record=max_record)
 
 
 def iter_records(

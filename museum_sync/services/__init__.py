@@ -195,9 +195,7 @@ def default_state_dir() -> Path:
 
 
 @contextmanager
-def start_services(
-    state_dir: Path | None = None, *, env: Mapping[str, str] | None = None
-) -> Iterator[ServiceUrls]:
+def start_services(state_dir: Path | None = None, *, env: Mapping[str, str] | None = None) -> Iterator[ServiceUrls]:
     """Start (or connect to) PostgreSQL and Redis; stop what was started on exit, Redis first.
 
     Embedded servers keep their files in ``state_dir`` (``pg/``, ``redis/``; reused on the next start), or

@@ -304,9 +304,7 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)
             output = (result.stdout + result.stderr).decode(errors="replace").strip()
-            raise ServiceUnavailable(
-                f"initdb failed for {self.data_dir} (exit {result.returncode}):\n{output}"
-            )
+            raise ServiceUnavailable(f"initdb failed for {self.data_dir} (exit {result.returncode}):\n{output}")
         if self.data_dir.exists():
             self.data_dir.rmdir()
         os.rename(scratch, self.data_dir)
