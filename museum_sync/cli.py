@@ -173,6 +173,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from museum_sync.core.profiles import load_profile
+
+    load_profile(args.profile)  # a typo fails here, before any server is started
+    if not Path(args.file).is_file():
+        raise MuseumSyncError(f"{args.file}: export file not found")
     with _stack(Path(args.state_dir)) as ctx:
         summary = _sync(
             ctx,
@@ -355,6 +360,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         export = stages.extract(Path(args.file), profile, store)
         reasons: Counter[str] = Counter()
         valid = 0
+        blocked: list[int] = []
         for index in range(len(export.plan.chunks)):
             report = stages.validate_chunk(store, export, index, profile)
             valid += report.valid
@@ -369,8 +375,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
                         )
             if not report.drift_passed:
                 print(f"chunk {index}: schema drift\n{report.drift_diff}")
+            if not report.passed:
+                blocked.append(index)
         print(f"{export.plan.total_records} records, {valid} valid, {sum(reasons.values())} rejections {dict(reasons)}")
-    return 0
+        if blocked:
+            print(f"{len(blocked)} chunk(s) would be quarantined by their checks: {blocked}")
+    # Exit 1 when a sync would hold chunks back, so scripts can gate on it.
+    return 1 if blocked else 0
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:

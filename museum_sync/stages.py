@@ -23,7 +23,7 @@ from typing import Any
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha256
 from museum_sync.core import chunking, sources
 from museum_sync.core.drift import DriftReport, FingerprintBuilder, compare
-from museum_sync.core.exceptions import ChunkPlanError, EmptySource, SourceNotFound
+from museum_sync.core.exceptions import ChunkPlanError, EmptySource, SourceError, SourceNotFound
 from museum_sync.core.locator import Locator
 from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import Profile, load_profile
@@ -128,9 +128,13 @@ def extract(
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%d")
         export_id = f"{source}-{stamp}-{sha256[:8]}"
         size_hint = chunk_size or profile.chunk_size
-        plan = chunking.plan_chunks(
-            tmp_snapshot, fmt, size_hint, encoding=profile.encoding, delimiter=profile.delimiter
-        )
+        try:
+            plan = chunking.plan_chunks(
+                tmp_snapshot, fmt, size_hint, encoding=profile.encoding, delimiter=profile.delimiter
+            )
+        except SourceError as exc:
+            # CSV and JSONL snapshots are byte-for-byte copies: line and offset hold in the operator's file.
+            raise (exc.at(str(source_path)) if fmt in ("csv", "jsonl") else exc) from exc
         if plan.total_records == 0:
             raise EmptySource("export has no records", file=str(source_path))
         manifest = {

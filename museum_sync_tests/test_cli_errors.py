@@ -97,11 +97,6 @@ def test_undecodable_bytes_name_line_and_byte_offset(tmp_path, shared_data):
     assert "b'\\xe9'" in message and "utf-8" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages.extract plans chunks on its staging copy, so the decode error names "
-    "<tmp>/snapshots/.incoming-*/snapshot.csv (deleted on exit) instead of the operator's file",
-)
 def test_undecodable_bytes_name_the_operators_file(tmp_path, shared_data):
     path, line, offset = _latin1_export(tmp_path, shared_data)
     message = _error_line(_run("validate", str(path), "--profile", "tate_artworks_csv", cwd=tmp_path))

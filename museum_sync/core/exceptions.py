@@ -45,9 +45,14 @@ class SourceError(MuseumSyncError):
         if offset is not None:
             where += f" (byte {offset})"
         super().__init__(f"{where}: {message}")
+        self.reason = message
         self.file = file
         self.line = line
         self.offset = offset
+
+    def at(self, file: str) -> SourceError:
+        """The same error, naming another file (the operator's export rather than its snapshot copy)."""
+        return type(self)(self.reason, file=file, line=self.line, offset=self.offset)
 
 
 class SourceNotFound(SourceError):

@@ -41,6 +41,7 @@ from typing import Any
 
 from dagster_celery import celery_executor
 
+from museum_sync.core.exceptions import MuseumSyncError
 from museum_sync.settings import get_settings
 
 __all__ = [
@@ -60,7 +61,12 @@ QUEUE_TAG = "dagster-celery/queue"
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value else default
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise MuseumSyncError(f"{name}={value!r} is not a whole number (see museum_sync/defs/executor.py)") from None
 
 
 def celery_config() -> dict[str, Any]:
