@@ -145,7 +145,7 @@ def _type_ok(value: Any, expected: FieldType) -> bool:
     if expected == "date":
         return bool(_ISO_DATE.match(text))
     if expected == "url":
-        return bool(_URL.match(text))
+        return bool(_URL.match("https:" + text if text.startswith("//") else text))
     return True
 
 
@@ -246,46 +246,67 @@ def _date_span(b: _Builder, draft: Draft) -> dict[str, Any] | None:
 
 
 _MEASURE = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\s*([a-zA-Z]{1,6})?\.?\s*$")
+_COMPOUND_SPLIT = re.compile(r"\s*[x×]\s*", re.IGNORECASE)
+# Dimension names as LIDO records from German, Dutch and French museums write them.
+_DIMENSION_ALIASES = {
+    "höhe": "height", "hoehe": "height", "hoogte": "height", "hauteur": "height", "h": "height",
+    "breite": "width", "breedte": "width", "largeur": "width", "b": "width", "w": "width",
+    "tiefe": "depth", "stärke": "depth", "staerke": "depth", "diepte": "depth", "profondeur": "depth",
+    "durchmesser": "diameter", "diameter": "diameter", "diamètre": "diameter",
+    "länge": "length", "laenge": "length", "lengte": "length", "longueur": "length",
+    "gewicht": "weight", "poids": "weight",
+}  # fmt: skip
+
+
+def _dimension(label: Any) -> Dimension:
+    key = str(label or "other").strip().lower()
+    key = key.split("(")[0].strip()  # "Höhe (aufgeschlagen)"
+    key = _DIMENSION_ALIASES.get(key, key)
+    return Dimension(key) if key in _DIMENSION_NAMES else Dimension.OTHER
+
+
+def _split_compound(m: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """ "Höhe x Breite" = "39,8 x 28,1" is two measurements; anything else stays one."""
+    value, label = m.get("value"), str(m.get("dimension") or "")
+    if not isinstance(value, str) or not _COMPOUND_SPLIT.search(value):
+        return [m]
+    values = _COMPOUND_SPLIT.split(value.strip())
+    labels = _COMPOUND_SPLIT.split(label.split("(")[0].strip())
+    if len(values) < 2 or len(values) != len(labels):
+        return [m]
+    return [{**m, "dimension": lab, "value": val} for lab, val in zip(labels, values, strict=True)]
 
 
 def _measurements(b: _Builder, draft: Draft) -> tuple[dict[str, Any], ...]:
     out: list[dict[str, Any]] = []
-    for m in draft.get("measurements", []):
-        value, unit = m.get("value"), m.get("unit")
-        if isinstance(value, bool):
-            value = None
-        if isinstance(value, int | float):
-            number: float | None = float(value)
-        else:
-            match = _MEASURE.match(str(value))
-            number = float(match.group(1).replace(",", ".")) if match else None
-            if match and match.group(2):
-                unit = match.group(2)  # "394 mm": the value carries its own unit
-        if number is None:
-            b.add(
-                f"measurements.{m.get('dimension')}",
-                Reason.INVALID_VALUE,
-                f"{m.get('dimension')} is not a number",
-                value,
+    for original in draft.get("measurements", []):
+        for m in _split_compound(original):
+            value, unit = m.get("value"), m.get("unit")
+            label = original.get("dimension")
+            if isinstance(value, bool):
+                value = None
+            if isinstance(value, int | float):
+                number: float | None = float(value)
+            else:
+                match = _MEASURE.match(str(value))
+                number = float(match.group(1).replace(",", ".")) if match else None
+                if match and match.group(2):
+                    unit = match.group(2)  # "394 mm": the value carries its own unit
+            unit = str(unit).strip().rstrip(".").strip() if unit else None  # "gr." -> "gr"
+            if number is None:
+                b.add(f"measurements.{label}", Reason.INVALID_VALUE, f"{label} is not a number", value)
+                continue
+            if not unit:
+                b.add(f"measurements.{label}", Reason.INVALID_VALUE, f"{label} {value} has no unit", value)
+                continue
+            out.append(
+                {
+                    "dimension": _dimension(m.get("dimension")),
+                    "value": number,
+                    "unit": unit.lower(),
+                    "extent": m.get("extent"),
+                }
             )
-            continue
-        if not unit:
-            b.add(
-                f"measurements.{m.get('dimension')}",
-                Reason.INVALID_VALUE,
-                f"{m.get('dimension')} {value} has no unit",
-                value,
-            )
-            continue
-        dim = str(m.get("dimension", "other")).lower()
-        out.append(
-            {
-                "dimension": Dimension(dim) if dim in _DIMENSION_NAMES else Dimension.OTHER,
-                "value": number,
-                "unit": str(unit).strip().lower(),
-                "extent": m.get("extent"),
-            }
-        )
     return tuple(out)
 
 
@@ -423,9 +444,7 @@ def build_record(
         ]
 
 
-def _declared_type_problems(
-    raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...]
-) -> list[Problem]:
+def _declared_type_problems(raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...]) -> list[Problem]:
     problems = []
     for name, kind, required in plan:
         value = raw.get(name)
