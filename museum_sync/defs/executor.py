@@ -116,6 +116,15 @@ def celery_config() -> dict[str, Any]:
     }
 
 
+def _config_for_run(_: Any) -> dict[str, Any]:
+    return celery_config()
+
+
 def museum_celery_executor() -> Any:
-    """The Celery executor configured from the same dict the workers use."""
-    return celery_executor.configured(celery_config(), name="museum_celery_executor")
+    """The Celery executor configured from the same dict the workers use.
+
+    The dict is built when each run resolves its config, not when the code location is imported: a
+    long-lived process (webserver, daemon, a test session) must send steps to the broker the
+    environment names *now*, the same one the workers were started with.
+    """
+    return celery_executor.configured(_config_for_run, config_schema={}, name="museum_celery_executor")

@@ -343,3 +343,14 @@ def test_nightly_schedule_skips_when_nothing_is_configured(museum_env, monkeypat
     result = _evaluate_schedule()
     assert isinstance(result, dg.SkipReason)
     assert "no sources configured" in (result.skip_message or "")
+
+
+def test_executor_config_follows_the_environment_at_run_time_not_import_time(defs, monkeypatch):
+    """A long-lived process (webserver, daemon, a test session) imported the code location earlier; a run
+    must still send its steps to the broker the environment names now, where the workers listen."""
+    executor = defs.resolve_job_def("sync_export_job").executor_def
+    monkeypatch.setenv("MUSEUM_SYNC_BROKER_URL", "redis://broker-now.example:6379/4")
+    monkeypatch.setenv("MUSEUM_SYNC_RESULT_BACKEND", "redis://broker-now.example:6379/5")
+    resolved = _executor_config(executor)
+    assert resolved["broker"] == "redis://broker-now.example:6379/4"
+    assert resolved["backend"] == "redis://broker-now.example:6379/5"
