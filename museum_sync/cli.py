@@ -35,6 +35,8 @@ class Context:
 
 @contextmanager
 def _stack(state_dir: Path, *, fresh: bool = False) -> Iterator[Context]:
+    """Services + environment for one command. ``fresh`` (the demo) also ignores an existing deployment's
+    MUSEUM_SYNC_HOME / schema, so the demo never touches real state."""
     from museum_sync.runtime import configure_environment, runtime_env
     from museum_sync.services import start_services
 
@@ -43,7 +45,10 @@ def _stack(state_dir: Path, *, fresh: bool = False) -> Iterator[Context]:
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     with start_services(state_dir) as services:
-        env = runtime_env(services, state_dir / "home")
+        # An existing deployment's state (artifact root, Dagster home, catalogue schema) wins over the defaults.
+        home = state_dir / "home" if fresh else Path(os.environ.get("MUSEUM_SYNC_HOME") or state_dir / "home")
+        schema = "catalog" if fresh else os.environ.get("MUSEUM_SYNC_CATALOG_SCHEMA") or "catalog"
+        env = runtime_env(services, home, catalog_schema=schema)
         configure_environment(env)
         yield Context(env=env, services=services, state_dir=state_dir)
 

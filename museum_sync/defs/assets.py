@@ -47,6 +47,7 @@ class SnapshotConfig(dg.Config):
     chunk_size: int | None = None
 
 
+@chunk_steps.retry_only_connection_errors
 def snapshot(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
     config: SnapshotConfig,
@@ -106,6 +107,7 @@ def export_snapshot(
     return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
 
 
+@chunk_steps.retry_only_connection_errors
 def run_validation(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
     artifacts: ArtifactStoreResource,
@@ -153,6 +155,7 @@ def validated_chunk(
     )
 
 
+@chunk_steps.retry_only_connection_errors
 def run_load(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
     artifacts: ArtifactStoreResource,
@@ -187,6 +190,7 @@ def catalog_chunk(
     return dg.MaterializeResult(metadata=run_load(context, artifacts, catalog, context.partition_key))  # type: ignore[arg-type]
 
 
+@chunk_steps.retry_only_connection_errors
 def publish(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
     artifacts: ArtifactStoreResource,

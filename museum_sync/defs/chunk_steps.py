@@ -8,15 +8,20 @@ same materializations, the same check metadata and the same quarantine rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import dagster as dg
 
 from museum_sync import stages
 from museum_sync.defs.partitions import chunk_partitions
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 __all__ = [
+    "retry_only_connection_errors",
     "CATALOG_CHUNK",
     "CHECK_SPECS",
     "EXPORT_SNAPSHOT",
@@ -141,6 +146,36 @@ def catalog_metadata(result: Any, report: stages.ChunkReport | None) -> dict[str
         "duplicates_quarantined": dg.MetadataValue.int(len(result.duplicates)),
         "valid_records": dg.MetadataValue.int(report.valid if report else result.loaded),
     }
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """PostgreSQL, Redis or network trouble: worth a retry with backoff. Everything else is not."""
+    import psycopg
+    import redis
+
+    retryable = (psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+    return isinstance(exc, retryable) or (exc.__cause__ is not None and isinstance(exc.__cause__, retryable))
+
+
+def retry_only_connection_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Let the step's RetryPolicy act on connection errors only.
+
+    A validation failure, a refused gate or a bug raises the same way on every attempt: retrying it only
+    delays the steward's alert, so it becomes ``dg.Failure(allow_retries=False)`` with the original error.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except dg.Failure:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise
+            raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+
+    return wrapper
 
 
 def quarantine_message(report: stages.ChunkReport) -> str:

@@ -207,3 +207,49 @@ def test_replay_after_fixing_the_profile_publishes_the_export(sync_stack, drifte
     assert {
         q.partition_key for q in sync_stack.catalog.list_quarantined(export_id=export_id, include_resolved=True)
     } >= {rights_key, drift_key}
+
+
+def test_steward_cli_lists_shows_and_replays_a_quarantined_chunk(sync_stack, tmp_path_factory):
+    """What a steward does at 8 am, through the `museum-sync` command on the same deployment state."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("steward")
+    profile_path = folder / "tate_steward.toml"
+    shutil.copyfile(load_profile("tate_artworks_csv").origin, profile_path)
+    spec = ExportSpec(records=400, seed=21, chunk_size=CHUNK, drift_chunks=[1])
+    path = write_export(spec, folder / "drifted.csv")
+    result = sync_stack.sync(path, str(profile_path), source="tate-steward", chunk_size=CHUNK)
+    assert not result.success
+    export_id = _export_of(sync_stack, result.run_id)
+    key = f"{export_id}/0001"
+
+    env = {**os.environ, **sync_stack.env}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "museum_sync.cli", "--state-dir", str(folder / "state"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    listed = cli("quarantine", "list", "--export", export_id)
+    assert listed.returncode == 0, listed.stderr
+    assert key in listed.stdout and "OPEN" in listed.stdout and "schema_drift" in listed.stdout
+    shown = cli("quarantine", "show", key, "--limit", "5")
+    assert shown.returncode == 0, shown.stderr
+    assert "snapshot.csv:" in shown.stdout and "invalid_value" in shown.stdout and "width" in shown.stdout
+    # The fix: the CMS now writes units into width/height; the profile accepts text there.
+    text = profile_path.read_text(encoding="utf-8")
+    for dim in ("width", "height"):
+        text = text.replace(f'{{ name = "{dim}", type = "number" }}', f'{{ name = "{dim}", type = "string" }}')
+    profile_path.write_text(text, encoding="utf-8")
+    replayed = cli("quarantine", "replay", key)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert f"replay {key}: SUCCESS" in replayed.stdout
+    assert f"publish {export_id}: SUCCESS" in replayed.stdout
+    assert sync_stack.catalog.current_publication().export_id == export_id
+    assert sync_stack.catalog.list_quarantined(export_id=export_id) == []
