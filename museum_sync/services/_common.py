@@ -18,12 +18,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Self
 
 from museum_sync.core.exceptions import MuseumSyncError
 
 __all__ = [
     "MAX_SOCKET_PATH",
+    "ChildServer",
     "DirLock",
     "ServiceConfigError",
     "ServiceUnavailable",
@@ -171,3 +173,40 @@ def wait_until(deadline: float, interval: float = 0.01) -> bool:
         return False
     time.sleep(interval)
     return True
+
+
+class ChildServer:
+    """Lifecycle shared by the embedded servers: a child process, its log file and its state-dir lock.
+
+    Subclasses set ``_proc``, ``_log`` and ``_lock`` in ``__init__`` and implement ``start``/``stop``.
+    """
+
+    _proc: subprocess.Popen[bytes] | None
+    _log: IO[bytes] | None
+    _lock: DirLock
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _abort(self) -> None:
+        """Kill a half-started server and free the state dir (a failed start leaves nothing behind)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._lock.release()

@@ -22,7 +22,6 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -30,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from museum_sync.services._common import (
+    ChildServer,
     DirLock,
     ServiceConfigError,
     ServiceUnavailable,
@@ -145,7 +145,7 @@ def drop_database(url: str, name: str) -> None:
 # ------------------------------------------------------------------------------------------------ server
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ChildServer):
     """A PostgreSQL server on ``data_dir`` (created with initdb on first start), run as our child process.
 
     ``start()`` reuses an initialised data directory (≈0.1 s), cleans what a killed run left behind (stale
@@ -251,26 +251,7 @@ class EmbeddedPostgres:
         create_database(self.url(), name)
         return self.url(name)
 
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # -- internals
-
-    def _abort(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        self._lock.release()
 
     def _initdb(self, bin_dir: Path, ids: tuple[int, int] | None) -> None:
         """initdb into a scratch directory, then rename: a killed initdb never leaves a half-made data dir."""

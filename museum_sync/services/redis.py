@@ -16,11 +16,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 from urllib.parse import quote
 
 from museum_sync.services._common import (
+    ChildServer,
     DirLock,
     ServiceConfigError,
     ServiceUnavailable,
@@ -48,7 +48,7 @@ def redis_server_binary() -> Path:
     return path
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(ChildServer):
     """redis-server on ``<state_dir>/redis.sock`` as our child; ``restart()`` keeps the socket and URLs."""
 
     def __init__(self, state_dir: Path, *, databases: int = 32, startup_timeout: float = 10.0) -> None:
@@ -157,26 +157,7 @@ class EmbeddedRedis:
             sock.sendall(payload)
             return sock.recv(65536)
 
-    def __enter__(self) -> EmbeddedRedis:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # -- internals
-
-    def _abort(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        self._lock.release()
 
     def _stop_orphan(self) -> None:
         """A server still answering on our socket while we hold the lock is an orphan of a killed run."""
