@@ -1,0 +1,439 @@
+"""HTTP for the harvesters: one pooled httpx client per process, polite, bounded and counted.
+
+Why a wrapper and not bare httpx: harvesting a museum's API or OAI-PMH endpoint for hours must survive
+the network (connection resets, timeouts, 429/5xx with ``Retry-After``) without hammering the server,
+must never hold an unbounded body in memory (a misconfigured endpoint can stream gigabytes), and must
+say *which* URL failed without leaking the API key in its query string. Callers also need to report how
+many requests were retried, so every attempt is counted (``HttpStats``).
+
+Retry policy: connection errors, timeouts (including a body slower than ``total_timeout``), 429 and
+5xx other than 501 are retried up to ``max_attempts`` in total, waiting ``Retry-After`` when the
+server sends one (seconds or an HTTP-date) and otherwise an exponential backoff with jitter. A
+``Retry-After`` longer than ``max_retry_after`` is not waited for: the error says what the server asked.
+Other 4xx, an oversized body and an unexpected content type fail at once (retrying cannot fix them).
+
+``get_client()`` returns the process's shared client; after a fork (Celery prefork workers) the child
+builds its own, because a pooled connection must never be shared between processes.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import httpx
+
+from museum_sync import __version__
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "HttpClient",
+    "HttpError",
+    "HttpResponse",
+    "HttpSettings",
+    "HttpStats",
+    "HttpStatusError",
+    "ResponseTooLarge",
+    "UnexpectedContentType",
+    "close_client",
+    "get_client",
+    "parse_retry_after",
+    "redact_url",
+    "user_agent",
+]
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+Expect = Literal["json", "xml"]
+
+# Query parameters whose values never appear in errors or logs (API keys and friends). Exact names, and
+# names ending in one of the suffixes: "resumptionToken" (OAI-PMH paging, not a secret) stays readable.
+_SECRET_PARAMS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "key",
+        "wskey",
+        "token",
+        "access_token",
+        "auth",
+        "authorization",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "signature",
+        "sig",
+        "session",
+    }
+)
+_SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "-key", "-token")
+_NO_RETRY_5XX = frozenset({501, 505})
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """The URL without user/password and with secret-looking query values replaced by ``REDACTED``."""
+    try:
+        parsed = httpx.URL(str(url))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "<unparseable URL>"
+    if parsed.userinfo:
+        parsed = parsed.copy_with(username=None, password=None)
+    if parsed.query:
+        items: list[tuple[str, str | int | float | bool | None]] = [
+            (k, "REDACTED" if _is_secret(k) else v) for k, v in parsed.params.multi_items()
+        ]
+        parsed = parsed.copy_with(params=httpx.QueryParams(items))
+    return str(parsed)
+
+
+def _is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SECRET_PARAMS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def user_agent(contact: str | None = None) -> str:
+    """``museum-sync/<version>``, with an operator contact when one is configured (polite harvesting)."""
+    base = f"museum-sync/{__version__} (collection harvester; httpx/{httpx.__version__})"
+    return f"{base} {contact.strip()}" if contact and contact.strip() else base
+
+
+class HttpError(Exception):
+    """A request failed for good. The message names the (redacted) URL, what happened and how often we tried."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(f"{url}: {message}")
+        self.url = url
+        self.status = status
+        self.attempts = attempts
+
+
+class HttpStatusError(HttpError):
+    """The server answered with an error status that retrying did not (or cannot) fix."""
+
+
+class ResponseTooLarge(HttpError):
+    """The body passed the size limit; the download was aborted there."""
+
+
+class UnexpectedContentType(HttpError):
+    """The body is not what the caller expects (an HTML error page instead of XML or JSON, say)."""
+
+
+@dataclass
+class HttpStats:
+    """Counters a caller can report: attempts sent, retries waited for, bytes received."""
+
+    requests: int = 0
+    retries: int = 0
+    bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, requests: int = 0, retries: int = 0, received: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
+            self.bytes += received
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return {"requests": self.requests, "retries": self.retries, "bytes": self.bytes}
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts, retry and size limits. ``from_env`` reads the ``MUSEUM_SYNC_HTTP_*`` variables."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0  # per socket read: a server that sends nothing for this long is stuck
+    write_timeout: float = 30.0
+    pool_timeout: float = 30.0
+    total_timeout: float | None = 600.0  # whole response, headers to last byte (a trickling body)
+    max_attempts: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    max_retry_after: float = 600.0
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_connections: int = 10
+    contact: str | None = None  # e.g. "(+mailto:collections-it@museum.example)" in the User-Agent
+    trust_env: bool = True  # proxies and CA bundle from the environment
+
+    @classmethod
+    def from_env(cls) -> HttpSettings:
+        env = os.environ
+
+        def number(name: str, default: float) -> float:
+            value = env.get(name)
+            return float(value) if value not in (None, "") else default
+
+        return cls(
+            connect_timeout=number("MUSEUM_SYNC_HTTP_CONNECT_TIMEOUT", cls.connect_timeout),
+            read_timeout=number("MUSEUM_SYNC_HTTP_TIMEOUT", cls.read_timeout),
+            total_timeout=number("MUSEUM_SYNC_HTTP_TOTAL_TIMEOUT", cls.total_timeout or 0) or None,
+            max_attempts=int(number("MUSEUM_SYNC_HTTP_ATTEMPTS", cls.max_attempts)),
+            max_bytes=int(number("MUSEUM_SYNC_HTTP_MAX_BYTES", cls.max_bytes)),
+            contact=env.get("MUSEUM_SYNC_HTTP_CONTACT") or None,
+        )
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A complete, size-checked response body."""
+
+    url: str  # final URL after redirects, redacted
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    attempts: int
+
+    @property
+    def content_type(self) -> str:
+        return str(self.headers.get("content-type", ""))
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date; ``None`` if absent/bad."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth retrying."""
+
+    def __init__(self, reason: str, wait: float | None = None, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+        self.status = status
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _sniff(content: bytes) -> bytes:
+    return content[:512].lstrip(b"\xef\xbb\xbf \t\r\n")[:64].lower()
+
+
+def _looks_html(head: bytes) -> bool:
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def _check_type(expect: Expect, content_type: str, content: bytes, url: str, attempts: int) -> None:
+    media = _media_type(content_type)
+    head = _sniff(content)
+    if expect == "xml":
+        ok = "html" not in media and (media.endswith("xml") or (head.startswith(b"<") and not _looks_html(head)))
+    else:
+        ok = "html" not in media and ("json" in media or head.startswith((b"{", b"[")))
+    if not ok:
+        snippet = content[:120].decode("utf-8", errors="replace").replace("\n", " ")
+        raise UnexpectedContentType(
+            f"expected {expect.upper()} but got {media or 'no content type'} starting with {snippet!r}",
+            url=url,
+            attempts=attempts,
+        )
+
+
+class HttpClient:
+    """A pooled httpx client with the retry, size and counting rules above. Thread-safe."""
+
+    def __init__(
+        self,
+        settings: HttpSettings | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings or HttpSettings()
+        s = self.settings
+        if s.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.stats = HttpStats()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(
+                connect=s.connect_timeout, read=s.read_timeout, write=s.write_timeout, pool=s.pool_timeout
+            ),
+            limits=httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections),
+            headers={"User-Agent": user_agent(s.contact)},
+            follow_redirects=True,
+            trust_env=s.trust_env,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: half the step fixed, half random, so clients spread out."""
+        step = min(self.settings.backoff_max, self.settings.backoff_base * 2.0 ** (attempt - 1))
+        return step / 2 + self._rng.uniform(0, step / 2)
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        expect: Expect | None = None,
+        max_bytes: int | None = None,
+        allow_status: Collection[int] = (),
+        stats: HttpStats | None = None,
+    ) -> HttpResponse:
+        """GET ``url`` (+ ``params``), retrying as described in the module docstring.
+
+        ``allow_status``: error statuses returned rather than raised (OAI-PMH servers put protocol errors
+        in 4xx bodies). ``stats``: also count this call's requests, retries and bytes there.
+        """
+        try:
+            full = httpx.URL(url)
+            if params:
+                full = full.copy_merge_params(dict(params))
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise HttpError(f"invalid URL ({exc})", url=redact_url(url)) from None
+        shown = redact_url(full)
+        limit = self.settings.max_bytes if max_bytes is None else max_bytes
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            self.stats.add(requests=1)
+            if stats is not None:
+                stats.add(requests=1)
+            try:
+                return self._attempt(full, shown, headers, expect, limit, allow_status, attempt, stats)
+            except _Retry as retry:
+                if attempt == attempts:
+                    raise HttpError(
+                        f"{retry.reason}; gave up after {attempts} attempts",
+                        url=shown,
+                        status=retry.status,
+                        attempts=attempt,
+                    ) from None
+                wait = retry.wait if retry.wait is not None else self.backoff(attempt)
+                if wait > self.settings.max_retry_after:
+                    raise HttpError(
+                        f"{retry.reason}; the server asks to retry after {wait:.0f} s, longer than the "
+                        f"{self.settings.max_retry_after:.0f} s we wait",
+                        url=shown,
+                        status=retry.status,
+                        attempts=attempt,
+                    ) from None
+                self.stats.add(retries=1)
+                if stats is not None:
+                    stats.add(retries=1)
+                self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self,
+        url: httpx.URL,
+        shown: str,
+        headers: Mapping[str, str] | None,
+        expect: Expect | None,
+        limit: int,
+        allow_status: Collection[int],
+        attempt: int,
+        stats: HttpStats | None,
+    ) -> HttpResponse:
+        deadline = time.monotonic() + self.settings.total_timeout if self.settings.total_timeout else None
+        try:
+            with self._client.stream("GET", url, headers=dict(headers) if headers else None) as response:
+                status = response.status_code
+                final = redact_url(response.url)
+                if status == 429 or (status >= 500 and status not in _NO_RETRY_5XX):
+                    wait = parse_retry_after(response.headers.get("retry-after"))
+                    raise _Retry(f"HTTP {status} {response.reason_phrase}".strip(), wait, status)
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise ResponseTooLarge(
+                        f"response of {int(declared)} bytes is larger than the {limit}-byte limit",
+                        url=final,
+                        status=status,
+                        attempts=attempt,
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ResponseTooLarge(
+                            f"response passed the {limit}-byte limit; download aborted",
+                            url=final,
+                            status=status,
+                            attempts=attempt,
+                        )
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise _Retry(f"response took longer than {self.settings.total_timeout:g} s")
+                    chunks.append(chunk)
+                content = b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise HttpError(f"cannot request this URL: {exc}", url=shown, attempts=attempt) from None
+        except httpx.TransportError as exc:
+            raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})") from None
+        except httpx.DecodingError as exc:
+            raise HttpError(f"body does not decode ({exc})", url=shown, attempts=attempt) from None
+        except httpx.TooManyRedirects as exc:
+            raise HttpError(f"too many redirects ({exc})", url=shown, attempts=attempt) from None
+        self.stats.add(received=size)
+        if stats is not None:
+            stats.add(received=size)
+        if status >= 400 and status not in allow_status:
+            snippet = content[:200].decode("utf-8", errors="replace").replace("\n", " ").strip()
+            raise HttpStatusError(
+                f"HTTP {status}{': ' + snippet if snippet else ''}", url=final, status=status, attempts=attempt
+            )
+        if expect is not None and status < 400:
+            _check_type(expect, response.headers.get("content-type", ""), content, final, attempt)
+        return HttpResponse(url=final, status=status, headers=response.headers, content=content, attempts=attempt)
+
+
+_shared: HttpClient | None = None
+_shared_pid: int | None = None
+_shared_lock = threading.Lock()
+
+
+def get_client() -> HttpClient:
+    """The process's shared client (built from ``HttpSettings.from_env()`` on first use, again after fork)."""
+    global _shared, _shared_pid
+    with _shared_lock:
+        if _shared is None or _shared_pid != os.getpid():
+            # After a fork the parent's pooled sockets are not ours: drop (do not close) them.
+            _shared = HttpClient(HttpSettings.from_env())
+            _shared_pid = os.getpid()
+        return _shared
+
+
+def close_client() -> None:
+    """Close the shared client (tests, orderly shutdown); the next ``get_client()`` builds a new one."""
+    global _shared, _shared_pid
+    with _shared_lock:
+        if _shared is not None and _shared_pid == os.getpid():
+            _shared.close()
+        _shared = None
+        _shared_pid = None
