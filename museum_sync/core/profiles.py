@@ -92,6 +92,9 @@ class Profile(BaseModel):
     policy: Policy = Policy()
     fields: tuple[FieldSpec, ...] = ()
     map: dict[str, Any] = Field(default_factory=dict)
+    # How to fetch the source (paged JSON API, OAI-PMH): read and validated by ``museum_sync.harvest``;
+    # the core only carries the table. Profiles for files leave it out.
+    harvest: dict[str, Any] | None = None
     origin: str = ""  # where the profile was loaded from (for error messages)
 
     @field_validator("delimiter")
