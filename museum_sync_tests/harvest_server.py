@@ -107,6 +107,8 @@ class Hold:
 
     path: str | None
     params: dict[str, str] | None
+    after: int = 0  # let this many matching requests through first
+    seen: int = 0
     arrived: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
 
@@ -266,8 +268,8 @@ class HarvestServer:
         with self._lock:
             self._faults.clear()
 
-    def hold(self, *, path: str | None = None, params: Mapping[str, str] | None = None) -> Hold:
-        hold = Hold(path=path, params=dict(params) if params else None)
+    def hold(self, *, path: str | None = None, params: Mapping[str, str] | None = None, after: int = 0) -> Hold:
+        hold = Hold(path=path, params=dict(params) if params else None, after=after)
         with self._lock:
             self._holds.append(hold)
         return hold
@@ -310,7 +312,13 @@ class HarvestServer:
                     candidate.hits += 1
                     fault = candidate
                     break
-            hold = next((h for h in self._holds if request.matches(h.path, h.params)), None)
+            hold = None
+            for candidate_hold in self._holds:
+                if request.matches(candidate_hold.path, candidate_hold.params):
+                    candidate_hold.seen += 1
+                    if candidate_hold.seen > candidate_hold.after:
+                        hold = candidate_hold
+                        break
         return fault, hold
 
     def oai_response(self, path: str, params: dict[str, str]) -> bytes:
