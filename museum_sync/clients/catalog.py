@@ -1278,3 +1278,250 @@ class Catalog:
             conn.execute(
                 sql.SQL("GRANT SELECT ON {}, {} TO {}").format(self._ident(VIEW), self._ident("publications"), grantee)
             )
+
+    # -- cross-store publication (museum_sync.publication) ---------------------------------------------
+    # Appended for publishing to PostgreSQL and Elasticsearch together; nothing above changes. The intent
+    # log ``publication_attempts`` records each switch before it starts, so a run that dies between the
+    # two stores is settled by the next one (PostgreSQL's transaction is the commit point).
+
+    def migrate_publication_attempts(self) -> None:
+        """Create ``publication_attempts`` if missing (idempotent). At most one attempt is 'pending'."""
+        with self._connect() as conn:
+            self._lock(conn, "migrate")
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " id bigserial PRIMARY KEY, export_id text NOT NULL,"
+                    " action text NOT NULL CHECK (action IN ('publish', 'rollback')),"
+                    " state text NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'abandoned')),"
+                    " previous_export_id text, search_previous_export_id text, search_index text,"
+                    " started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz, error text,"
+                    " detail jsonb NOT NULL DEFAULT '{{}}')"
+                ).format(self._ident("publication_attempts"))
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS publication_attempts_one_pending ON {} ((true))"
+                    " WHERE state = 'pending'"
+                ).format(self._ident("publication_attempts"))
+            )
+
+    def begin_publication_attempt(
+        self,
+        export_id: str,
+        action: Literal["publish", "rollback"],
+        *,
+        previous_export_id: str | None,
+        search_previous_export_id: str | None,
+        search_index: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> PublicationAttempt:
+        """Record the intent to switch both stores to ``export_id``; refuses while another is pending."""
+        table = self._ident("publication_attempts")
+        with self._connect() as conn:
+            pending = self._pending_attempt(conn)
+            if pending is not None:
+                raise CatalogError(
+                    f"publication attempt {pending.id} ({pending.action} {pending.export_id!r}) is still pending:"
+                    " settle it first"
+                )
+            with conn.cursor(row_factory=class_row(PublicationAttempt)) as cur:
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (export_id, action, state, previous_export_id, search_previous_export_id,"
+                        " search_index, detail) VALUES (%s, %s, 'pending', %s, %s, %s, %s) RETURNING *"
+                    ).format(table),
+                    (
+                        export_id,
+                        action,
+                        previous_export_id,
+                        search_previous_export_id,
+                        search_index,
+                        Jsonb(detail or {}),
+                    ),
+                )
+                attempt = cur.fetchone()
+        assert attempt is not None
+        return attempt
+
+    def _pending_attempt(self, conn: psycopg.Connection[Any]) -> PublicationAttempt | None:
+        with conn.cursor(row_factory=class_row(PublicationAttempt)) as cur:
+            cur.execute(
+                sql.SQL("SELECT * FROM {} WHERE state = 'pending' ORDER BY id DESC LIMIT 1").format(
+                    self._ident("publication_attempts")
+                )
+            )
+            return cur.fetchone()
+
+    def pending_publication_attempt(self) -> PublicationAttempt | None:
+        with self._connect() as conn:
+            return self._pending_attempt(conn)
+
+    def finish_publication_attempt(
+        self,
+        attempt_id: int,
+        state: Literal["done", "failed", "abandoned"],
+        *,
+        error: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """Close a pending attempt (``detail`` is merged in); False if it was no longer pending."""
+        with self._connect() as conn:
+            cur = conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET state = %s, finished_at = now(), error = %s, detail = detail || %s"
+                    " WHERE id = %s AND state = 'pending'"
+                ).format(self._ident("publication_attempts")),
+                (state, error, Jsonb(detail or {}), attempt_id),
+            )
+            return cur.rowcount > 0
+
+    def publication_attempts(self, limit: int = 20) -> list[PublicationAttempt]:
+        """The latest cross-store publication attempts, newest first."""
+        with self._connect() as conn, conn.cursor(row_factory=class_row(PublicationAttempt)) as cur:
+            cur.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY id DESC LIMIT %s").format(self._ident("publication_attempts")),
+                (limit,),
+            )
+            return cur.fetchall()
+
+    @contextmanager
+    def publication_lock(self, timeout_s: float = 600.0) -> Iterator[None]:
+        """Hold the cross-store publication lock (a session advisory lock on a connection of its own).
+
+        A dead holder's lock goes with its connection. Raises ``CatalogError`` after ``timeout_s``.
+        """
+        key = self._lock_key("cross-store-publication")
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True, **self._connect_kwargs)
+        except psycopg.OperationalError as exc:
+            raise psycopg.OperationalError(
+                f"cannot connect to the catalogue at {redact(self.conninfo)}: {exc}"
+            ) from exc
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if row is not None and row[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise CatalogError(f"another publication has held the publication lock for over {timeout_s:.0f} s")
+                time.sleep(0.1)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        finally:
+            conn.close()
+
+    def settled_publication(self) -> Publication | None:
+        """The publication in force once any publish/rollback transaction in flight has ended.
+
+        Waits on the lock ``publish``/``rollback`` hold for their whole transaction: after a failed call
+        this tells for certain whether its transaction committed.
+        """
+        with self._connect() as conn:
+            self._lock(conn, "publish")
+            return self._current(conn)
+
+    def check_publishable(self, export_id: str, expected_chunks: int) -> PublishCheck:
+        """Run ``publish``'s gate without publishing: raises ``PublicationRefused`` as ``publish`` would.
+
+        Lets a caller refuse before touching another store; ``publish`` checks again under its lock.
+        """
+        with self._connect() as conn:
+            export = self._export_row(conn, export_id)
+            if export is None:
+                raise PublicationRefused(f"export {export_id!r} is not registered")
+            table, kind, chunk_count, _dropped = export
+            if not self._relation_exists(conn, table):
+                raise PublicationRefused(f"export {export_id!r}: staging table {table} has been dropped")
+            if chunk_count != expected_chunks:
+                raise PublicationRefused(
+                    f"export {export_id!r} was registered with {chunk_count} chunks, not {expected_chunks}"
+                )
+            self._gate(conn, export_id, expected_chunks)
+            staged, counted = self._counts(conn, export_id, table)
+            if staged != counted:
+                raise PublicationRefused(
+                    f"export {export_id!r}: staging table {table} holds {staged} rows but its chunk loads"
+                    f" count {counted}"
+                )
+        export_kind: ExportKind = "incremental" if kind == "incremental" else "full"
+        return PublishCheck(export_id=export_id, staging_table=table, kind=export_kind, staged=staged, loaded=counted)
+
+    def export_row_count(self, export_id: str) -> int | None:
+        """Rows in the export's staging table; None when it is not registered or its table was dropped."""
+        with self._connect() as conn:
+            export = self._export_row(conn, export_id)
+            if export is None or not self._relation_exists(conn, export[0]):
+                return None
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(export[0]))).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def live_exports(self) -> list[str]:
+        """Exports whose staging table has not been dropped (published, kept for rollback, or loading)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT export_id FROM {} WHERE dropped_at IS NULL ORDER BY registered_at").format(
+                    self._ident("exports")
+                )
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def published_exports(self) -> list[str]:
+        """Exports that have been published at least once (rollback targets, if still kept), newest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT export_id FROM {} WHERE kind = 'publish' GROUP BY export_id ORDER BY max(id) DESC"
+                ).format(self._ident("publications"))
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def sample_content_hashes(self, size: int, export_id: str | None = None) -> dict[str, str]:
+        """``record_id -> content_hash`` for a random sample of the published view (or an export's table)."""
+        with self._connect() as conn:
+            name = VIEW
+            if export_id is not None:
+                export = self._export_row(conn, export_id)
+                if export is None:
+                    raise CatalogError(f"export {export_id!r} is not registered")
+                name = export[0]
+            rows = conn.execute(
+                sql.SQL("SELECT record_id, content_hash FROM {} ORDER BY random() LIMIT %s").format(self._ident(name)),
+                (size,),
+            ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+
+@dataclass(frozen=True)
+class PublicationAttempt:
+    """One cross-store switch: recorded 'pending' before either store changes, then closed."""
+
+    id: int
+    export_id: str
+    action: Literal["publish", "rollback"]
+    state: Literal["pending", "done", "failed", "abandoned"]
+    previous_export_id: str | None
+    search_previous_export_id: str | None
+    search_index: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PublishCheck:
+    """What ``check_publishable`` found: rows staged and rows the chunk loads counted (equal)."""
+
+    export_id: str
+    staging_table: str
+    kind: ExportKind
+    staged: int
+    loaded: int
+
+
+__all__ += ["PublicationAttempt", "PublishCheck"]
