@@ -1,0 +1,566 @@
+"""Publication across PostgreSQL and Elasticsearch: both stores switch to the new export, or neither does.
+
+``publish_export`` is the only way to publish, ``rollback`` the only way back. Each store switches
+atomically on its own (PostgreSQL: view swap + ``publications`` row in one transaction; Elasticsearch:
+one ``_aliases`` call), so a reader of either store sees one complete export, never a mix. Across the
+two stores the protocol is:
+
+1. one cross-store publication at a time (a PostgreSQL session advisory lock);
+2. settle a 'pending' attempt a crashed run left behind, by what PostgreSQL says: its transaction is the
+   commit point. Published there: the alias is moved to it too. Not: the alias goes back to
+   PostgreSQL's export. A rerun of the *same* publication simply continues it;
+3. the gate, before anything changes: every chunk loaded in PostgreSQL, none quarantined, and the
+   export's index refreshed and holding exactly as many documents as the staging table holds rows and
+   the chunk loads counted; else ``PublicationRefused`` naming the counts;
+4. record the intent (``publication_attempts`` row, 'pending', with what each store shows now);
+5. move the alias (one call: remove old, add new);
+6. the PostgreSQL transaction. If it fails, wait until PostgreSQL has settled (the publish lock); if it
+   did not publish, move the alias back: both stores show the previous export, the attempt is 'failed'
+   and ``PublicationFailed`` is raised (a retry runs the whole thing again). If the alias cannot be
+   moved back either, the attempt stays 'pending' and the next run settles it (step 2);
+7. close the attempt ('done'); check: PostgreSQL rows = Elasticsearch documents = loaded valid records,
+   and a random sample of content hashes equal in both stores (``PublicationCheckFailed`` if not: the
+   publication stands, ``rollback`` restores the previous one); retention: the last ``keep`` versions
+   stay in both stores, the public one always.
+
+Without Elasticsearch (``search=None``) it is PostgreSQL's own gated publication, reported with
+``search="not configured"``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+
+from museum_sync.clients.catalog import (
+    Catalog,
+    CatalogError,
+    Publication,
+    PublicationAttempt,
+    PublicationRefused,
+    PublicationResult,
+)
+from museum_sync.clients.search import SearchClient, SearchError
+from museum_sync.core.exceptions import MuseumSyncError
+
+__all__ = [
+    "NOT_CONFIGURED",
+    "PublicationCheck",
+    "PublicationCheckFailed",
+    "PublicationFailed",
+    "PublicationOutcome",
+    "PublicationRefused",
+    "publish_export",
+    "rollback",
+]
+
+NOT_CONFIGURED = "not configured"
+SAMPLE_SIZE = 50
+Action = Literal["publish", "rollback"]
+
+
+class PublicationFailed(MuseumSyncError):
+    """A step of the switch failed. ``rolled_back``: both stores show the previous export again;
+    ``pending``: they may differ until the next ``publish_export``/``rollback`` settles the attempt.
+    Either way, running the same publication again completes it.
+    """
+
+    def __init__(self, message: str, *, export_id: str, step: str, rolled_back: bool, pending: bool) -> None:
+        super().__init__(message)
+        self.export_id = export_id
+        self.step = step
+        self.rolled_back = rolled_back
+        self.pending = pending
+
+
+@dataclass(frozen=True)
+class PublicationCheck:
+    """The post-publish check: counts in both stores and a sample of content hashes compared."""
+
+    pg_rows: int
+    es_docs: int | None
+    valid_records: int
+    sampled: int
+    mismatched: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        counts = self.pg_rows == self.valid_records and (self.es_docs is None or self.es_docs == self.pg_rows)
+        return counts and not self.mismatched
+
+    def describe(self) -> str:
+        es = "not configured" if self.es_docs is None else str(self.es_docs)
+        text = f"PostgreSQL rows {self.pg_rows}, Elasticsearch documents {es}, valid records {self.valid_records}"
+        if self.sampled:
+            text += f", {len(self.mismatched)} of {self.sampled} sampled content hashes differ"
+            if self.mismatched:
+                text += f" ({', '.join(self.mismatched[:10])})"
+        return text
+
+
+@dataclass(frozen=True)
+class PublicationOutcome:
+    """What is public now, and how it got there.
+
+    ``search``: ``"not configured"`` or ``"<alias> -> <index>"``. ``timings`` in seconds per step;
+    ``swap_seconds`` is the switch itself (alias call + PostgreSQL transaction).
+    """
+
+    export_id: str
+    action: Action
+    previous_export_id: str | None
+    publication: Publication
+    already_published: bool
+    search: str
+    search_index: str | None
+    attempt_id: int | None
+    check: PublicationCheck
+    timings: dict[str, float]
+    dropped_tables: list[str] = field(default_factory=list)
+    deleted_indices: list[str] = field(default_factory=list)
+    retention_error: str | None = None
+    settled: list[str] = field(default_factory=list)
+
+    @property
+    def swap_seconds(self) -> float:
+        return self.timings.get("alias", 0.0) + self.timings.get("postgres", 0.0)
+
+
+class PublicationCheckFailed(MuseumSyncError):
+    """The switch completed but the post-publish check found a difference (``outcome.check`` says which)."""
+
+    def __init__(self, outcome: PublicationOutcome) -> None:
+        super().__init__(
+            f"export {outcome.export_id!r} is public but its post-publish check failed: {outcome.check.describe()};"
+            f" rollback({outcome.previous_export_id!r}) restores the previous export"
+        )
+        self.outcome = outcome
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def publish_export(
+    catalog: Catalog,
+    search: SearchClient | None,
+    export_id: str,
+    expected_chunks: int,
+    *,
+    keep: int = 3,
+    sample_size: int = SAMPLE_SIZE,
+    lock_timeout_s: float = 600.0,
+    metadata: dict[str, Any] | None = None,
+) -> PublicationOutcome:
+    """Make ``export_id`` public in PostgreSQL and, when configured, Elasticsearch; see the module doc.
+
+    Raises ``PublicationRefused`` (gate: nothing changed), ``PublicationFailed`` (a step failed: rerun),
+    ``PublicationCheckFailed`` (public, but the stores disagree). Idempotent: publishing the export in
+    force again only re-runs the check and retention.
+    """
+    if keep < 1:
+        raise ValueError("keep must be >= 1: the public export is always kept")
+    if search is None:
+        return _pg_only(
+            catalog,
+            export_id,
+            "publish",
+            lambda: catalog.publish(
+                export_id, expected_chunks, metadata={**(metadata or {}), "search": NOT_CONFIGURED}
+            ),
+            keep=keep,
+        )
+    catalog.migrate_publication_attempts()
+    with catalog.publication_lock(timeout_s=lock_timeout_s):
+        settled = _settle_pending(catalog, search, export_id, "publish")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        pg_current = catalog.current_publication()
+        es_current = search.alias_target()
+        pending = catalog.pending_publication_attempt()
+        if pending is None and pg_current is not None and pg_current.export_id == export_id == es_current:
+            check = catalog.check_publishable(export_id, expected_chunks)
+            return _finish(
+                catalog,
+                search,
+                export_id,
+                "publish",
+                PublicationResult(pg_current, already_published=True),
+                None,
+                check.loaded,
+                timings,
+                keep=keep,
+                sample_size=sample_size,
+                settled=settled,
+            )
+        check = catalog.check_publishable(export_id, expected_chunks)
+        if check.kind == "incremental":
+            raise PublicationRefused(
+                f"export {export_id!r} is incremental: publishing incremental exports to Elasticsearch (carrying"
+                " the unchanged documents over from the public index) is not supported yet; publish a full export"
+            )
+        index = search.index_name(export_id)
+        if not search.index_exists(export_id):
+            raise PublicationRefused(
+                f"export {export_id!r} cannot be published: it has no Elasticsearch index {index};"
+                f" index its chunks first (PostgreSQL staging table {check.staging_table} holds {check.staged} rows)"
+            )
+        search.finish_load(export_id)
+        es_docs = search.count(export_id)
+        if not es_docs == check.staged == check.loaded:
+            raise PublicationRefused(
+                f"export {export_id!r} cannot be published: Elasticsearch index {index} holds {es_docs} documents,"
+                f" PostgreSQL staging table {check.staging_table} holds {check.staged} rows and the chunk loads"
+                f" count {check.loaded} valid records; they must be equal"
+            )
+        timings["gate"] = time.perf_counter() - started
+        attempt = pending or catalog.begin_publication_attempt(
+            export_id,
+            "publish",
+            previous_export_id=pg_current.export_id if pg_current else None,
+            search_previous_export_id=es_current,
+            search_index=index,
+            detail={"es_docs": es_docs, "staged": check.staged, "loaded": check.loaded},
+        )
+        pg_metadata = {
+            **(metadata or {}),
+            "search_alias": search.alias,
+            "search_index": index,
+            "publication_attempt": attempt.id,
+        }
+        result = _switch(
+            catalog,
+            search,
+            attempt,
+            es_current,
+            lambda: catalog.publish(export_id, expected_chunks, expected_records=check.loaded, metadata=pg_metadata),
+            timings,
+        )
+        return _finish(
+            catalog,
+            search,
+            export_id,
+            "publish",
+            result,
+            attempt,
+            check.loaded,
+            timings,
+            keep=keep,
+            sample_size=sample_size,
+            settled=settled,
+        )
+
+
+def rollback(
+    catalog: Catalog,
+    search: SearchClient | None,
+    export_id: str,
+    *,
+    sample_size: int = SAMPLE_SIZE,
+    lock_timeout_s: float = 600.0,
+) -> PublicationOutcome:
+    """Make an export published before public again, in both stores, with the same protocol.
+
+    Refused unless it was published before and both its staging table and its index are still kept, with
+    equal counts. No retention runs (rolling back must not delete what a roll forward would need).
+    """
+    if search is None:
+        return _pg_only(catalog, export_id, "rollback", lambda: catalog.rollback(export_id), keep=None)
+    catalog.migrate_publication_attempts()
+    with catalog.publication_lock(timeout_s=lock_timeout_s):
+        settled = _settle_pending(catalog, search, export_id, "rollback")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        pg_current = catalog.current_publication()
+        es_current = search.alias_target()
+        pending = catalog.pending_publication_attempt()
+        rows = catalog.export_row_count(export_id)
+        if pending is None and pg_current is not None and pg_current.export_id == export_id == es_current:
+            result = PublicationResult(pg_current, already_published=True)
+            return _finish(
+                catalog,
+                search,
+                export_id,
+                "rollback",
+                result,
+                None,
+                rows or 0,
+                timings,
+                keep=None,
+                sample_size=sample_size,
+                settled=settled,
+            )
+        if pg_current is None:
+            raise PublicationRefused("nothing has been published: there is nothing to roll back")
+        if export_id not in catalog.published_exports():
+            raise PublicationRefused(f"export {export_id!r} was never published: publish it instead")
+        if rows is None:
+            raise PublicationRefused(f"export {export_id!r}: its staging table has been dropped")
+        index = search.index_name(export_id)
+        if not search.index_exists(export_id):
+            raise PublicationRefused(f"export {export_id!r}: its Elasticsearch index {index} has been deleted")
+        search.finish_load(export_id)
+        es_docs = search.count(export_id)
+        if es_docs != rows:
+            raise PublicationRefused(
+                f"export {export_id!r} cannot be rolled back to: Elasticsearch index {index} holds {es_docs}"
+                f" documents, its PostgreSQL staging table holds {rows} rows"
+            )
+        timings["gate"] = time.perf_counter() - started
+        attempt = pending or catalog.begin_publication_attempt(
+            export_id,
+            "rollback",
+            previous_export_id=pg_current.export_id,
+            search_previous_export_id=es_current,
+            search_index=index,
+            detail={"es_docs": es_docs, "staged": rows},
+        )
+        result = _switch(catalog, search, attempt, es_current, lambda: catalog.rollback(export_id), timings)
+        return _finish(
+            catalog,
+            search,
+            export_id,
+            "rollback",
+            result,
+            attempt,
+            rows,
+            timings,
+            keep=None,
+            sample_size=sample_size,
+            settled=settled,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def _switch(
+    catalog: Catalog,
+    search: SearchClient,
+    attempt: PublicationAttempt,
+    es_current: str | None,
+    pg_step: Callable[[], PublicationResult],
+    timings: dict[str, float],
+) -> PublicationResult:
+    """Alias first, then the PostgreSQL transaction; the alias goes back if PostgreSQL did not commit."""
+    export_id = attempt.export_id
+    started = time.perf_counter()
+    try:
+        search.swap_alias(export_id, expected_current=es_current)
+    except SearchError as exc:
+        # One atomic call, and swap_alias has read the alias back: it did not move.
+        catalog.finish_publication_attempt(attempt.id, "failed", error=f"alias: {exc}")
+        raise PublicationFailed(
+            f"publication of {export_id!r}: moving the Elasticsearch alias failed, neither store changed: {exc}",
+            export_id=export_id,
+            step="alias",
+            rolled_back=True,
+            pending=False,
+        ) from exc
+    timings["alias"] = time.perf_counter() - started
+    started = time.perf_counter()
+    try:
+        result = pg_step()
+    except Exception as exc:
+        timings["postgres"] = time.perf_counter() - started
+        return _after_pg_failure(catalog, search, attempt, exc)
+    timings["postgres"] = time.perf_counter() - started
+    return result
+
+
+def _after_pg_failure(
+    catalog: Catalog, search: SearchClient, attempt: PublicationAttempt, exc: Exception
+) -> PublicationResult:
+    export_id = attempt.export_id
+    try:
+        settled = catalog.settled_publication()
+    except Exception as probe:
+        raise PublicationFailed(
+            f"publication of {export_id!r}: the PostgreSQL step failed ({exc}) and whether it committed cannot be"
+            f" told now ({probe}); Elasticsearch shows {export_id!r} until a rerun settles attempt {attempt.id}",
+            export_id=export_id,
+            step="postgres",
+            rolled_back=False,
+            pending=True,
+        ) from exc
+    if settled is not None and settled.export_id == export_id:
+        return PublicationResult(settled)  # it committed; the error came after (the answer was lost)
+    back_to = attempt.search_previous_export_id
+    try:
+        if back_to is None:
+            search.clear_alias(export_id)
+        else:
+            search.swap_alias(back_to, expected_current=export_id)
+    except SearchError as undo:
+        raise PublicationFailed(
+            f"publication of {export_id!r}: the PostgreSQL step failed ({exc}) and moving the Elasticsearch alias"
+            f" back to {back_to!r} failed too ({undo}); attempt {attempt.id} stays pending: rerun the publication"
+            " to complete it, or publish/roll back another export to settle it",
+            export_id=export_id,
+            step="postgres",
+            rolled_back=False,
+            pending=True,
+        ) from exc
+    refused = isinstance(exc, PublicationRefused)
+    catalog.finish_publication_attempt(attempt.id, "failed", error=f"postgres: {exc}")
+    raise PublicationFailed(
+        f"publication of {export_id!r}: the PostgreSQL step {'refused' if refused else 'failed'} ({exc}); the"
+        f" Elasticsearch alias was moved back to {back_to!r}: both stores show the previous export",
+        export_id=export_id,
+        step="postgres",
+        rolled_back=True,
+        pending=False,
+    ) from exc
+
+
+def _settle_pending(catalog: Catalog, search: SearchClient, export_id: str, action: Action) -> list[str]:
+    """Settle an attempt a crashed run left pending, unless it is this very publication (then continue)."""
+    pending = catalog.pending_publication_attempt()
+    if pending is None or (pending.export_id == export_id and pending.action == action):
+        return []
+    pg = catalog.settled_publication()
+    pg_export = pg.export_id if pg else None
+    es_now = search.alias_target()
+    try:
+        if es_now != pg_export:
+            if pg_export is None:
+                assert es_now is not None
+                search.clear_alias(es_now)
+            else:
+                search.swap_alias(pg_export, expected_current=es_now)
+    except SearchError as exc:
+        raise PublicationFailed(
+            f"attempt {pending.id} ({pending.action} {pending.export_id!r}) is pending and Elasticsearch cannot be"
+            f" brought back in line with PostgreSQL ({pg_export!r}): {exc}",
+            export_id=pending.export_id,
+            step="settle",
+            rolled_back=False,
+            pending=True,
+        ) from exc
+    state: Literal["done", "abandoned"] = "done" if pg_export == pending.export_id else "abandoned"
+    catalog.finish_publication_attempt(
+        pending.id, state, error=None if state == "done" else "settled by a later run: PostgreSQL had not committed"
+    )
+    return [f"attempt {pending.id} ({pending.action} {pending.export_id!r}) settled as {state}; public: {pg_export!r}"]
+
+
+def _check(
+    catalog: Catalog, search: SearchClient | None, export_id: str, valid: int, sample_size: int
+) -> PublicationCheck:
+    pg_rows = catalog.count()
+    if search is None:
+        return PublicationCheck(pg_rows=pg_rows, es_docs=None, valid_records=valid, sampled=0)
+    es_docs = search.count()
+    sample = catalog.sample_content_hashes(sample_size)
+    es_hashes = search.sample_hashes(export_id, list(sample))
+    mismatched = sorted(rid for rid, digest in sample.items() if es_hashes.get(rid) != digest)
+    return PublicationCheck(
+        pg_rows=pg_rows, es_docs=es_docs, valid_records=valid, sampled=len(sample), mismatched=mismatched
+    )
+
+
+def _finish(
+    catalog: Catalog,
+    search: SearchClient,
+    export_id: str,
+    action: Action,
+    result: PublicationResult,
+    attempt: PublicationAttempt | None,
+    valid: int,
+    timings: dict[str, float],
+    *,
+    keep: int | None,
+    sample_size: int,
+    settled: list[str],
+) -> PublicationOutcome:
+    started = time.perf_counter()
+    check = _check(catalog, search, export_id, valid, sample_size)
+    timings["check"] = time.perf_counter() - started
+    if attempt is not None:
+        catalog.finish_publication_attempt(
+            attempt.id,
+            "done",
+            detail={
+                "publication_id": result.publication.id,
+                "check_passed": check.passed,
+                "check": check.describe(),
+                "swap_seconds": round(timings.get("alias", 0.0) + timings.get("postgres", 0.0), 6),
+            },
+        )
+    dropped: list[str] = []
+    deleted: list[str] = []
+    retention_error = None
+    if keep is not None:
+        started = time.perf_counter()
+        try:
+            dropped = catalog.drop_old_exports(keep)
+            # Listed before the live exports are read (delete_old calls protect after listing): an export
+            # registered meanwhile is in the list it is checked against, so its loading index survives.
+            deleted = search.delete_old(0, protect=catalog.live_exports)
+        except (CatalogError, SearchError, psycopg.Error) as exc:
+            retention_error = str(exc)
+        timings["retention"] = time.perf_counter() - started
+    outcome = PublicationOutcome(
+        export_id=export_id,
+        action=action,
+        previous_export_id=result.publication.previous_export_id,
+        publication=result.publication,
+        already_published=result.already_published,
+        search=f"{search.alias} -> {search.index_name(export_id)}",
+        search_index=search.index_name(export_id),
+        attempt_id=attempt.id if attempt else None,
+        check=check,
+        timings=timings,
+        dropped_tables=dropped,
+        deleted_indices=deleted,
+        retention_error=retention_error,
+        settled=settled,
+    )
+    if not check.passed:
+        raise PublicationCheckFailed(outcome)
+    return outcome
+
+
+def _pg_only(
+    catalog: Catalog,
+    export_id: str,
+    action: Action,
+    pg_step: Callable[[], PublicationResult],
+    *,
+    keep: int | None,
+) -> PublicationOutcome:
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    result = pg_step()
+    timings["postgres"] = time.perf_counter() - started
+    started = time.perf_counter()
+    valid = int(result.publication.record_count)
+    check = _check(catalog, None, export_id, valid, 0)
+    timings["check"] = time.perf_counter() - started
+    dropped: list[str] = []
+    retention_error = None
+    if keep is not None:
+        try:
+            dropped = catalog.drop_old_exports(keep)
+        except (CatalogError, psycopg.Error) as exc:
+            retention_error = str(exc)
+    outcome = PublicationOutcome(
+        export_id=export_id,
+        action=action,
+        previous_export_id=result.publication.previous_export_id,
+        publication=result.publication,
+        already_published=result.already_published,
+        search=NOT_CONFIGURED,
+        search_index=None,
+        attempt_id=None,
+        check=check,
+        timings=timings,
+        dropped_tables=dropped,
+        retention_error=retention_error,
+    )
+    if not check.passed:
+        raise PublicationCheckFailed(outcome)
+    return outcome

@@ -1,0 +1,475 @@
+"""Publication across PostgreSQL and Elasticsearch: a real catalogue (``fresh_db``) and real HTTP to ``es_server``.
+
+A reader thread polls what the public sees, in both stores, during publications and during failures
+injected at each step (the alias call fails; the PostgreSQL transaction fails after the alias moved; the
+alias cannot be moved back either). It must never see two exports at once, nor a partly loaded one, and
+after each failure both stores must still show the previous export. Failures are real: 503s from the
+server, and a trigger that makes PostgreSQL abort the publication transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from elasticsearch import ApiError
+from psycopg import sql
+
+from museum_sync.clients.catalog import Catalog, PublicationRefused
+from museum_sync.clients.search import SearchClient
+from museum_sync.core.models import MuseumRecord
+from museum_sync.publication import (
+    NOT_CONFIGURED,
+    PublicationFailed,
+    publish_export,
+    rollback,
+)
+from museum_sync_tests.clients.test_search import fast_client, tate_records
+from museum_sync_tests.es_server import EsTestServer
+
+A = "tate-20240601-aaaa1111"
+B = "tate-20240602-bbbb2222"
+C = "tate-20240603-cccc3333"
+CHUNK = 500
+
+
+@pytest.fixture
+def catalog(fresh_db: str) -> Catalog:
+    cat = Catalog(fresh_db, schema="catalog", lock_timeout_s=0.5)
+    cat.migrate()
+    return cat
+
+
+@pytest.fixture
+def es_server() -> Iterator[EsTestServer]:
+    with EsTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def search(es_server: EsTestServer) -> Iterator[SearchClient]:
+    client = fast_client(es_server.url)
+    yield client
+    client.close()
+
+
+def export_records(export_id: str) -> list[MuseumRecord]:
+    """A: 2000 records; B: 1800 (every 10th of A's objects withdrawn); C: 1500 others."""
+    if export_id == A:
+        return tate_records(A, 2000)
+    if export_id == B:
+        return tate_records(B, 1800, skip_every=10)
+    return tate_records(export_id, 1500, id_offset=500_000)
+
+
+def load(
+    catalog: Catalog, search: SearchClient | None, export_id: str, records: list[MuseumRecord] | None = None
+) -> int:
+    """What the pipeline does per chunk: validate (recorded), COPY into the staging table, index. Returns chunks."""
+    records = export_records(export_id) if records is None else records
+    chunks = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
+    catalog.register_export(export_id, "tate", "tate_artworks_csv", {"sha256": export_id}, len(chunks), len(records))
+    if search is not None:
+        search.ensure_index(export_id)
+    for index, chunk in enumerate(chunks):
+        key = f"{export_id}/{index:04d}"
+        catalog.record_validation(export_id, key, index, True, f"d{index}", len(chunk), 0, "run")
+        assert catalog.load_chunk(export_id, key, index, chunk, f"d{index}").duplicates == []
+        if search is not None:
+            assert search.index_records(export_id, chunk).errors == []
+    return len(chunks)
+
+
+class Reader(threading.Thread):
+    """Polls the public alias and ``catalog.objects`` until stopped; records every violation it sees."""
+
+    def __init__(self, catalog: Catalog, search: SearchClient, sizes: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.catalog = catalog
+        self.search = search
+        self.sizes = sizes
+        self.stop_event = threading.Event()
+        self.violations: list[str] = []
+        self.es_seen: list[str] = []
+        self.pg_seen: list[str] = []
+        self.polls = 0
+
+    def _saw(self, seen: list[str], export_id: str) -> None:
+        if not seen or seen[-1] != export_id:
+            seen.append(export_id)
+
+    def run(self) -> None:
+        query = sql.SQL(
+            "SELECT count(*), count(DISTINCT record->>'export_id'), min(record->>'export_id') FROM {}"
+        ).format(sql.Identifier(self.catalog.schema, "objects"))
+        with psycopg.connect(self.catalog.conninfo, autocommit=True) as conn:
+            while not self.stop_event.is_set():
+                try:
+                    self._poll_es()
+                except ApiError as exc:
+                    self.violations.append(f"search failed: {exc}")
+                row = conn.execute(query).fetchone()
+                assert row is not None
+                count, distinct, export_id = row
+                if distinct != 1 or count != self.sizes.get(export_id):
+                    self.violations.append(f"PostgreSQL showed {count} rows of {distinct} exports ({export_id})")
+                else:
+                    self._saw(self.pg_seen, export_id)
+                self.polls += 1
+                time.sleep(0.002)
+
+    def _poll_es(self) -> None:
+        # One search answers both questions at one point in time: how many documents, and from where.
+        body = self.search.es.search(
+            index=self.search.alias, size=100, source={"includes": ["export_id"]}, track_total_hits=True
+        ).body
+        total = body["hits"]["total"]["value"]
+        exports = {hit["_source"]["export_id"] for hit in body["hits"]["hits"]}
+        indices = {hit["_index"] for hit in body["hits"]["hits"]}
+        export_id = next(iter(exports)) if len(exports) == 1 else None
+        if len(exports) != 1 or len(indices) != 1 or export_id is None or total != self.sizes.get(export_id):
+            self.violations.append(f"Elasticsearch showed {total} documents of {sorted(exports)} in {sorted(indices)}")
+            return
+        counted = self.search.es.count(index=self.search.alias).body["count"]
+        if counted not in self.sizes.values():
+            self.violations.append(f"Elasticsearch counted {counted} documents")
+        self._saw(self.es_seen, export_id)
+
+    def __enter__(self) -> Reader:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_event.set()
+        self.join(timeout=10)
+
+
+def sizes() -> dict[str, int]:
+    return {export_id: len(export_records(export_id)) for export_id in (A, B, C)}
+
+
+def assert_public(catalog: Catalog, search: SearchClient, export_id: str) -> None:
+    """Both stores show ``export_id``, all of it and nothing else."""
+    expected = len(export_records(export_id))
+    current = catalog.current_publication()
+    assert current is not None and current.export_id == export_id
+    assert catalog.count() == expected
+    assert search.alias_target() == export_id
+    assert search.count() == expected
+
+
+class RefusePublications:
+    """A trigger that makes the publication transaction abort after its view swap (a real PostgreSQL error)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.schema = sql.Identifier(catalog.schema)
+
+    def on(self) -> None:
+        with psycopg.connect(self.catalog.conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "CREATE FUNCTION {}.refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                    " $$ BEGIN RAISE EXCEPTION 'injected: the publications row is refused'; END $$"
+                ).format(self.schema)
+            )
+            conn.execute(
+                sql.SQL("CREATE TRIGGER refuse BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION {}.refuse()").format(
+                    sql.Identifier(self.catalog.schema, "publications"), self.schema
+                )
+            )
+
+    def off(self) -> None:
+        with psycopg.connect(self.catalog.conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP FUNCTION {}.refuse() CASCADE").format(self.schema))
+
+
+@pytest.fixture
+def refuse_publications(catalog: Catalog) -> RefusePublications:
+    return RefusePublications(catalog)
+
+
+# --------------------------------------------------------------------------------------------------
+# The main path
+
+
+def test_publication_switches_both_stores_and_a_reader_never_sees_a_mix(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer
+) -> None:
+    first = publish_export(catalog, search, A, load(catalog, search, A))
+    assert first.search == "museum-objects -> museum-objects-tate-20240601-aaaa1111"
+    assert first.previous_export_id is None and first.check.passed and first.check.sampled == 50
+    assert_public(catalog, search, A)
+
+    with Reader(catalog, search, sizes()) as reader:
+        chunks = load(catalog, search, B)  # loading B while A is public: readers must not notice
+        time.sleep(0.05)
+        es_server.reset_requests()
+        outcome = publish_export(catalog, search, B, chunks)
+        time.sleep(0.05)
+    assert reader.violations == [] and reader.polls > 10
+    assert reader.es_seen == [A, B] and reader.pg_seen == [A, B]
+    assert_public(catalog, search, B)
+    assert outcome.previous_export_id == A and not outcome.already_published
+    assert outcome.check.pg_rows == outcome.check.es_docs == outcome.check.valid_records == 1800
+    assert outcome.check.mismatched == []
+    assert outcome.swap_seconds > 0 and {"gate", "alias", "postgres", "check"} <= set(outcome.timings)
+    assert len(es_server.requests_to(r"^/_aliases$")) == 1
+    assert outcome.publication.metadata["search_index"] == search.index_name(B)
+    attempts = catalog.publication_attempts()
+    assert [(a.export_id, a.state) for a in attempts] == [(B, "done"), (A, "done")]
+    assert attempts[0].search_previous_export_id == A and attempts[0].detail["check_passed"] is True
+
+    es_server.reset_requests()
+    again = publish_export(catalog, search, B, chunks)  # idempotent: nothing moves
+    assert again.already_published and es_server.requests_to(r"^/_aliases$") == []
+    assert_public(catalog, search, B)
+
+
+def test_gate_refuses_when_the_stores_disagree_and_changes_nothing(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    records = export_records(B)
+    rejected = {r.record_id for r in records[5::300]}
+    es_server.reject_docs(lambda doc_id: doc_id in rejected, 400)
+    chunks = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
+    catalog.register_export(B, "tate", "tate_artworks_csv", {}, len(chunks), len(records))
+    search.ensure_index(B)
+    errors = []
+    for index, chunk in enumerate(chunks):
+        key = f"{B}/{index:04d}"
+        catalog.record_validation(B, key, index, True, "d", len(chunk), 0, "run")
+        catalog.load_chunk(B, key, index, chunk, "d")
+        errors += search.index_records(B, chunk).errors
+    assert sorted(e.record_id for e in errors) == sorted(rejected)  # the caller quarantines them: index_rejected
+
+    with pytest.raises(PublicationRefused) as info:
+        publish_export(catalog, search, B, len(chunks))
+    message = str(info.value)
+    assert f"holds {1800 - len(rejected)} documents" in message and "holds 1800 rows" in message
+    assert "count 1800 valid records" in message
+    assert_public(catalog, search, A)
+    assert catalog.pending_publication_attempt() is None
+
+    with pytest.raises(PublicationRefused, match="registered with 4 chunks, not 5"):
+        publish_export(catalog, search, B, len(chunks) + 1)
+    catalog.register_export(C, "tate", "tate_artworks_csv", {}, 1, 1)
+    with pytest.raises(PublicationRefused, match="1 not loaded"):
+        publish_export(catalog, search, C, 1)
+    assert_public(catalog, search, A)
+
+
+def test_the_reader_notices_a_mix_in_either_store(catalog: Catalog, search: SearchClient) -> None:
+    """The instrument itself: two exports behind the alias, or in the view, are reported."""
+    publish_export(catalog, search, A, load(catalog, search, A))
+    load(catalog, search, B)
+    search.finish_load(B)  # searchable: until then even a wrong alias would show nothing of B
+    search.es.indices.update_aliases(actions=[{"add": {"index": search.index_name(B), "alias": search.alias}}])
+    with Reader(catalog, search, sizes()) as reader:
+        time.sleep(0.1)
+    assert reader.violations and all("Elasticsearch showed 3800 documents" in v for v in reader.violations)
+    search.es.indices.update_aliases(actions=[{"remove": {"index": search.index_name(B), "alias": search.alias}}])
+    tables = [sql.Identifier(catalog.schema, f"objects__{e.replace('-', '_')}") for e in (A, B)]
+    with psycopg.connect(catalog.conninfo, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT * FROM {} UNION ALL SELECT * FROM {}").format(
+                sql.Identifier(catalog.schema, "objects"), *tables
+            )
+        )
+    with Reader(catalog, search, sizes()) as reader:
+        time.sleep(0.1)
+    assert reader.violations and all("PostgreSQL showed 3800 rows of 2 exports" in v for v in reader.violations)
+
+
+# --------------------------------------------------------------------------------------------------
+# Failures at each step
+
+
+def test_failed_alias_call_leaves_the_previous_export_in_both_and_a_rerun_completes(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    chunks = load(catalog, search, B)
+    with Reader(catalog, search, sizes()) as reader:
+        es_server.fail_next(20, 503, path=r"^/_aliases$")
+        with pytest.raises(PublicationFailed) as info:
+            publish_export(catalog, search, B, chunks)
+        time.sleep(0.05)
+        assert info.value.step == "alias" and info.value.rolled_back and not info.value.pending
+        assert "neither store changed" in str(info.value)
+        assert_public(catalog, search, A)
+        es_server.clear_faults()
+        outcome = publish_export(catalog, search, B, chunks)
+        time.sleep(0.05)
+    assert reader.violations == [] and reader.es_seen == [A, B] and reader.pg_seen == [A, B]
+    assert_public(catalog, search, B)
+    assert outcome.check.passed
+    assert [a.state for a in catalog.publication_attempts()] == ["done", "failed", "done"]
+
+
+def test_failed_postgres_transaction_moves_the_alias_back_and_a_rerun_completes(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer, refuse_publications: RefusePublications
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    chunks = load(catalog, search, B)
+    refuse_publications.on()
+    with Reader(catalog, search, sizes()) as reader:
+        with pytest.raises(PublicationFailed) as info:
+            publish_export(catalog, search, B, chunks)
+        time.sleep(0.05)
+        assert info.value.step == "postgres" and info.value.rolled_back
+        assert "publications row is refused" in str(info.value) and "moved back to 'tate-20240601-aaaa1111'" in str(
+            info.value
+        )
+        assert_public(catalog, search, A)
+        refuse_publications.off()
+        publish_export(catalog, search, B, chunks)
+        time.sleep(0.05)
+    # The alias was on B for the length of the failed transaction: readers of Elasticsearch may have seen B
+    # then A again, each complete; never a mix. PostgreSQL never showed B before the rerun.
+    assert reader.violations == []
+    assert reader.pg_seen == [A, B] and reader.es_seen[0] == A and reader.es_seen[-1] == B
+    assert_public(catalog, search, B)
+    calls = es_server.requests_to(r"^/_aliases$")
+    assert [c.json()["actions"][-1]["add"]["index"] for c in calls] == [
+        search.index_name(A),
+        search.index_name(B),
+        search.index_name(A),
+        search.index_name(B),
+    ]
+    assert [a.state for a in catalog.publication_attempts()] == ["done", "failed", "done"]
+
+
+def test_half_done_publication_stays_pending_and_a_rerun_completes_it(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer, refuse_publications: RefusePublications
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    chunks = load(catalog, search, B)
+    refuse_publications.on()
+    es_server.fail_next(50, 503, path=r"^/_aliases$", after=1)  # the swap works, moving it back does not
+    with Reader(catalog, search, sizes()) as reader:
+        with pytest.raises(PublicationFailed) as info:
+            publish_export(catalog, search, B, chunks)
+        assert info.value.pending and not info.value.rolled_back and "stays pending" in str(info.value)
+        pending = catalog.pending_publication_attempt()
+        assert pending is not None and pending.export_id == B
+        assert search.alias_target() == B and catalog.current_publication().export_id == A  # type: ignore[union-attr]
+        refuse_publications.off()
+        es_server.clear_faults()
+        outcome = publish_export(catalog, search, B, chunks)
+        time.sleep(0.05)
+    assert reader.violations == []
+    assert outcome.attempt_id == pending.id and outcome.settled == []
+    assert_public(catalog, search, B)
+    assert catalog.pending_publication_attempt() is None
+
+
+def test_a_pending_attempt_is_settled_by_what_postgres_says_before_another_publication(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer, refuse_publications: RefusePublications
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    chunks_b = load(catalog, search, B)
+    chunks_c = load(catalog, search, C)
+    refuse_publications.on()
+    es_server.fail_next(50, 503, path=r"^/_aliases$", after=1)
+    with pytest.raises(PublicationFailed):
+        publish_export(catalog, search, B, chunks_b)
+    refuse_publications.off()
+    es_server.clear_faults()
+    # PostgreSQL never published B: the next publication first puts the alias back on A, then publishes C.
+    outcome = publish_export(catalog, search, C, chunks_c)
+    assert outcome.settled and "settled as abandoned" in outcome.settled[0]
+    assert_public(catalog, search, C)
+    assert [(a.export_id, a.state) for a in catalog.publication_attempts()] == [
+        (C, "done"),
+        (B, "abandoned"),
+        (A, "done"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Rollback, retention, PostgreSQL-only
+
+
+def test_rollback_restores_the_previous_export_in_both_stores(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    publish_export(catalog, search, B, load(catalog, search, B))
+    with Reader(catalog, search, sizes()) as reader:
+        outcome = rollback(catalog, search, A)
+        time.sleep(0.05)
+    assert reader.violations == [] and reader.es_seen == [B, A] and reader.pg_seen == [B, A]
+    assert_public(catalog, search, A)
+    assert outcome.action == "rollback" and outcome.publication.kind == "rollback" and outcome.check.passed
+    assert rollback(catalog, search, A).already_published
+
+    with pytest.raises(PublicationRefused, match="never published"):
+        rollback(catalog, search, C)
+    search.delete_index(B)
+    with pytest.raises(PublicationRefused, match="has been deleted"):
+        rollback(catalog, search, B)
+    assert_public(catalog, search, A)
+
+
+def test_retention_keeps_the_last_versions_in_both_stores(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer
+) -> None:
+    base = export_records(A)[:40]
+    exports = [f"tate-2024060{n}-0000000{n}" for n in range(1, 6)]
+    for export_id in exports[:4]:
+        records = [r.model_copy(update={"export_id": export_id}) for r in base]
+        outcome = publish_export(catalog, search, export_id, load(catalog, search, export_id, records), keep=2)
+        assert outcome.retention_error is None
+    loading = exports[4]
+    load(catalog, search, loading, [r.model_copy(update={"export_id": loading}) for r in base])
+    outcome = publish_export(catalog, search, exports[3], 1, keep=2)  # already public: retention runs again
+    assert outcome.already_published
+    kept = {exports[2], exports[3], loading}
+    assert set(catalog.live_exports()) == kept
+    assert set(es_server.index_names()) == {search.index_name(e) for e in kept}
+    assert rollback(catalog, search, exports[2]).check.passed
+
+
+def test_postgres_only_publication_when_search_is_not_configured(catalog: Catalog) -> None:
+    outcome = publish_export(catalog, None, A, load(catalog, None, A))
+    assert outcome.search == NOT_CONFIGURED and outcome.search_index is None
+    assert outcome.check.passed and outcome.check.es_docs is None and outcome.check.pg_rows == 2000
+    current = catalog.current_publication()
+    assert current is not None and current.export_id == A and current.metadata["search"] == NOT_CONFIGURED
+    publish_export(catalog, None, B, load(catalog, None, B))
+    assert rollback(catalog, None, A).search == NOT_CONFIGURED
+    assert catalog.count() == 2000
+
+
+# --------------------------------------------------------------------------------------------------
+# A real cluster
+
+
+@pytest.mark.live_es
+@pytest.mark.skipif(not os.environ.get("MUSEUM_SYNC_ES_URL"), reason="MUSEUM_SYNC_ES_URL not set")
+def test_live_cluster_publish_and_rollback(catalog: Catalog) -> None:
+    tag = uuid.uuid4().hex[:8]
+    search = SearchClient.from_env(alias=f"museum-sync-test-{tag}", index_prefix=f"museum-sync-test-{tag}-v-")
+    assert search is not None
+    try:
+        publish_export(catalog, search, A, load(catalog, search, A))
+        with Reader(catalog, search, sizes()) as reader:
+            outcome = publish_export(catalog, search, B, load(catalog, search, B))
+        assert reader.violations == [] and outcome.check.passed
+        assert_public(catalog, search, B)
+        rollback(catalog, search, A)
+        assert_public(catalog, search, A)
+    finally:
+        current = search.alias_target()
+        if current is not None:
+            search.clear_alias(current)
+        for info in search.list_indices():
+            search.es.indices.delete(index=info.name)
+        search.close()
