@@ -450,11 +450,12 @@ class HarvestServer:
                 items = [{k: a[k] for k in wanted if k in a} for a in items]
         total = len(items)
         pages = max(1, -(-total // limit))
-        data = items[(page - 1) * limit : page * limit]
+        offset = int(params["offset"]) if "offset" in params else (page - 1) * limit
+        data = items[offset : offset + limit]
         pagination: dict[str, Any] = {
             "total": total,
             "limit": limit,
-            "offset": (page - 1) * limit,
+            "offset": offset,
             "total_pages": pages,
             "current_page": page,
         }

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +107,26 @@ def test_incremental_harvest_uses_since_on_the_search_endpoint_with_page_numbers
     manifest = stages.open_export(store, result.export_id or "").manifest
     assert manifest["kind"] == "incremental" and manifest["harvest"]["since"] == since
     assert manifest["harvest"]["next_from"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("paging", "requests", "sent"),
+    [
+        ({"offset_param": "offset", "page_size": 3}, 3, ["0", "3", "6"]),  # short last page ends it
+        ({"page_param": "page"}, 4, ["1", "2", "3", "4"]),  # no page size known: an empty page ends it
+    ],
+)
+def test_offset_and_page_number_paging(
+    server: HarvestServer, client: HttpClient, store: ArtifactStore, paging: dict[str, Any], requests: int,
+    sent: list[str],
+) -> None:  # fmt: skip
+    config = JsonApiConfig(
+        url=server.aic_url, params={"limit": "3"}, next_url=None, profile="aic_artworks_api", **paging
+    )
+    result = harvest_json_api(config, store, client=client)
+    key = "offset" if "offset_param" in paging else "page"
+    assert result.records == 7 and result.requests == requests
+    assert [r.params[key] for r in server.logged(path="/aic/artworks")] == sent
 
 
 def test_incremental_needs_a_since_param(server: HarvestServer, client: HttpClient, store: ArtifactStore) -> None:

@@ -198,8 +198,11 @@ def test_deleted_record_of_the_sickle_capture(server: HarvestServer, client: Htt
     assert result.records == 1 and result.deleted_ids == ("oai:test.example.com:1585310",)
 
 
-def test_no_records_match_is_an_empty_harvest(server: HarvestServer, client: HttpClient, store: ArtifactStore) -> None:
-    result = harvest_oai(kenom(server, **{"from": "2030-01-01"}), store, source="kenom", client=client)
+@pytest.mark.parametrize("window", [{"from": "2030-01-01"}, {"set": "institution:DE-1"}], ids=["future", "empty-set"])
+def test_no_records_match_is_an_empty_harvest(
+    server: HarvestServer, client: HttpClient, store: ArtifactStore, window: dict[str, str]
+) -> None:
+    result = harvest_oai(kenom(server, **window), store, source="kenom", client=client)
     assert result.export_id is None and result.records == 0 and result.deleted_ids == ()
     assert published(store) == [] and not list((store.root / "snapshots").glob(".partial-*"))
 
