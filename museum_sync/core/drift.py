@@ -48,6 +48,9 @@ _COMPATIBLE: dict[str, frozenset[str]] = {
 }
 
 
+_BROKEN_MARKERS = ("__unparseable__", "__extra__", "__missing__")
+
+
 def infer_type(value: Any) -> str | None:
     """The narrowest type a value fits; None for empty values (they say nothing about type)."""
     if value is None:
@@ -127,6 +130,10 @@ class FingerprintBuilder:
         if isinstance(raw, bytes):
             if _MOJIBAKE.search(raw.decode("utf-8", errors="replace")):
                 self._mojibake += 1
+            return
+        if any(marker in raw for marker in _BROKEN_MARKERS):
+            # A ragged or unparseable record's values sit under the wrong columns; it is rejected on its own
+            # and must not make the chunk look drifted.
             return
         suspicious = False
         for key, value in raw.items():

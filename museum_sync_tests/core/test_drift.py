@@ -128,7 +128,7 @@ def test_csv_fingerprint_uses_header_order_not_dict_order(tate: tuple[list[str],
 
 def test_json_fingerprint_orders_fields_by_first_appearance() -> None:
     builder = FingerprintBuilder()
-    builder.add({"id": 1, "title": "A", "__extra__": ["x"]})  # reader markers are not fields
+    builder.add({"id": 1, "title": "A"})
     builder.add({"acno": "N01969", "id": 2, "title": None})
     builder.add({"contributors": [{"fc": "Henriette Browne"}], "id": "3"})
     fp = builder.finish()
@@ -138,6 +138,18 @@ def test_json_fingerprint_orders_fields_by_first_appearance() -> None:
     assert fp.types["id"] == {"integer": 3}
     assert fp.types["contributors"] == {"array": 1}
     assert "title" in fp.fields and fp.types["title"] == {"string": 1}
+
+
+def test_broken_records_count_but_add_no_fields_or_types() -> None:
+    """A ragged or unparseable record's values sit under the wrong columns: rejected on its own, not drift."""
+    builder = FingerprintBuilder(header=("id", "depth"))
+    builder.add({"id": "1", "depth": ""})
+    builder.add({"id": "2", "depth": "shifted text", "__extra__": ["a", "b"]})
+    builder.add({"__unparseable__": "garbage", "__error__": "NUL byte"})
+    fp = builder.finish()
+    assert fp.records == 3
+    assert fp.present == {"id": 1}
+    assert "depth" not in fp.types
 
 
 def test_real_exports_have_no_drift(shared_data: Path, tate: tuple[list[str], list[Row]]) -> None:
