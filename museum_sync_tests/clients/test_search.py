@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -317,6 +318,21 @@ def test_dropped_connections_are_retried_without_duplicates(
     assert search.count(EXPORT) == 2000
 
 
+def test_a_timed_out_request_is_retried(es_server: EsTestServer, records: list[MuseumRecord]) -> None:
+    client = fast_client(es_server.url, request_timeout=0.2)
+    client.ensure_index(EXPORT)
+    es_server.delay_next(1, 0.6, path=r"_bulk$")
+    result = client.index_records(EXPORT, records[:100])
+    assert result.indexed == 100 and result.errors == []
+    deadline = time.monotonic() + 5  # the delayed original is recorded when it finishes, after the retry
+    while len(es_server.requests_to(r"_bulk$")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(es_server.requests_to(r"_bulk$")) == 2  # the original (answered too late) and the retry
+    client.finish_load(EXPORT)
+    assert client.count(EXPORT) == 100
+    client.close()
+
+
 def test_a_connection_that_stays_down_raises_search_unavailable(
     search: SearchClient, es_server: EsTestServer, records: list[MuseumRecord]
 ) -> None:
@@ -407,8 +423,9 @@ def test_delete_old_keeps_the_newest_the_public_and_the_protected(
 
 def test_from_env_reads_url_and_credentials() -> None:
     assert SearchClient.from_env({}) is None
-    with SearchClient.from_env({"MUSEUM_SYNC_ES_URL": "http://es:9200", "MUSEUM_SYNC_ES_API_KEY": "a2V5"}) as client:
-        assert client is not None and client.alias == ALIAS
+    keyed = SearchClient.from_env({"MUSEUM_SYNC_ES_URL": "http://es:9200", "MUSEUM_SYNC_ES_API_KEY": "a2V5"})
+    assert keyed is not None and keyed.alias == ALIAS
+    keyed.close()
     env = {
         "MUSEUM_SYNC_ES_URL": "https://es:9200",
         "MUSEUM_SYNC_ES_USER": "museum",
