@@ -44,7 +44,7 @@ from museum_sync.clients.catalog import (
     PublicationRefused,
     PublicationResult,
 )
-from museum_sync.clients.search import SearchClient, SearchError
+from museum_sync.clients.search import AliasConflict, SearchClient, SearchError
 from museum_sync.core.exceptions import MuseumSyncError
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
 
 NOT_CONFIGURED = "not configured"
 SAMPLE_SIZE = 50
+_UNKNOWN = "\x00unknown"  # where the alias points when Elasticsearch cannot tell
 Action = Literal["publish", "rollback"]
 
 
@@ -351,15 +352,33 @@ def _switch(
     try:
         search.swap_alias(export_id, expected_current=es_current)
     except SearchError as exc:
-        # One atomic call, and swap_alias has read the alias back: it did not move.
-        catalog.finish_publication_attempt(attempt.id, "failed", error=f"alias: {exc}")
-        raise PublicationFailed(
-            f"publication of {export_id!r}: moving the Elasticsearch alias failed, neither store changed: {exc}",
-            export_id=export_id,
-            step="alias",
-            rolled_back=True,
-            pending=False,
-        ) from exc
+        # One atomic call: it moved or it did not. swap_alias has read the alias back when it could; if
+        # Elasticsearch cannot even answer that, the attempt stays pending and the next run settles it.
+        try:
+            now = search.alias_target()
+        except SearchError:
+            now = None if isinstance(exc, AliasConflict) else _UNKNOWN
+        if now == export_id:
+            pass  # it did move (the error came after): go on to PostgreSQL
+        elif now == _UNKNOWN:
+            raise PublicationFailed(
+                f"publication of {export_id!r}: moving the Elasticsearch alias failed ({exc}) and where it points"
+                f" cannot be read now; PostgreSQL is unchanged and attempt {attempt.id} stays pending: the next"
+                " publication or rollback settles it",
+                export_id=export_id,
+                step="alias",
+                rolled_back=False,
+                pending=True,
+            ) from exc
+        else:
+            catalog.finish_publication_attempt(attempt.id, "failed", error=f"alias: {exc}")
+            raise PublicationFailed(
+                f"publication of {export_id!r}: moving the Elasticsearch alias failed, neither store changed: {exc}",
+                export_id=export_id,
+                step="alias",
+                rolled_back=True,
+                pending=False,
+            ) from exc
     timings["alias"] = time.perf_counter() - started
     started = time.perf_counter()
     try:

@@ -370,6 +370,25 @@ def test_half_done_publication_stays_pending_and_a_rerun_completes_it(
     assert catalog.pending_publication_attempt() is None
 
 
+def test_an_alias_failure_whose_outcome_cannot_be_read_stays_pending_and_a_rerun_completes(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    chunks = load(catalog, search, B)
+    # The two alias reads before the switch work; the _aliases call and every read after it fail.
+    es_server.fail_next(100, 503, path=r"^/_alias", after=2)
+    with pytest.raises(PublicationFailed) as info:
+        publish_export(catalog, search, B, chunks)
+    assert info.value.step == "alias" and info.value.pending and "cannot be read" in str(info.value)
+    es_server.clear_faults()
+    pending = catalog.pending_publication_attempt()
+    assert pending is not None and pending.export_id == B
+    assert_public(catalog, search, A)  # nothing moved: PostgreSQL was never asked, the call never applied
+    outcome = publish_export(catalog, search, B, chunks)
+    assert outcome.attempt_id == pending.id
+    assert_public(catalog, search, B)
+
+
 def test_a_pending_attempt_is_settled_by_what_postgres_says_before_another_publication(
     catalog: Catalog, search: SearchClient, es_server: EsTestServer, refuse_publications: RefusePublications
 ) -> None:

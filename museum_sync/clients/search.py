@@ -405,7 +405,8 @@ class SearchClient:
         """From ``MUSEUM_SYNC_ES_URL`` (None when unset: PostgreSQL-only mode) and its credentials.
 
         ``MUSEUM_SYNC_ES_API_KEY`` (encoded key) or ``MUSEUM_SYNC_ES_USER`` + ``MUSEUM_SYNC_ES_PASSWORD``;
-        optional ``MUSEUM_SYNC_ES_ALIAS``, ``MUSEUM_SYNC_ES_INDEX_PREFIX``, ``MUSEUM_SYNC_ES_CA_CERTS``.
+        optional ``MUSEUM_SYNC_ES_ALIAS``, ``MUSEUM_SYNC_ES_INDEX_PREFIX``, ``MUSEUM_SYNC_ES_CA_CERTS`` and
+        ``MUSEUM_SYNC_ES_REPLICAS`` (replicas of a loaded index; 0 on a single-node cluster keeps it green).
         ``options`` override (tests give a cluster-unique alias and prefix).
         """
         env = os.environ if environ is None else environ
@@ -426,6 +427,8 @@ class SearchClient:
         ):
             if env.get(variable):
                 options.setdefault(key, env[variable])
+        if env.get("MUSEUM_SYNC_ES_REPLICAS"):
+            options.setdefault("replicas", int(env["MUSEUM_SYNC_ES_REPLICAS"]))
         basic_auth = (user, password) if user and password else None
         return cls(url, api_key=api_key, basic_auth=basic_auth, **options)
 

@@ -432,9 +432,11 @@ def test_from_env_reads_url_and_credentials() -> None:
         "MUSEUM_SYNC_ES_PASSWORD": "pw",
         "MUSEUM_SYNC_ES_ALIAS": "objects-test",
         "MUSEUM_SYNC_ES_INDEX_PREFIX": "objects-test-v-",
+        "MUSEUM_SYNC_ES_REPLICAS": "0",
     }
     client = SearchClient.from_env(env)
     assert client is not None and (client.alias, client.index_prefix) == ("objects-test", "objects-test-v-")
+    assert client.replicas == 0
     client.close()
     with pytest.raises(ValueError, match="not both"):
         SearchClient.from_env({**env, "MUSEUM_SYNC_ES_API_KEY": "a2V5"})
