@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import dagster as dg
 
-from museum_sync.defs.assets import catalog_chunk, export_snapshot, published_export, validated_chunk
+from museum_sync.defs.assets import (
+    catalog_chunk,
+    export_snapshot,
+    published_export,
+    search_chunk,
+    validated_chunk,
+)
 from museum_sync.defs.executor import museum_celery_executor
-from museum_sync.defs.jobs import chunk_job, publish_job, sync_export_job
+from museum_sync.defs.jobs import chunk_job, harvest_export_job, publish_job, sync_export_job
 from museum_sync.defs.resources import default_resources
-from museum_sync.defs.schedules import nightly_sync_schedule
+from museum_sync.defs.schedules import nightly_harvest_schedule, nightly_sync_schedule
 from museum_sync.defs.sensors import inbox_sensor, publication_sensor
 
 defs = dg.Definitions(
-    assets=[export_snapshot, validated_chunk, catalog_chunk, published_export],
-    jobs=[sync_export_job, chunk_job, publish_job],
+    assets=[export_snapshot, validated_chunk, catalog_chunk, search_chunk, published_export],
+    jobs=[sync_export_job, harvest_export_job, chunk_job, publish_job],
     sensors=[inbox_sensor, publication_sensor],
-    schedules=[nightly_sync_schedule],
+    schedules=[nightly_sync_schedule, nightly_harvest_schedule],
     resources=default_resources(),
     executor=museum_celery_executor(),
 )
@@ -33,3 +39,7 @@ def chunk_job_def() -> dg.JobDefinition:
 
 def publish_job_def() -> dg.JobDefinition:
     return defs.resolve_job_def("publish_job")
+
+
+def harvest_export_job_def() -> dg.JobDefinition:
+    return defs.resolve_job_def("harvest_export_job")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -30,6 +32,7 @@ from museum_sync.core.profiles import Profile, load_profile
 from museum_sync.core.validation import ChunkValidator, Problem, Reason, Rejected, Valid
 
 __all__ = [
+    "FAILPOINTS_ENV",
     "ChunkReport",
     "ExportRef",
     "SAMPLE_REJECTS",
@@ -62,6 +65,30 @@ class ExportRef:
 
     def partition_key(self, index: int) -> str:
         return f"{self.export_id}/{index:04d}"
+
+
+FAILPOINTS_ENV = "MUSEUM_SYNC_FAILPOINTS"
+
+
+def _failpoint(name: str) -> None:
+    """Fault-suite hook: make a stage last long enough for a test to strike it (kill, restart) mid-way.
+
+    It exists only for ``museum_sync_tests/faults``, which sets ``MUSEUM_SYNC_FAILPOINTS`` in its workers'
+    environment, e.g. ``validate_chunk=sleep:3,load_chunk=sleep:2``. It must never be set in production.
+    Unset (always, outside that suite) it is one dict lookup. An unknown action raises, so a typo in a
+    test cannot silently disarm it.
+    """
+    spec = os.environ.get(FAILPOINTS_ENV)
+    if not spec:
+        return
+    for item in spec.split(","):
+        point, _, action = item.strip().partition("=")
+        if point != name:
+            continue
+        verb, _, arg = action.partition(":")
+        if verb != "sleep":
+            raise ValueError(f"{FAILPOINTS_ENV}: unknown action {action!r} for {name} (only sleep:<seconds>)")
+        time.sleep(float(arg))
 
 
 def _slug(text: str) -> str:
@@ -249,6 +276,7 @@ def _reject_row(rejected: Rejected) -> dict[str, Any]:
 
 def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile: Profile | None = None) -> ChunkReport:
     """Validate one chunk: write valid records, rejects and the report atomically; decide both checks."""
+    _failpoint("validate_chunk")
     profile = profile or resolve_profile(export)
     out_dir = store.chunk_dir(export.export_id, index)
     validator = ChunkValidator(profile=profile, export_id=export.export_id)
@@ -424,6 +452,12 @@ def record_chunk_outcome(catalog: Any, store: ArtifactStore, report: ChunkReport
     )
 
 
+def _after_failpoint(name: str, records: Iterator[MuseumRecord]) -> Iterator[MuseumRecord]:
+    """Fire ``name`` when the catalogue's COPY pulls the first row: inside its transaction, locks held."""
+    _failpoint(name)
+    yield from records
+
+
 def load_chunk(catalog: Any, store: ArtifactStore, export_id: str, index: int, run_id: str | None) -> Any:
     """COPY a validated chunk into the export's staging table, behind the gate.
 
@@ -440,9 +474,10 @@ def load_chunk(catalog: Any, store: ArtifactStore, export_id: str, index: int, r
     on_disk = valid_digest_on_disk(store, export_id, index)
     if not state.validated_digest or state.validated_digest != on_disk:
         raise GateRefused(f"{key}: validated output changed since it passed its checks (stale); re-run validated_chunk")
-    result = catalog.load_chunk(
-        export_id, key, index, iter_valid_records(store, export_id, index), on_disk, run_id=run_id
-    )
+    records = iter_valid_records(store, export_id, index)
+    if os.environ.get(FAILPOINTS_ENV):
+        records = _after_failpoint("load_chunk", records)
+    result = catalog.load_chunk(export_id, key, index, records, on_disk, run_id=run_id)
     extra = list(result.duplicates) + list(result.unstorable)
     if extra:
         by_id = {}
@@ -499,3 +534,44 @@ def quarantine_unreadable_chunk(
         blocking=True,
     )
     catalog.record_validation(export.export_id, key, index, False, None, 0, span.records, run_id)
+
+
+def index_chunk(search: Any, catalog: Any, store: ArtifactStore, export_id: str, index: int, run_id: str | None) -> Any:
+    """Index a validated chunk into the export's Elasticsearch index, behind the same gate as the catalogue.
+
+    Document id = record id, so re-indexing a chunk leaves the same index. Documents Elasticsearch rejects
+    are quarantined (reason ``index_rejected``) beside the chunk's other rejects, and the partition is held
+    open: the publication gate then refuses the export because the index and the catalogue disagree.
+    """
+    key = f"{export_id}/{index:04d}"
+    state = catalog.chunk_state(key)
+    on_disk = valid_digest_on_disk(store, export_id, index)
+    if state is None or state.state == "quarantined" or state.validated_digest != on_disk:
+        raise GateRefused(f"{key}: not validated, quarantined or stale; it cannot be indexed")
+    search.ensure_index(export_id)
+    result = search.index_records(export_id, iter_valid_records(store, export_id, index))
+    if result.errors:
+        failed = {e.record_id: e for e in result.errors}
+        rows = list(iter_rejects(store, export_id, index))
+        for record in iter_valid_records(store, export_id, index):
+            failure = failed.get(record.record_id)
+            if failure is not None:
+                problem = Problem(
+                    "record",
+                    Reason.INDEX_REJECTED,
+                    f"Elasticsearch refused the document ({failure.status}): {failure.reason}",
+                    None,
+                )
+                loc = Locator(file="(validated chunk)", line=0)
+                rows.append(_reject_row(Rejected(loc, record.record_id, (problem,), record.model_dump_json())))
+        catalog.quarantine_records(
+            export_id,
+            key,
+            _quarantine_rows(export_id, key, rows),
+            "search_index",
+            reason_counts(rows),
+            {"index_errors": len(result.errors)},
+            run_id,
+            blocking=True,
+        )
+    return result

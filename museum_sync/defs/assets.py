@@ -10,14 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from museum_sync import stages
+from museum_sync import publication, stages
 from museum_sync.clients.catalog import PublicationRefused
 from museum_sync.core.exceptions import SourceError
 from museum_sync.core.profiles import load_profile
 from museum_sync.defs import chunk_steps
 from museum_sync.defs.executor import INGESTION_QUEUE, QUEUE_TAG
 from museum_sync.defs.partitions import chunk_partitions, export_partitions, split_chunk_key
-from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource
+from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource
 from museum_sync.settings import get_settings
 
 __all__ = [
@@ -25,8 +25,11 @@ __all__ = [
     "SnapshotConfig",
     "catalog_chunk",
     "export_snapshot",
+    "register_export",
     "publish",
     "published_export",
+    "run_index",
+    "search_chunk",
     "snapshot",
     "validated_chunk",
 ]
@@ -47,6 +50,38 @@ class SnapshotConfig(dg.Config):
     chunk_size: int | None = None
 
 
+def register_export(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, export: stages.ExportRef, catalog: CatalogResource
+) -> dict[str, object]:
+    """Make a snapshot known to the catalogue and to Dagster (its export and chunk partitions). Idempotent."""
+    catalog.client().register_export(
+        export.export_id,
+        export.manifest["source"],
+        export.profile,
+        export.manifest,
+        len(export.plan.chunks),
+        export.plan.total_records,
+        kind=export.manifest.get("kind", "full"),
+    )
+    instance = context.instance
+    instance.add_dynamic_partitions(export_partitions.name, [export.export_id])
+    instance.add_dynamic_partitions(chunk_partitions.name, export.partition_keys)
+    context.log.info(
+        f"export {export.export_id}: {export.plan.total_records} records in {len(export.plan.chunks)} chunks"
+    )
+    return {
+        "export_id": export.export_id,
+        "profile": export.profile,
+        "kind": export.manifest.get("kind", "full"),
+        "source_path": export.manifest.get("source_path") or export.manifest.get("source", ""),
+        "sha256": export.manifest["sha256"],
+        "bytes": dg.MetadataValue.int(export.manifest["bytes"]),
+        "records": dg.MetadataValue.int(export.plan.total_records),
+        "chunks": dg.MetadataValue.int(len(export.plan.chunks)),
+        "snapshot": dg.MetadataValue.path(str(export.snapshot)),
+    }
+
+
 @chunk_steps.retry_only_connection_errors
 def snapshot(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
@@ -59,33 +94,7 @@ def snapshot(
     export = stages.extract(
         Path(config.path), profile, artifacts.store(), source=config.source, chunk_size=config.chunk_size
     )
-    client = catalog.client()
-    client.register_export(
-        export.export_id,
-        export.manifest["source"],
-        export.profile,
-        export.manifest,
-        len(export.plan.chunks),
-        export.plan.total_records,
-        kind=export.manifest.get("kind", "full"),
-    )
-    instance = context.instance
-    instance.add_dynamic_partitions(export_partitions.name, [export.export_id])
-    instance.add_dynamic_partitions(chunk_partitions.name, export.partition_keys)
-    metadata: dict[str, object] = {
-        "export_id": export.export_id,
-        "profile": export.profile,
-        "source_path": export.manifest["source_path"],
-        "sha256": export.manifest["sha256"],
-        "bytes": dg.MetadataValue.int(export.manifest["bytes"]),
-        "records": dg.MetadataValue.int(export.plan.total_records),
-        "chunks": dg.MetadataValue.int(len(export.plan.chunks)),
-        "snapshot": dg.MetadataValue.path(str(export.snapshot)),
-    }
-    context.log.info(
-        f"export {export.export_id}: {export.plan.total_records} records in {len(export.plan.chunks)} chunks"
-    )
-    return export, metadata
+    return export, register_export(context, export, catalog)
 
 
 @dg.asset(
@@ -191,52 +200,110 @@ def catalog_chunk(
 
 
 @chunk_steps.retry_only_connection_errors
+def run_index(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    artifacts: ArtifactStoreResource,
+    catalog: CatalogResource,
+    search: SearchResource,
+    partition_key: str,
+) -> dict[str, object]:
+    client = search.client()
+    if client is None:
+        return {"search": "not configured (PostgreSQL-only publication)"}
+    export_id, index = split_chunk_key(partition_key)
+    try:
+        result = stages.index_chunk(client, catalog.client(), artifacts.store(), export_id, index, context.run_id)
+    except stages.GateRefused as exc:
+        raise dg.Failure(description=f"search gate refused: {exc}", allow_retries=False) from exc
+    if result.errors:
+        raise dg.Failure(
+            description=f"{partition_key}: Elasticsearch refused {len(result.errors)} documents (quarantined as "
+            f"index_rejected); first: {result.errors[0].record_id}: {result.errors[0].reason}",
+            allow_retries=False,
+        )
+    context.log.info(f"{partition_key}: {result.indexed} documents indexed")
+    return {"indexed": dg.MetadataValue.int(result.indexed), "index": client.index_name(export_id)}
+
+
+@dg.asset(
+    key=chunk_steps.SEARCH_CHUNK,
+    partitions_def=chunk_partitions,
+    deps=[chunk_steps.VALIDATED_CHUNK],
+    description="The chunk's valid records in its export's versioned Elasticsearch index (document id = record "
+    "id, so re-indexing is idempotent). Refused documents are quarantined as index_rejected. A no-op that says "
+    "so when Elasticsearch is not configured.",
+    owners=OWNERS,
+    kinds={"elasticsearch"},
+    group_name="museum_sync",
+    op_tags={QUEUE_TAG: INGESTION_QUEUE},
+    retry_policy=CONNECTION_RETRY,
+)
+def search_chunk(
+    context: dg.AssetExecutionContext,
+    artifacts: ArtifactStoreResource,
+    catalog: CatalogResource,
+    search: SearchResource,
+) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=run_index(context, artifacts, catalog, search, context.partition_key))  # type: ignore[arg-type]
+
+
+@chunk_steps.retry_only_connection_errors
 def publish(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
+    search: SearchResource,
     export_id: str,
 ) -> dict[str, object]:
+    """Gate, then switch PostgreSQL and (when configured) Elasticsearch together: both or neither."""
     export = stages.open_export(artifacts.store(), export_id)
-    client = catalog.client()
+    client, search_client = catalog.client(), search.client()
     try:
-        result = client.publish(export_id, expected_chunks=len(export.plan.chunks))
+        outcome = publication.publish_export(
+            client, search_client, export_id, len(export.plan.chunks), keep=max(2, get_settings().keep_exports)
+        )
     except PublicationRefused as exc:
         raise dg.Failure(
             description=f"publication of {export_id} refused: {exc.reason}",
             metadata={"missing": exc.missing[:50], "quarantined": exc.quarantined[:50]},
             allow_retries=False,
         ) from exc
-    pub = result.publication
+    pub = outcome.publication
     context.log.info(
-        f"published {export_id}: {pub.record_count} records, {pub.withdrawn_count} withdrawn"
-        + (" (already published)" if result.already_published else "")
+        f"published {export_id}: {pub.record_count} records, {pub.withdrawn_count} withdrawn; search: "
+        f"{outcome.search}" + (" (already published)" if outcome.already_published else "")
     )
-    client.drop_old_exports(keep=max(2, get_settings().keep_exports))
     return {
         "export_id": export_id,
         "records": dg.MetadataValue.int(pub.record_count),
         "withdrawn": dg.MetadataValue.int(pub.withdrawn_count),
         "withdrawn_sample": dg.MetadataValue.json(pub.withdrawn_sample[:20]),
         "previous_export_id": pub.previous_export_id or "",
-        "already_published": result.already_published,
-        "search": "not configured (PostgreSQL-only publication)",
+        "already_published": outcome.already_published,
+        "search": str(outcome.search),
     }
 
 
 @dg.asset(
     key=chunk_steps.PUBLISHED_EXPORT,
     partitions_def=export_partitions,
-    deps=[dg.AssetDep(chunk_steps.CATALOG_CHUNK, partition_mapping=dg.AllPartitionMapping())],
-    description="The export made public all at once: gated on every chunk loaded and none quarantined, then "
-    "catalog.objects is swapped and catalog.publications written in one transaction.",
+    deps=[
+        dg.AssetDep(chunk_steps.CATALOG_CHUNK, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(chunk_steps.SEARCH_CHUNK, partition_mapping=dg.AllPartitionMapping()),
+    ],
+    description="The export made public all at once in both stores: gated on every chunk loaded and none "
+    "quarantined, index count = catalogue rows = valid records; then one _aliases call and one PostgreSQL "
+    "transaction (view swap + catalog.publications), rolled back together on failure.",
     owners=OWNERS,
-    kinds={"postgres"},
+    kinds={"postgres", "elasticsearch"},
     group_name="museum_sync",
     op_tags={QUEUE_TAG: INGESTION_QUEUE},
     retry_policy=CONNECTION_RETRY,
 )
 def published_export(
-    context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource, catalog: CatalogResource
+    context: dg.AssetExecutionContext,
+    artifacts: ArtifactStoreResource,
+    catalog: CatalogResource,
+    search: SearchResource,
 ) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=publish(context, artifacts, catalog, context.partition_key))  # type: ignore[arg-type]
+    return dg.MaterializeResult(metadata=publish(context, artifacts, catalog, search, context.partition_key))  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ __all__ = [
     "CHECK_SPECS",
     "EXPORT_SNAPSHOT",
     "PUBLISHED_EXPORT",
+    "SEARCH_CHUNK",
     "VALIDATED_CHUNK",
     "catalog_metadata",
     "check_results",
@@ -36,6 +37,7 @@ __all__ = [
 EXPORT_SNAPSHOT = dg.AssetKey("export_snapshot")
 VALIDATED_CHUNK = dg.AssetKey("validated_chunk")
 CATALOG_CHUNK = dg.AssetKey("catalog_chunk")
+SEARCH_CHUNK = dg.AssetKey("search_chunk")
 PUBLISHED_EXPORT = dg.AssetKey("published_export")
 
 CHECK_SPECS = [

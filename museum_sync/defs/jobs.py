@@ -13,6 +13,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+from museum_sync import stages
 from museum_sync.defs import chunk_steps
 from museum_sync.defs.assets import (
     CONNECTION_RETRY,
@@ -20,15 +21,18 @@ from museum_sync.defs.assets import (
     catalog_chunk,
     publish,
     published_export,
+    register_export,
+    run_index,
     run_load,
     run_validation,
+    search_chunk,
     snapshot,
     validated_chunk,
 )
 from museum_sync.defs.executor import INGESTION_QUEUE, QUEUE_TAG
-from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource
+from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource
 
-__all__ = ["chunk_job", "publish_job", "sync_export_job"]
+__all__ = ["chunk_job", "harvest_export_job", "publish_job", "sync_export_job"]
 
 MAX_RUNTIME_TAG = {"dagster/max_runtime": "3600"}
 
@@ -46,6 +50,64 @@ def snapshot_and_plan(
     catalog: CatalogResource,
 ) -> Any:
     export, metadata = snapshot(context, config, artifacts, catalog)
+    yield dg.AssetMaterialization(asset_key=chunk_steps.EXPORT_SNAPSHOT, metadata=metadata)  # type: ignore[arg-type]
+    for index in range(len(export.plan.chunks)):
+        yield dg.DynamicOutput(
+            {"export_id": export.export_id, "index": index, "partition_key": export.partition_key(index)},
+            mapping_key=f"c{index:04d}",
+        )
+
+
+class HarvestConfig(dg.Config):
+    """Which configured source to harvest: a profile with a [harvest] table (OAI-PMH or paged JSON API)."""
+
+    profile: str
+    source: str | None = None
+    incremental: bool = False
+    since: str | None = None  # OAI `from` / API `since`; default for incremental: the last harvest's next_from
+
+
+def harvest(context: dg.OpExecutionContext, config: HarvestConfig, artifacts: ArtifactStoreResource) -> Any:
+    """Run (or resume) the harvest into a content-addressed snapshot; None when it found no records."""
+    from museum_sync.core.profiles import load_profile
+    from museum_sync.harvest import harvest_json_api, harvest_oai, json_api_config, oai_config
+
+    profile = load_profile(config.profile)
+    store = artifacts.store()
+    source = config.source or profile.name
+    protocol = (profile.harvest or {}).get(
+        "protocol", "oai-pmh" if profile.format in ("lido", "oai_dc") else "json_api"
+    )
+    since = config.since if config.incremental else None
+    if protocol == "oai-pmh":
+        overrides = {"from": since} if since else {}
+        result = harvest_oai(oai_config(profile, **overrides), store, source=source)
+    else:
+        result = harvest_json_api(json_api_config(profile), store, source=source, since=since)
+    context.log.info(
+        f"harvest {source}: {result.records} records, {len(result.deleted_ids)} deletions, {result.pages} pages, "
+        f"{result.requests} requests ({result.retries} retried)" + (" - resumed" if result.resumed else "")
+    )
+    if result.export_id is None:
+        return None
+    return stages.open_export(store, result.export_id)
+
+
+@dg.op(
+    out=dg.DynamicOut(dict),
+    tags={QUEUE_TAG: INGESTION_QUEUE},
+    description="Harvest a source (OAI-PMH or paged JSON API, resumable) into a snapshot; fan out its chunks.",
+)
+def harvest_and_plan(
+    context: dg.OpExecutionContext,
+    config: HarvestConfig,
+    artifacts: ArtifactStoreResource,
+    catalog: CatalogResource,
+) -> Any:
+    export = harvest(context, config, artifacts)
+    if export is None:
+        return
+    metadata = register_export(context, export, catalog)
     yield dg.AssetMaterialization(asset_key=chunk_steps.EXPORT_SNAPSHOT, metadata=metadata)  # type: ignore[arg-type]
     for index in range(len(export.plan.chunks)):
         yield dg.DynamicOutput(
@@ -79,6 +141,7 @@ def sync_chunk(
     chunk: dict[str, Any],
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
+    search: SearchResource,
 ) -> Any:
     key = chunk["partition_key"]
     report = run_validation(context, artifacts, catalog, key)
@@ -105,6 +168,8 @@ def sync_chunk(
         raise dg.Failure(description=chunk_steps.quarantine_message(report), allow_retries=False)
     metadata = run_load(context, artifacts, catalog, key)
     yield dg.AssetMaterialization(asset_key=chunk_steps.CATALOG_CHUNK, partition=key, metadata=metadata)  # type: ignore[arg-type]
+    indexed = run_index(context, artifacts, catalog, search, key)
+    yield dg.AssetMaterialization(asset_key=chunk_steps.SEARCH_CHUNK, partition=key, metadata=indexed)  # type: ignore[arg-type]
     yield dg.Output({"partition_key": key, "export_id": chunk["export_id"], "valid": report.valid})
 
 
@@ -118,9 +183,13 @@ def publish_export(
     chunks: list[dict[str, Any]],
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
+    search: SearchResource,
 ) -> Any:
+    if not chunks:  # an empty harvest: nothing new to publish
+        yield dg.Output(None)
+        return
     export_id = chunks[0]["export_id"]
-    metadata = publish(context, artifacts, catalog, export_id)
+    metadata = publish(context, artifacts, catalog, search, export_id)
     yield dg.AssetMaterialization(asset_key=chunk_steps.PUBLISHED_EXPORT, partition=export_id, metadata=metadata)  # type: ignore[arg-type]
     yield dg.Output(None)
 
@@ -134,9 +203,18 @@ def sync_export_job() -> None:
     publish_export(chunks.map(sync_chunk).collect())
 
 
+@dg.job(
+    description="Harvest one source (OAI-PMH LIDO/oai_dc or a paged JSON API) and sync it like an export file.",
+    tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "harvest"},
+)
+def harvest_export_job() -> None:
+    chunks = harvest_and_plan()
+    publish_export(chunks.map(sync_chunk).collect())
+
+
 chunk_job = dg.define_asset_job(
     "chunk_job",
-    selection=dg.AssetSelection.assets(validated_chunk, catalog_chunk),
+    selection=dg.AssetSelection.assets(validated_chunk, catalog_chunk, search_chunk),
     description="Validate and load one chunk partition (UI backfills and quarantine replays).",
     tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "replay"},
 )

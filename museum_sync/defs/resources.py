@@ -8,8 +8,9 @@ import dagster as dg
 
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog
+from museum_sync.clients.search import SearchClient
 
-__all__ = ["ArtifactStoreResource", "CatalogResource", "default_resources"]
+__all__ = ["ArtifactStoreResource", "CatalogResource", "SearchResource", "default_resources"]
 
 _MIGRATED: set[tuple[str, str]] = set()
 
@@ -39,6 +40,17 @@ class ArtifactStoreResource(dg.ConfigurableResource):
         return ArtifactStore(Path(self.root))
 
 
+class SearchResource(dg.ConfigurableResource):
+    """Elasticsearch, when ``MUSEUM_SYNC_ES_URL`` is set; ``client()`` is None otherwise (PostgreSQL-only).
+
+    Credentials (``MUSEUM_SYNC_ES_API_KEY`` or user/password) are read from the environment by the client
+    itself, at use, so they never appear in resource config, run config or broker messages.
+    """
+
+    def client(self) -> SearchClient | None:
+        return SearchClient.from_env()
+
+
 def default_resources() -> dict[str, object]:
     return {
         "catalog": CatalogResource(
@@ -46,5 +58,6 @@ def default_resources() -> dict[str, object]:
             schema_name=dg.EnvVar("MUSEUM_SYNC_CATALOG_SCHEMA"),
         ),
         "artifacts": ArtifactStoreResource(root=dg.EnvVar("MUSEUM_SYNC_ARTIFACT_ROOT")),
+        "search": SearchResource(),
         "io_manager": dg.FilesystemIOManager(base_dir=dg.EnvVar("MUSEUM_SYNC_IO_DIR")),
     }

@@ -13,22 +13,32 @@ the run finds nothing new to publish and changes nothing.
 
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 
-from museum_sync.defs.jobs import sync_export_job
+from museum_sync.defs.jobs import harvest_export_job, sync_export_job
 from museum_sync.defs.sensors import sync_run_config
 from museum_sync.settings import get_settings
 
-__all__ = ["configured_sources", "nightly_sync_schedule"]
+__all__ = ["configured_harvests", "configured_sources", "nightly_harvest_schedule", "nightly_sync_schedule"]
+
+
+def _sources_file() -> dict[str, list[dict[str, str]]]:
+    path = Path(os.environ.get("MUSEUM_SYNC_SOURCES") or get_settings().home / "sources.toml")
+    if not path.is_file():
+        return {}
+    return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
 def configured_sources() -> list[dict[str, str]]:
-    path = Path(os.environ.get("MUSEUM_SYNC_SOURCES") or get_settings().home / "sources.toml")
-    if not path.is_file():
-        return []
-    return list(tomllib.loads(path.read_text(encoding="utf-8")).get("source", []))
+    return list(_sources_file().get("source", []))
+
+
+def configured_harvests() -> list[dict[str, str]]:
+    """``[[harvest]]`` entries: ``name``, ``profile`` (with a [harvest] table), optional ``incremental``."""
+    return list(_sources_file().get("harvest", []))
 
 
 @dg.schedule(
@@ -50,3 +60,32 @@ def nightly_sync_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
         )
         for s in sources
     ]
+
+
+@dg.schedule(
+    job=harvest_export_job,
+    cron_schedule=os.environ.get("MUSEUM_SYNC_HARVEST_CRON", "30 1 * * *"),
+    execution_timezone=os.environ.get("MUSEUM_SYNC_TIMEZONE", "UTC"),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def nightly_harvest_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    """Nightly incremental harvests: each asks for what changed since the previous night's window."""
+    harvests = configured_harvests()
+    if not harvests:
+        return dg.SkipReason("no harvests configured ([[harvest]] in MUSEUM_SYNC_SOURCES)")
+    when = context.scheduled_execution_time
+    since = (when - timedelta(days=1, hours=1)).strftime("%Y-%m-%d")  # an hour of overlap: upserts are idempotent
+    requests = []
+    for h in harvests:
+        incremental = bool(h.get("incremental", True))
+        config = {"profile": h["profile"], "source": h["name"], "incremental": incremental}
+        if incremental:
+            config["since"] = since
+        requests.append(
+            dg.RunRequest(
+                run_key=f"harvest:{h['name']}:{when:%Y%m%d}",
+                run_config={"ops": {"harvest_and_plan": {"config": config}}},
+                tags={"museum-sync/kind": "nightly", "museum-sync/source": h["name"]},
+            )
+        )
+    return requests

@@ -21,7 +21,7 @@ from museum_sync.defs.executor import celery_config, museum_celery_executor
 from museum_sync.defs.schedules import nightly_sync_schedule
 from museum_sync.defs.sensors import inbox_sensor, sync_run_config
 
-JOBS = ("sync_export_job", "chunk_job", "publish_job")
+JOBS = ("sync_export_job", "harvest_export_job", "chunk_job", "publish_job")
 QUEUE_TAG = "dagster-celery/queue"
 TATE_CSV = "csv/tate_artwork_data_first52rows.csv"
 
@@ -90,7 +90,8 @@ def test_asset_graph_snapshot(defs):
         "export_snapshot": (None, []),
         "validated_chunk": ("chunks", ["export_snapshot"]),
         "catalog_chunk": ("chunks", ["validated_chunk"]),
-        "published_export": ("exports", ["catalog_chunk"]),
+        "search_chunk": ("chunks", ["validated_chunk"]),
+        "published_export": ("exports", ["catalog_chunk", "search_chunk"]),
     }
 
 
@@ -107,7 +108,10 @@ def test_jobs_sensors_schedules_snapshot(defs):
         "inbox_sensor": "sync_export_job",
         "publication_sensor": "publish_job",
     }
-    assert {s.name: s.job_name for s in repo.schedule_defs} == {"nightly_sync_schedule": "sync_export_job"}
+    assert {s.name: s.job_name for s in repo.schedule_defs} == {
+        "nightly_sync_schedule": "sync_export_job",
+        "nightly_harvest_schedule": "harvest_export_job",
+    }
     for sensor in repo.sensor_defs:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, f"{sensor.name} must run without a click"
     assert nightly_sync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -116,7 +120,7 @@ def test_jobs_sensors_schedules_snapshot(defs):
 def test_job_selections(defs):
     chunk = defs.resolve_job_def("chunk_job").asset_layer.selected_asset_keys
     publish = defs.resolve_job_def("publish_job").asset_layer.selected_asset_keys
-    assert {k.to_user_string() for k in chunk} == {"validated_chunk", "catalog_chunk"}
+    assert {k.to_user_string() for k in chunk} == {"validated_chunk", "catalog_chunk", "search_chunk"}
     assert {k.to_user_string() for k in publish} == {"published_export"}
     ops = {node.name for node in defs.resolve_job_def("sync_export_job").graph.node_defs}
     assert ops == {"snapshot_and_plan", "sync_chunk", "publish_export"}
@@ -132,7 +136,7 @@ def test_every_op_and_asset_runs_on_the_ingestion_queue(defs):
 
 def test_every_asset_has_description_owners_and_kinds(defs):
     specs = defs.resolve_all_asset_specs()
-    assert len(specs) == 4
+    assert len(specs) == 5
     for spec in specs:
         assert spec.description and len(spec.description) > 40, spec.key
         assert spec.owners == ["team:collections-data"], spec.key
@@ -354,3 +358,27 @@ def test_executor_config_follows_the_environment_at_run_time_not_import_time(def
     resolved = _executor_config(executor)
     assert resolved["broker"] == "redis://broker-now.example:6379/4"
     assert resolved["backend"] == "redis://broker-now.example:6379/5"
+
+
+def test_nightly_harvest_schedule_asks_for_an_incremental_window(tmp_path, monkeypatch):
+    from museum_sync.defs.schedules import nightly_harvest_schedule
+
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[[harvest]]\nname = "kenom"\nprofile = "lido_xml"\n\n'
+        '[[harvest]]\nname = "aic"\nprofile = "aic_artworks_api"\nincremental = false\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MUSEUM_SYNC_SOURCES", str(sources))
+    when = datetime(2026, 3, 4, 1, 30, tzinfo=UTC)
+    requests = nightly_harvest_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    configs = {r.run_key: r.run_config["ops"]["harvest_and_plan"]["config"] for r in requests}
+    assert configs == {
+        "harvest:kenom:20260304": {
+            "profile": "lido_xml",
+            "source": "kenom",
+            "incremental": True,
+            "since": "2026-03-03",
+        },
+        "harvest:aic:20260304": {"profile": "aic_artworks_api", "source": "aic", "incremental": False},
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,11 @@ class SyncStack:
         return run_job(job, instance=self.instance, tags={"dagster/partition": partition_key}, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def sync_stack(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncStack]:
-    home = tmp_path_factory.mktemp("home")
+@contextmanager
+def build_stack(services: ServiceUrls, home: Path, extra_env: dict[str, str] | None = None) -> Iterator[SyncStack]:
+    """A stack with its own catalogue schema, artifact root and Dagster home; ``extra_env`` reaches workers too."""
     schema = f"cat_{uuid.uuid4().hex[:10]}"
-    env = runtime_env(services, home, catalog_schema=schema)
+    env = {**runtime_env(services, home, catalog_schema=schema), **(extra_env or {})}
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
@@ -57,3 +58,9 @@ def sync_stack(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory) 
             yield SyncStack(env=env, home=home, instance=dagster_instance(), catalog=catalog, workers=pool)
         finally:
             pool.stop()
+
+
+@pytest.fixture(scope="module")
+def sync_stack(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncStack]:
+    with build_stack(services, tmp_path_factory.mktemp("home")) as stack:
+        yield stack

@@ -1,0 +1,47 @@
+"""A harvest end to end: OAI-PMH LIDO pages from a real local server, through Celery workers, published."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from museum_sync.core.profiles import load_profile
+from museum_sync.runtime import run_job
+from museum_sync_tests.harvest_server import HarvestServer
+from museum_sync_tests.integration.conftest import SyncStack, build_stack
+from museum_sync_tests.integration.test_sync_e2e import _export_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(services, tmp_path_factory) -> Iterator[SyncStack]:
+    with build_stack(services, tmp_path_factory.mktemp("home")) as built:
+        yield built
+
+
+def _oai_profile(folder: Path, base_url: str) -> Path:
+    text = Path(load_profile("lido_xml").origin).read_text(encoding="utf-8")
+    text += f'\n[harvest]\nprotocol = "oai-pmh"\nbase_url = "{base_url}"\nmetadata_prefix = "lido"\n'
+    path = folder / "kenom_oai.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_oai_lido_harvest_runs_through_the_chunk_pipeline_and_publishes(stack, shared_data, tmp_path):
+    with HarvestServer(shared_data, page_size=5) as server:
+        profile = _oai_profile(tmp_path, server.oai_url)
+        config = {"ops": {"harvest_and_plan": {"config": {"profile": str(profile), "source": "kenom"}}}}
+        result = run_job("harvest_export_job_def", instance=stack.instance, run_config=config)
+        assert result.success
+        list_requests = server.count(verb="ListRecords")
+    assert list_requests == 4  # 20 KENOM records in pages of 5, each page fetched once
+    export_id = _export_of(stack, result.run_id)
+    assert export_id.startswith("kenom-")
+    states = stack.catalog.chunk_states(export_id)
+    assert sum(s.record_count + s.reject_count for s in states) == 20
+    publication = stack.catalog.current_publication()
+    assert publication.export_id == export_id
+    assert stack.catalog.count() == sum(s.record_count for s in states) == 20
