@@ -25,6 +25,7 @@ from museum_sync.clients.search import SearchClient
 from museum_sync.core.models import MuseumRecord
 from museum_sync.publication import (
     NOT_CONFIGURED,
+    PublicationCheckFailed,
     PublicationFailed,
     publish_export,
     rollback,
@@ -285,6 +286,40 @@ def test_the_reader_notices_a_mix_in_either_store(catalog: Catalog, search: Sear
     with Reader(catalog, search, sizes()) as reader:
         time.sleep(0.1)
     assert reader.violations and all("PostgreSQL showed 3800 rows of 2 exports" in v for v in reader.violations)
+
+
+def test_a_cross_chunk_duplicate_must_be_indexed_as_postgres_kept_it(catalog: Catalog, search: SearchClient) -> None:
+    """Chunk 1 repeats an id of chunk 0 with other content: PostgreSQL keeps chunk 0's version.
+
+    Indexing every valid record of chunk 1 overwrites that document in Elasticsearch (same counts,
+    different content); indexing only ``loaded_record_ids`` keeps both stores equal.
+    """
+
+    def staged(export_id: str) -> tuple[list[list[MuseumRecord]], str]:
+        records = [r.model_copy(update={"export_id": export_id}) for r in export_records(A)[:40]]
+        twin = records[25].model_copy(update={"record_id": records[3].record_id})  # same id, other object
+        chunks = [records[:20], [*records[20:25], twin, *records[26:]]]
+        catalog.register_export(export_id, "tate", "tate_artworks_csv", {}, 2, 39)
+        search.ensure_index(export_id)
+        for index, chunk in enumerate(chunks):
+            key = f"{export_id}/{index:04d}"
+            catalog.record_validation(export_id, key, index, True, "d", len(chunk), 0, "run")
+            catalog.load_chunk(export_id, key, index, chunk, "d")
+        assert twin.record_id not in catalog.loaded_record_ids(export_id, f"{export_id}/0001")
+        return chunks, twin.record_id
+
+    chunks, twin_id = staged(A)
+    for chunk in chunks:  # a naive indexing step: every valid record of the chunk
+        assert search.index_records(A, chunk).errors == []
+    with pytest.raises(PublicationCheckFailed, match=f"1 of 39 sampled content hashes differ \\({twin_id}\\)"):
+        publish_export(catalog, search, A, 2, sample_size=1000)  # a sample this large covers every record
+
+    chunks, _ = staged(B)
+    for index, chunk in enumerate(chunks):  # the right one: only what PostgreSQL holds for the chunk
+        loaded = catalog.loaded_record_ids(B, f"{B}/{index:04d}")
+        assert search.index_records(B, [r for r in chunk if r.record_id in loaded]).errors == []
+    outcome = publish_export(catalog, search, B, 2, sample_size=1000)
+    assert outcome.check.passed and outcome.check.sampled == 39
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1495,6 +1495,23 @@ class Catalog:
             ).fetchall()
         return {str(r[0]): str(r[1]) for r in rows}
 
+    def loaded_record_ids(self, export_id: str, partition_key: str) -> set[str]:
+        """Ids the export's staging table holds under this chunk: exactly what its search index should get.
+
+        A cross-chunk duplicate (kept under the chunk that loaded it first) and an unstorable record are
+        not among them; indexing only these ids gives Elasticsearch the same version of each record as
+        PostgreSQL, whatever order the chunks were loaded and indexed in.
+        """
+        with self._connect() as conn:
+            export = self._export_row(conn, export_id)
+            if export is None:
+                raise CatalogError(f"export {export_id!r} is not registered")
+            rows = conn.execute(
+                sql.SQL("SELECT record_id FROM {} WHERE chunk_key = %s").format(self._ident(export[0])),
+                (partition_key,),
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
 
 @dataclass(frozen=True)
 class PublicationAttempt:
