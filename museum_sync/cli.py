@@ -328,6 +328,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
         open_parts = catalog.list_quarantined()
         print(f"open quarantined partitions: {len(open_parts)}")
+        from museum_sync.clients.search import SearchClient
+
+        search = SearchClient.from_env()
+        if search is None:
+            print("search: not configured (PostgreSQL-only publication; set MUSEUM_SYNC_ES_URL)")
+        else:
+            print(f"search: alias {search.alias} -> {search.alias_target() or 'nothing'} ({search.count()} documents)")
     return 0
 
 
@@ -344,10 +351,45 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from museum_sync import publication
+    from museum_sync.clients.search import SearchClient
+
     with _stack(Path(args.state_dir)):
-        result = _catalog().rollback(args.export_id)
-        print(f"public catalogue now shows {result.publication.export_id} ({result.publication.record_count} records)")
+        outcome = publication.rollback(_catalog(), SearchClient.from_env(), args.export_id)
+        print(
+            f"public catalogue now shows {outcome.publication.export_id} ({outcome.publication.record_count} "
+            f"records); search: {outcome.search}"
+        )
     return 0
+
+
+def cmd_harvest(args: argparse.Namespace) -> int:
+    """Harvest a source (OAI-PMH or paged JSON API) and sync it through the same pipeline as a file."""
+    from museum_sync.core.profiles import load_profile
+    from museum_sync.runtime import WorkerPool, dagster_instance, run_job
+
+    profile = load_profile(args.profile)
+    if not profile.harvest:
+        raise MuseumSyncError(f"profile {profile.name} has no [harvest] table ({profile.origin})")
+    config: dict[str, Any] = {"profile": args.profile, "incremental": bool(args.since)}
+    if args.source:
+        config["source"] = args.source
+    if args.since:
+        config["since"] = args.since
+    with _stack(Path(args.state_dir)) as ctx:
+        instance = dagster_instance()
+        started = time.monotonic()
+        run_config: dict[str, Any] = {
+            "ops": {"harvest_and_plan": {"config": config}},
+            "loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "CRITICAL"}}},
+        }
+        with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency):
+            result = run_job(
+                "harvest_export_job_def", instance=instance, run_config=run_config, tags={"museum-sync/kind": "harvest"}
+            )
+        summary = _summarise(instance, result.run_id, time.monotonic() - started)
+        _print_summary(summary)
+        return 0 if summary["status"] == "SUCCESS" else 1
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -421,6 +463,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("harvest", help="harvest an OAI-PMH or JSON API source (resumable) and sync it")
+    p.add_argument("--profile", required=True, help="a profile with a [harvest] table")
+    p.add_argument("--source", help="source name used in the export id (default: the profile name)")
+    p.add_argument("--since", help="incremental: OAI `from` / API `since` (e.g. 2026-11-24)")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_harvest)
 
     p = sub.add_parser("worker", help="run a Celery worker with the executor's own config")
     p.add_argument("--queues", default="ingestion_high,iiif,dagster")
