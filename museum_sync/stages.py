@@ -537,23 +537,31 @@ def quarantine_unreadable_chunk(
 
 
 def index_chunk(search: Any, catalog: Any, store: ArtifactStore, export_id: str, index: int, run_id: str | None) -> Any:
-    """Index a validated chunk into the export's Elasticsearch index, behind the same gate as the catalogue.
+    """Index a loaded chunk into the export's Elasticsearch index, behind the same gate as the catalogue.
 
-    Document id = record id, so re-indexing a chunk leaves the same index. Documents Elasticsearch rejects
-    are quarantined (reason ``index_rejected``) beside the chunk's other rejects, and the partition is held
-    open: the publication gate then refuses the export because the index and the catalogue disagree.
+    Only the records PostgreSQL kept for this chunk are indexed (a duplicate id loaded by another chunk is
+    not), so both stores hold the same version of every record. Document id = record id: re-indexing a
+    chunk leaves the same index. Documents Elasticsearch refuses are quarantined (``index_rejected``)
+    beside the chunk's other rejects, and the partition is held open: the publication gate then refuses
+    the export because the index and the catalogue disagree.
     """
     key = f"{export_id}/{index:04d}"
     state = catalog.chunk_state(key)
     on_disk = valid_digest_on_disk(store, export_id, index)
-    if state is None or state.state == "quarantined" or state.validated_digest != on_disk:
-        raise GateRefused(f"{key}: not validated, quarantined or stale; it cannot be indexed")
+    if state is None or state.state != "loaded" or state.validated_digest != on_disk:
+        raise GateRefused(f"{key}: not loaded into the catalogue (or stale); index it after catalog_chunk")
+    kept = set(catalog.loaded_record_ids(export_id, key))
     search.ensure_index(export_id)
-    result = search.index_records(export_id, iter_valid_records(store, export_id, index))
+    result = search.index_records(
+        export_id, (r for r in iter_valid_records(store, export_id, index) if r.record_id in kept)
+    )
     if result.errors:
         failed = {e.record_id: e for e in result.errors}
         rows = list(iter_rejects(store, export_id, index))
         for record in iter_valid_records(store, export_id, index):
+            if record.record_id not in kept:
+                rows.append(duplicate_reject(record))  # what load_chunk quarantined: keep it
+                continue
             failure = failed.get(record.record_id)
             if failure is not None:
                 problem = Problem(

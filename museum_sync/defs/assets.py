@@ -228,9 +228,9 @@ def run_index(
 @dg.asset(
     key=chunk_steps.SEARCH_CHUNK,
     partitions_def=chunk_partitions,
-    deps=[chunk_steps.VALIDATED_CHUNK],
-    description="The chunk's valid records in its export's versioned Elasticsearch index (document id = record "
-    "id, so re-indexing is idempotent). Refused documents are quarantined as index_rejected. A no-op that says "
+    deps=[chunk_steps.CATALOG_CHUNK],
+    description="The records the catalogue kept for this chunk, in its export's versioned Elasticsearch index "
+    "(document id = record id, so re-indexing is idempotent). Refused documents are quarantined as index_rejected. A no-op that says "
     "so when Elasticsearch is not configured.",
     owners=OWNERS,
     kinds={"elasticsearch"},

@@ -90,7 +90,7 @@ def test_asset_graph_snapshot(defs):
         "export_snapshot": (None, []),
         "validated_chunk": ("chunks", ["export_snapshot"]),
         "catalog_chunk": ("chunks", ["validated_chunk"]),
-        "search_chunk": ("chunks", ["validated_chunk"]),
+        "search_chunk": ("chunks", ["catalog_chunk"]),
         "published_export": ("exports", ["catalog_chunk", "search_chunk"]),
     }
 
