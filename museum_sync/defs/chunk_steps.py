@@ -155,7 +155,19 @@ def _is_connection_error(exc: BaseException) -> bool:
     import psycopg
     import redis
 
-    retryable = (psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+    from museum_sync.clients.search import SearchUnavailable
+    from museum_sync.publication import PublicationFailed
+
+    # PublicationFailed: a publication step failed part way and was rolled back; a rerun completes it.
+    retryable = (
+        psycopg.OperationalError,
+        redis.ConnectionError,
+        redis.TimeoutError,
+        ConnectionError,
+        TimeoutError,
+        SearchUnavailable,
+        PublicationFailed,
+    )
     return isinstance(exc, retryable) or (exc.__cause__ is not None and isinstance(exc.__cause__, retryable))
 
 
