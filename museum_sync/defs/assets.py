@@ -230,8 +230,8 @@ def run_index(
     partitions_def=chunk_partitions,
     deps=[chunk_steps.CATALOG_CHUNK],
     description="The records the catalogue kept for this chunk, in its export's versioned Elasticsearch index "
-    "(document id = record id, so re-indexing is idempotent). Refused documents are quarantined as index_rejected. A no-op that says "
-    "so when Elasticsearch is not configured.",
+    "(document id = record id, so re-indexing is idempotent). Refused documents are quarantined as "
+    "index_rejected. A no-op that says so when Elasticsearch is not configured.",
     owners=OWNERS,
     kinds={"elasticsearch"},
     group_name="museum_sync",
