@@ -30,7 +30,7 @@ Without Elasticsearch (``search=None``) it is PostgreSQL's own gated publication
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -155,8 +155,12 @@ def publish_export(
     sample_size: int = SAMPLE_SIZE,
     lock_timeout_s: float = 600.0,
     metadata: dict[str, Any] | None = None,
+    deleted_record_ids: Iterable[str] = (),
 ) -> PublicationOutcome:
     """Make ``export_id`` public in PostgreSQL and, when configured, Elasticsearch; see the module doc.
+
+    ``deleted_record_ids``: for an incremental export (a harvest since the last one), the records the
+    source deleted; they are withdrawn from the copy that becomes public (PostgreSQL-only for now).
 
     Raises ``PublicationRefused`` (gate: nothing changed), ``PublicationFailed`` (a step failed: rerun),
     ``PublicationCheckFailed`` (public, but the stores disagree). Idempotent: publishing the export in
@@ -170,7 +174,10 @@ def publish_export(
             export_id,
             "publish",
             lambda: catalog.publish(
-                export_id, expected_chunks, metadata={**(metadata or {}), "search": NOT_CONFIGURED}
+                export_id,
+                expected_chunks,
+                deleted_record_ids=tuple(deleted_record_ids),
+                metadata={**(metadata or {}), "search": NOT_CONFIGURED},
             ),
             keep=keep,
         )

@@ -259,8 +259,14 @@ def publish(
     export = stages.open_export(artifacts.store(), export_id)
     client, search_client = catalog.client(), search.client()
     try:
+        deleted = export.manifest.get("deleted_ids", []) if export.manifest.get("kind") == "incremental" else []
         outcome = publication.publish_export(
-            client, search_client, export_id, len(export.plan.chunks), keep=max(2, get_settings().keep_exports)
+            client,
+            search_client,
+            export_id,
+            len(export.plan.chunks),
+            keep=max(2, get_settings().keep_exports),
+            deleted_record_ids=deleted,
         )
     except PublicationRefused as exc:
         raise dg.Failure(
