@@ -1,0 +1,54 @@
+"""The benchmarks run in CI at a small size (full sizes: ``make bench``): they must keep working, and their
+figures are printed in the CI log. Nothing here asserts a timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    print(result.stdout)
+    return result.stdout
+
+
+def test_generator_is_deterministic(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    for path in (a, b):
+        _run(
+            "benchmarks/generate.py",
+            "--records",
+            "3000",
+            "--out",
+            str(path),
+            "--bad-share",
+            "0.02",
+            "--drift-chunks",
+            "1",
+            "--chunk-size",
+            "1000",
+        )
+    assert a.read_bytes() == b.read_bytes()
+    assert len(a.read_text(encoding="utf-8").splitlines()) == 3001
+
+
+def test_core_throughput_benchmark_runs_small():
+    out = _run("benchmarks/core_throughput.py", "--sizes", "3000", "--lido-records", "300")
+    assert "stream" in out and "naive" in out and "lido" in out
+
+
+@pytest.mark.integration
+def test_sync_benchmark_runs_small_against_the_naive_baseline():
+    out = _run("benchmarks/bench_sync.py", "--sizes", "2000", "--naive-max", "2000")
+    figures = json.loads(out.strip().splitlines()[-1])
+    ours, naive = figures["2000/museum-sync"], figures["2000/naive"]
+    assert ours["ok"] and ours["pg_rows"] > 1900 and ours["runs"] == 1
+    assert naive["celery_tasks"] >= 1900  # one task per record, carrying the record
