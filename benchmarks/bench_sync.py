@@ -164,14 +164,16 @@ def run_naive(path: Path, services: Any, env: dict[str, str], home: Path, record
 
         with redis_window(services) as redis_stats, Sampler([worker.pid]) as sampler:
             started = time.monotonic()
-            sent = naive_sync.sync(path)
+            sent, accepted = naive_sync.sync(path)
             wall = time.monotonic() - started
         rows = naive_sync.count()
     finally:
         worker.terminate()
         worker.wait(30)
+    # The naive job "succeeds" while duplicate ids silently overwrite each other and rejects vanish.
     return {
-        "ok": rows == sent,
+        "ok": True,
+        "silently_lost": accepted - rows,
         "wall_s": wall,
         "records_per_s": records / wall,
         "celery_tasks": sent,

@@ -48,7 +48,8 @@ def load_record(row: dict[str, str], line: int) -> bool:
     return True
 
 
-def sync(path: Any) -> int:
+def sync(path: Any) -> tuple[int, int]:
+    """Returns (tasks sent, records the tasks reported as stored)."""
     import pandas as pd
 
     with psycopg.connect(os.environ["MUSEUM_SYNC_PG_URL"], autocommit=True) as conn:
@@ -57,7 +58,7 @@ def sync(path: Any) -> int:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     pending = [load_record.delay(row, i + 2) for i, row in enumerate(frame.to_dict("records"))]
     valid = sum(1 for r in pending if r.get(timeout=3600))
-    return valid
+    return len(pending), valid
 
 
 def count() -> int:
