@@ -24,6 +24,9 @@ broker_heartbeat                   detect dead AMQP connections (no-op on       
                                    Redis, which uses health_check_interval)
 broker_connection_retry*           survive a broker restart instead of dying    MUSEUM_SYNC_BROKER_MAX_RETRIES (100)
                                    with BrokerConnectionTimeout
+result_backend_always_retry        the run polls each step's result every       MUSEUM_SYNC_BROKER_MAX_RETRIES (100,
+                                   second: a Redis restart during a poll is     backoff up to 5 s)
+                                   retried, not a failed run (fault suite)
 visibility_timeout (s)             above the longest step, or a long step runs  MUSEUM_SYNC_VISIBILITY_TIMEOUT (1800)
                                    twice (steps are idempotent anyway)
 result_expires (s)                 step results (~10 KB each) leave Redis       MUSEUM_SYNC_RESULT_EXPIRES (3600)
@@ -105,6 +108,11 @@ def celery_config() -> dict[str, Any]:
             "broker_transport_options": transport,
             "result_backend_transport_options": transport,
             "result_expires": _int("MUSEUM_SYNC_RESULT_EXPIRES", 3600),
+            # Without this a connection error while the orchestrator reads a step's result fails the whole
+            # run, although the broker kept every message (museum_sync_tests/faults: Redis restart).
+            "result_backend_always_retry": True,
+            "result_backend_max_retries": _int("MUSEUM_SYNC_BROKER_MAX_RETRIES", 100),
+            "result_backend_max_sleep_between_retries_ms": 5000,
             "redis_backend_health_check_interval": 10,
             "redis_socket_timeout": 30,
             "redis_socket_connect_timeout": 5,
