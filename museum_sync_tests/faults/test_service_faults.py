@@ -100,9 +100,9 @@ def _end_as_run_monitoring_would(stack: FaultStack, run_id: str) -> None:
                 strict=True,
                 reason="a Redis restart that drops its data loses the queued step messages; dagster-celery waits "
                 "for their results forever, so the run ends only when run monitoring's max_runtime (3600 s, "
-                "daemon only) fails it, and the process orchestrating it never returns. Missing: a persistent "
-                "broker (deploy/compose.yaml runs Redis with --appendonly no) or a step-result timeout in the "
-                "Celery executor",
+                "daemon only) fails it, and the process orchestrating it never returns. Production keeps the "
+                "queues (deploy/compose.yaml: Redis with AOF); missing: a step-result timeout in the Celery "
+                "executor, so that a broker that does lose its data fails the run at once",
             ),
         ),
     ],
