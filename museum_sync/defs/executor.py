@@ -30,6 +30,8 @@ result_backend_always_retry        the run polls each step's result every       
 visibility_timeout (s)             above the longest step, or a long step runs  MUSEUM_SYNC_VISIBILITY_TIMEOUT (1800)
                                    twice (steps are idempotent anyway)
 result_expires (s)                 step results (~10 KB each) leave Redis       MUSEUM_SYNC_RESULT_EXPIRES (3600)
+steps in flight per run            queued+running steps a run submits: keeps    MUSEUM_SYNC_MAX_INFLIGHT_STEPS (8)
+                                   broker memory flat (BoundedCeleryExecutor)
 =================================  ===========================================  ==========================
 
 Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
@@ -42,7 +44,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dagster_celery import celery_executor
+import dagster as dg
+from dagster._core.execution.retries import RetryMode
+from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
 
 from museum_sync.core.exceptions import MuseumSyncError
 from museum_sync.settings import get_settings
@@ -52,6 +56,8 @@ __all__ = [
     "INGESTION_QUEUE",
     "IIIF_QUEUE",
     "QUEUE_TAG",
+    "BoundedCeleryExecutor",
+    "bounded_celery_executor",
     "celery_config",
     "museum_celery_executor",
 ]
@@ -128,6 +134,59 @@ def _config_for_run(_: Any) -> dict[str, Any]:
     return celery_config()
 
 
+class BoundedCeleryExecutor(CeleryExecutor):  # type: ignore[misc]
+    """dagster-celery's executor with a bound on steps in flight (queued or running) per run.
+
+    dagster-celery submits every ready step at once, and each step message carries the run's known state,
+    which lists every chunk's mapping key: the broker held O(chunks^2) bytes (measured: +48 MB of Redis for
+    a 500-chunk export, growing quadratically). With at most ``max_in_flight`` steps submitted, Redis holds
+    a few messages whatever the export size, and the workers still never wait for work. Dagster's
+    ``ExecutionPlan.start(max_concurrent=...)`` does the bounding; dagster-celery only never passes it.
+    """
+
+    def __init__(self, *, max_in_flight: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_in_flight = max_in_flight
+
+    def execute(self, plan_context: Any, execution_plan: Any) -> Any:
+        from dagster_celery.core_execution_loop import core_celery_execution_loop
+        from dagster_celery.executor import _submit_task
+
+        return core_celery_execution_loop(
+            plan_context, _bounded_plan(execution_plan, self.max_in_flight), step_execution_fn=_submit_task
+        )
+
+
+def _bounded_plan(plan: Any, limit: int) -> Any:
+    """The same execution plan (a NamedTuple), whose ``start`` caps concurrent steps at ``limit``."""
+
+    class BoundedPlan(type(plan)):  # type: ignore[misc]
+        __slots__ = ()
+
+        def start(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("max_concurrent", limit)
+            return super().start(*args, **kwargs)
+
+    return tuple.__new__(BoundedPlan, tuple(plan))
+
+
+@dg.executor(
+    name="museum_celery",
+    config_schema=CELERY_CONFIG,
+    requirements=dg.multiple_process_executor_requirements(),
+)
+def bounded_celery_executor(init_context: Any) -> BoundedCeleryExecutor:
+    config = init_context.executor_config
+    return BoundedCeleryExecutor(
+        max_in_flight=_int("MUSEUM_SYNC_MAX_INFLIGHT_STEPS", 8),
+        broker=config.get("broker"),
+        backend=config.get("backend"),
+        config_source=config.get("config_source"),
+        include=config.get("include"),
+        retries=RetryMode.from_config(config["retries"]),
+    )
+
+
 def museum_celery_executor() -> Any:
     """The Celery executor configured from the same dict the workers use.
 
@@ -135,4 +194,4 @@ def museum_celery_executor() -> Any:
     long-lived process (webserver, daemon, a test session) must send steps to the broker the
     environment names *now*, the same one the workers were started with.
     """
-    return celery_executor.configured(_config_for_run, config_schema={}, name="museum_celery_executor")
+    return bounded_celery_executor.configured(_config_for_run, config_schema={}, name="museum_celery_executor")

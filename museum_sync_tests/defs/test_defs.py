@@ -13,11 +13,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster_celery import celery_executor
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 
-from museum_sync.defs.executor import celery_config, museum_celery_executor
+from museum_sync.defs.executor import bounded_celery_executor, celery_config, museum_celery_executor
 from museum_sync.defs.schedules import nightly_sync_schedule
 from museum_sync.defs.sensors import inbox_sensor, sync_run_config
 
@@ -157,7 +156,7 @@ def _executor_config(executor_def: dg.ExecutorDefinition) -> dict:
 def test_every_job_runs_on_the_celery_executor_with_celery_config(defs):
     for name in JOBS:
         executor = defs.resolve_job_def(name).executor_def
-        assert executor.config_schema.parent_def is celery_executor, f"{name} is not on the Celery executor"
+        assert executor.config_schema.parent_def is bounded_celery_executor, f"{name} is not on the Celery executor"
         assert _executor_config(executor) == celery_config()
 
 
