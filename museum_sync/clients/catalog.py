@@ -935,19 +935,7 @@ class Catalog:
             current = self._current(conn)
             if current is not None and current.export_id == export_id:
                 return PublicationResult(current, already_published=True)
-            if not self._relation_exists(conn, table):
-                raise PublicationRefused(f"export {export_id!r}: staging table {table} has been dropped")
-            if chunk_count != expected_chunks:
-                raise PublicationRefused(
-                    f"export {export_id!r} was registered with {chunk_count} chunks, not {expected_chunks}"
-                )
-            self._gate(conn, export_id, expected_chunks)
-            staged, counted = self._counts(conn, export_id, table)
-            if staged != counted:
-                raise PublicationRefused(
-                    f"export {export_id!r}: staging table {table} holds {staged} rows but its chunk loads"
-                    f" count {counted}"
-                )
+            staged, _counted = self._checked_staging(conn, export_id, table, chunk_count, expected_chunks)
             if expected_records is not None and staged != expected_records:
                 raise PublicationRefused(
                     f"export {export_id!r}: staging table {table} holds {staged} rows, expected {expected_records}"
@@ -979,6 +967,25 @@ class Catalog:
                 metadata={**(metadata or {}), **details},
             )
         return PublicationResult(publication)
+
+    def _checked_staging(
+        self, conn: psycopg.Connection[Any], export_id: str, table: str, chunk_count: int, expected_chunks: int
+    ) -> tuple[int, int]:
+        """The publication gate on one export: table kept, plan as registered, every chunk loaded, rows =
+        chunk loads. Returns (staged rows, rows the chunk loads count); raises PublicationRefused."""
+        if not self._relation_exists(conn, table):
+            raise PublicationRefused(f"export {export_id!r}: staging table {table} has been dropped")
+        if chunk_count != expected_chunks:
+            raise PublicationRefused(
+                f"export {export_id!r} was registered with {chunk_count} chunks, not {expected_chunks}"
+            )
+        self._gate(conn, export_id, expected_chunks)
+        staged, counted = self._counts(conn, export_id, table)
+        if staged != counted:
+            raise PublicationRefused(
+                f"export {export_id!r}: staging table {table} holds {staged} rows but its chunk loads count {counted}"
+            )
+        return staged, counted
 
     def _gate(self, conn: psycopg.Connection[Any], export_id: str, expected_chunks: int) -> None:
         rows = conn.execute(
@@ -1434,19 +1441,7 @@ class Catalog:
             if export is None:
                 raise PublicationRefused(f"export {export_id!r} is not registered")
             table, kind, chunk_count, _dropped = export
-            if not self._relation_exists(conn, table):
-                raise PublicationRefused(f"export {export_id!r}: staging table {table} has been dropped")
-            if chunk_count != expected_chunks:
-                raise PublicationRefused(
-                    f"export {export_id!r} was registered with {chunk_count} chunks, not {expected_chunks}"
-                )
-            self._gate(conn, export_id, expected_chunks)
-            staged, counted = self._counts(conn, export_id, table)
-            if staged != counted:
-                raise PublicationRefused(
-                    f"export {export_id!r}: staging table {table} holds {staged} rows but its chunk loads"
-                    f" count {counted}"
-                )
+            staged, counted = self._checked_staging(conn, export_id, table, chunk_count, expected_chunks)
         export_kind: ExportKind = "incremental" if kind == "incremental" else "full"
         return PublishCheck(export_id=export_id, staging_table=table, kind=export_kind, staged=staged, loaded=counted)
 
