@@ -110,7 +110,7 @@ def _end_as_run_monitoring_would(stack: FaultStack, run_id: str) -> None:
 def test_redis_restart_mid_run(fault_stack: FaultStack, fault_reference: Reference, keep_data: bool) -> None:
     stack = fault_stack
     if stack.services.redis is None:
-        pytest.skip("needs the embedded Redis to restart it (MUSEUM_SYNC_REDIS_URL names an external server)")
+        pytest.skip(reason="needs the embedded Redis to restart it (MUSEUM_SYNC_REDIS_URL names an external server)")
     pool = stack.start_pool(**{FAILPOINTS_ENV: "validate_chunk=sleep:2"})
     reader = stack.start_reader()
     # A short max_runtime: a stranded run is ended by run monitoring's check 20 s after it started.
@@ -173,7 +173,7 @@ def _retried_steps(stack: FaultStack, run_id: str) -> dict[str, Any]:
 def test_postgres_restart_mid_load(fault_stack: FaultStack, fault_reference: Reference) -> None:
     stack = fault_stack
     if stack.services.postgres is None:
-        pytest.skip("needs the embedded PostgreSQL to restart it (MUSEUM_SYNC_PG_URL names an external server)")
+        pytest.skip(reason="needs the embedded PostgreSQL to restart it (MUSEUM_SYNC_PG_URL names an external server)")
     # Each chunk load holds its transaction open 3 s after the COPY started: the restart lands inside it.
     stack.start_pool(**{FAILPOINTS_ENV: "load_chunk=sleep:3"})
     reader = stack.start_reader()

@@ -98,7 +98,7 @@ def secret_stack(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory
                 )
             )
     except psycopg.errors.InsufficientPrivilege:
-        pytest.skip("creating a role with a password needs a superuser in MUSEUM_SYNC_PG_URL")
+        pytest.skip(reason="creating a role with a password needs a superuser in MUSEUM_SYNC_PG_URL")
     home = tmp_path_factory.mktemp("secret-home")
     schema = f"cat_{uuid.uuid4().hex[:10]}"
     env = runtime_env(services, home, catalog_schema=schema)
