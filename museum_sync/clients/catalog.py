@@ -952,21 +952,36 @@ class Catalog:
             if kind == "incremental":
                 details.update(self._carry_over(conn, table, old, deleted))
             conn.execute(sql.SQL("ANALYZE {}").format(self._ident(table)))
-            total_row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(table))).fetchone()
-            assert total_row is not None
-            withdrawn = self._withdrawn(conn, old, table) if old is not None else (0, [])
-            self._swap_view(conn, table)
-            publication = self._record_publication(
-                conn,
-                export_id=export_id,
-                staging_table=table,
-                kind="publish",
-                record_count=int(total_row[0]),
-                withdrawn=withdrawn,
-                previous=current,
-                metadata={**(metadata or {}), **details},
+            publication = self._make_public(
+                conn, export_id, table, old, "publish", current, {**(metadata or {}), **details}
             )
         return PublicationResult(publication)
+
+    def _make_public(
+        self,
+        conn: psycopg.Connection[Any],
+        export_id: str,
+        table: str,
+        old: str | None,
+        kind: Literal["publish", "rollback"],
+        current: Publication | None,
+        metadata: dict[str, Any],
+    ) -> Publication:
+        """Inside the caller's transaction: count, list what leaves, point the view at ``table``, record it."""
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(table))).fetchone()
+        assert row is not None
+        withdrawn = self._withdrawn(conn, old, table) if old is not None else (0, [])
+        self._swap_view(conn, table)
+        return self._record_publication(
+            conn,
+            export_id=export_id,
+            staging_table=table,
+            kind=kind,
+            record_count=int(row[0]),
+            withdrawn=withdrawn,
+            previous=current,
+            metadata=metadata,
+        )
 
     def _checked_staging(
         self, conn: psycopg.Connection[Any], export_id: str, table: str, chunk_count: int, expected_chunks: int
@@ -1091,20 +1106,9 @@ class Catalog:
             table = str(published[0])
             if not self._relation_exists(conn, table):
                 raise PublicationRefused(f"export {export_id!r}: staging table {table} has been dropped")
-            count_row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(table))).fetchone()
-            assert count_row is not None
             old = current.staging_table if self._relation_exists(conn, current.staging_table) else None
-            withdrawn = self._withdrawn(conn, old, table) if old is not None else (0, [])
-            self._swap_view(conn, table)
-            publication = self._record_publication(
-                conn,
-                export_id=export_id,
-                staging_table=table,
-                kind="rollback",
-                record_count=int(count_row[0]),
-                withdrawn=withdrawn,
-                previous=current,
-                metadata={"rolled_back_from": current.export_id},
+            publication = self._make_public(
+                conn, export_id, table, old, "rollback", current, {"rolled_back_from": current.export_id}
             )
         return PublicationResult(publication)
 
