@@ -12,8 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -150,16 +149,6 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@contextmanager
-def workers(env: Mapping[str, str], log_dir: Path, **kwargs: Any) -> Iterator[WorkerPool]:
-    pool = WorkerPool(env=env, log_dir=log_dir, **kwargs)
-    pool.start()
-    try:
-        yield pool
-    finally:
-        pool.stop()
 
 
 def run_job(

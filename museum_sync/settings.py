@@ -28,17 +28,7 @@ class Settings:
     catalog_schema: str
     broker_url: str
     result_backend: str
-    es_url: str | None
-    chunk_size: int
     keep_exports: int
-
-    @property
-    def snapshots(self) -> Path:
-        return self.artifact_root / "snapshots"
-
-    @property
-    def chunks(self) -> Path:
-        return self.artifact_root / "chunks"
 
 
 def _other_db(url: str, db: int = 1) -> str:
@@ -66,7 +56,5 @@ def get_settings() -> Settings:
         catalog_schema=_env("MUSEUM_SYNC_CATALOG_SCHEMA", "catalog"),
         broker_url=_env("MUSEUM_SYNC_BROKER_URL", redis_url),
         result_backend=_env("MUSEUM_SYNC_RESULT_BACKEND", _other_db(_env("MUSEUM_SYNC_BROKER_URL", redis_url))),
-        es_url=os.environ.get("MUSEUM_SYNC_ES_URL") or None,
-        chunk_size=int(_env("MUSEUM_SYNC_CHUNK_SIZE", "1000")),
         keep_exports=int(_env("MUSEUM_SYNC_KEEP_EXPORTS", "3")),
     )

@@ -9,7 +9,6 @@ task (late ack, lost worker, visibility timeout) repeats the same work and leave
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -38,7 +37,6 @@ __all__ = [
     "SAMPLE_REJECTS",
     "extract",
     "iter_valid_records",
-    "load_export",
     "validate_chunk",
 ]
 
@@ -371,16 +369,6 @@ def reason_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     for row in rows:
         counts.update({p["reason"] for p in row["problems"]})
     return dict(sorted(counts.items()))
-
-
-def load_export(store: ArtifactStore, export_id: str) -> ExportRef:
-    return open_export(store, export_id)
-
-
-def freeze_gc() -> None:
-    """Move import-time objects out of the collector's way: the record path allocates many small objects."""
-    gc.collect()
-    gc.freeze()
 
 
 # -- catalogue-facing stages ---------------------------------------------------------------------------
