@@ -9,9 +9,12 @@ two stores the protocol is:
 2. settle a 'pending' attempt a crashed run left behind, by what PostgreSQL says: its transaction is the
    commit point. Published there: the alias is moved to it too. Not: the alias goes back to
    PostgreSQL's export. A rerun of the *same* publication simply continues it;
-3. the gate, before anything changes: every chunk loaded in PostgreSQL, none quarantined, and the
-   export's index refreshed and holding exactly as many documents as the staging table holds rows and
-   the chunk loads counted; else ``PublicationRefused`` naming the counts;
+3. the gate, before anything public changes: every chunk loaded in PostgreSQL, none quarantined, and
+   the export's index refreshed and holding exactly as many documents as the staging table holds rows
+   and the chunk loads counted; else ``PublicationRefused`` naming the counts. An incremental export is
+   first completed into a copy of the export in force: PostgreSQL lists the public rows it does not
+   replace or delete, their stored records are indexed into its (not yet public) index, and the gate
+   counts those too; PostgreSQL's transaction carries the same rows and refuses if they changed;
 4. record the intent (``publication_attempts`` row, 'pending', with what each store shows now);
 5. move the alias (one call: remove old, add new);
 6. the PostgreSQL transaction. If it fails, wait until PostgreSQL has settled (the publish lock); if it
@@ -31,12 +34,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import psycopg
 
 from museum_sync.clients.catalog import (
+    CarryOver,
     Catalog,
     CatalogError,
     Publication,
@@ -160,7 +165,9 @@ def publish_export(
     """Make ``export_id`` public in PostgreSQL and, when configured, Elasticsearch; see the module doc.
 
     ``deleted_record_ids``: for an incremental export (a harvest since the last one), the records the
-    source deleted; they are withdrawn from the copy that becomes public (PostgreSQL-only for now).
+    source deleted; they are withdrawn from the copy that becomes public. An incremental export is
+    applied on the export in force: before the switch its index receives the public documents it does
+    not replace (``Catalog.prepare_carry_over``), and PostgreSQL carries the same rows in its transaction.
 
     Raises ``PublicationRefused`` (gate: nothing changed), ``PublicationFailed`` (a step failed: rerun),
     ``PublicationCheckFailed`` (public, but the stores disagree). Idempotent: publishing the export in
@@ -190,7 +197,7 @@ def publish_export(
         es_current = search.alias_target()
         pending = catalog.pending_publication_attempt()
         if pending is None and pg_current is not None and pg_current.export_id == export_id == es_current:
-            check = catalog.check_publishable(export_id, expected_chunks)
+            catalog.check_publishable(export_id, expected_chunks)
             return _finish(
                 catalog,
                 search,
@@ -198,31 +205,38 @@ def publish_export(
                 "publish",
                 PublicationResult(pg_current, already_published=True),
                 None,
-                check.loaded,
+                int(pg_current.record_count),
                 timings,
                 keep=keep,
                 sample_size=sample_size,
                 settled=settled,
             )
         check = catalog.check_publishable(export_id, expected_chunks)
-        if check.kind == "incremental":
-            raise PublicationRefused(
-                f"export {export_id!r} is incremental: publishing incremental exports to Elasticsearch (carrying"
-                " the unchanged documents over from the public index) is not supported yet; publish a full export"
-            )
         index = search.index_name(export_id)
         if not search.index_exists(export_id):
             raise PublicationRefused(
                 f"export {export_id!r} cannot be published: it has no Elasticsearch index {index};"
                 f" index its chunks first (PostgreSQL staging table {check.staging_table} holds {check.staged} rows)"
             )
+        carry = None
+        if check.kind == "incremental":
+            in_force = pg_current.export_id if pg_current else None
+            if es_current not in (in_force, export_id if pending else in_force):
+                raise PublicationRefused(
+                    f"export {export_id!r} is incremental and the stores disagree on what it applies to: PostgreSQL"
+                    f" shows {in_force!r}, the alias {search.alias} points to {es_current!r}; publish or roll back a"
+                    " full export first"
+                )
+            carry = _complete_incremental_index(catalog, search, export_id, tuple(deleted_record_ids), timings)
         search.finish_load(export_id)
         es_docs = search.count(export_id)
-        if not es_docs == check.staged == check.loaded:
+        expected_docs = check.staged if carry is None else carry.total
+        if not es_docs == expected_docs or check.staged != check.loaded:
+            carried = "" if carry is None else f" plus {carry.carried} carried over from {carry.base_export_id!r}"
             raise PublicationRefused(
                 f"export {export_id!r} cannot be published: Elasticsearch index {index} holds {es_docs} documents,"
-                f" PostgreSQL staging table {check.staging_table} holds {check.staged} rows and the chunk loads"
-                f" count {check.loaded} valid records; they must be equal"
+                f" PostgreSQL staging table {check.staging_table} holds {check.staged} rows{carried} and the chunk"
+                f" loads count {check.loaded} valid records; they must be equal"
             )
         timings["gate"] = time.perf_counter() - started
         attempt = pending or catalog.begin_publication_attempt(
@@ -231,7 +245,12 @@ def publish_export(
             previous_export_id=pg_current.export_id if pg_current else None,
             search_previous_export_id=es_current,
             search_index=index,
-            detail={"es_docs": es_docs, "staged": check.staged, "loaded": check.loaded},
+            detail={
+                "es_docs": es_docs,
+                "staged": check.staged,
+                "loaded": check.loaded,
+                **({} if carry is None else {"carried": carry.carried, "carried_from": carry.base_export_id}),
+            },
         )
         pg_metadata = {
             **(metadata or {}),
@@ -244,7 +263,9 @@ def publish_export(
             search,
             attempt,
             es_current,
-            lambda: catalog.publish(export_id, expected_chunks, expected_records=check.loaded, metadata=pg_metadata),
+            lambda: catalog.publish(
+                export_id, expected_chunks, expected_records=check.loaded, metadata=pg_metadata, carry=carry
+            ),
             timings,
         )
         return _finish(
@@ -254,7 +275,7 @@ def publish_export(
             "publish",
             result,
             attempt,
-            check.loaded,
+            expected_docs,
             timings,
             keep=keep,
             sample_size=sample_size,
@@ -343,6 +364,34 @@ def rollback(
 
 
 # ---------------------------------------------------------------------------------------------------
+
+
+def _complete_incremental_index(
+    catalog: Catalog, search: SearchClient, export_id: str, deleted: tuple[str, ...], timings: dict[str, float]
+) -> CarryOver:
+    """Give an incremental export's index the documents it carries over, as PostgreSQL will carry the rows.
+
+    Before the switch, so a reader never sees it; PostgreSQL's copy is its source (the stored records of
+    the public export), so the two stores carry the same records. Rerunnable: documents an earlier
+    attempt carried and this one does not are deleted.
+    """
+    started = time.perf_counter()
+    carry = catalog.prepare_carry_over(export_id, deleted)
+    with closing(catalog.carried_records(carry)) as stored:
+        result = search.carry_over(export_id, stored, carry.stale)
+    timings["carry_over"] = time.perf_counter() - started
+    if result.errors:
+        failed = "; ".join(f"{e.record_id}: {e.status} {e.reason}" for e in result.errors[:10])
+        raise PublicationRefused(
+            f"export {export_id!r}: {len(result.errors)} of the documents carried over from"
+            f" {carry.base_export_id!r} were rejected by Elasticsearch ({failed}); nothing was switched"
+        )
+    if result.indexed != carry.carried:
+        raise PublicationRefused(
+            f"export {export_id!r}: {result.indexed} documents carried over to Elasticsearch, PostgreSQL carries"
+            f" {carry.carried} rows from {carry.base_export_id!r}; nothing was switched"
+        )
+    return carry
 
 
 def _switch(

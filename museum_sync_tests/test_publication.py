@@ -69,12 +69,18 @@ def export_records(export_id: str) -> list[MuseumRecord]:
 
 
 def load(
-    catalog: Catalog, search: SearchClient | None, export_id: str, records: list[MuseumRecord] | None = None
+    catalog: Catalog,
+    search: SearchClient | None,
+    export_id: str,
+    records: list[MuseumRecord] | None = None,
+    kind: str = "full",
 ) -> int:
     """What the pipeline does per chunk: validate (recorded), COPY into the staging table, index. Returns chunks."""
     records = export_records(export_id) if records is None else records
     chunks = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
-    catalog.register_export(export_id, "tate", "tate_artworks_csv", {"sha256": export_id}, len(chunks), len(records))
+    catalog.register_export(
+        export_id, "tate", "tate_artworks_csv", {"sha256": export_id}, len(chunks), len(records), kind=kind
+    )
     if search is not None:
         search.ensure_index(export_id)
     for index, chunk in enumerate(chunks):
@@ -445,6 +451,148 @@ def test_a_pending_attempt_is_settled_by_what_postgres_says_before_another_publi
         (B, "abandoned"),
         (A, "done"),
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Incremental exports: upserts and deletions applied to a copy of the public export, in both stores
+
+INC = "tate-20240604-dddd4444"
+
+
+def incremental_records() -> tuple[list[MuseumRecord], list[str]]:
+    """On A: 200 of its objects revised, 100 new ones; and 50 others deleted at the source."""
+    base = export_records(A)
+    revised = [
+        r.model_copy(update={"export_id": INC, "credit_line": f"{r.credit_line} (revised)"}) for r in base[:200]
+    ]
+    new = tate_records(INC, 100, id_offset=900_000)
+    deleted = [r.record_id for r in base[1000:1050]]
+    return revised + new, deleted
+
+
+def public_state(catalog: Catalog, search: SearchClient) -> dict[str, str]:
+    """record_id -> content_hash of everything public, read from each store; asserts they are equal."""
+    with psycopg.connect(catalog.conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT record_id, content_hash FROM {}").format(sql.Identifier(catalog.schema, "objects"))
+        ).fetchall()
+    pg = {str(rid): str(digest) for rid, digest in rows}
+    body = search.es.search(
+        index=search.alias, size=10_000, source={"includes": ["content_hash"]}, track_total_hits=True
+    ).body
+    es = {hit["_id"]: hit["_source"]["content_hash"] for hit in body["hits"]["hits"]}
+    assert body["hits"]["total"]["value"] == len(es)
+    assert pg == es
+    return pg
+
+
+class IncrementalReader(Reader):
+    """A reader for an incremental publication, where two export ids are legitimately public at once.
+
+    PostgreSQL: (rows, rows from INC) in one statement must be A's (2000, 0) or the copy's (2050, 300).
+    Elasticsearch: every hit from one index, and that index complete.
+    """
+
+    def run(self) -> None:
+        query = sql.SQL("SELECT count(*), count(*) FILTER (WHERE record->>'export_id' = %s) FROM {}").format(
+            sql.Identifier(self.catalog.schema, "objects")
+        )
+        states = {(2000, 0): A, (2050, 300): INC}
+        with psycopg.connect(self.catalog.conninfo, autocommit=True) as conn:
+            while not self.stop_event.is_set():
+                body = self.search.es.search(index=self.search.alias, size=100, track_total_hits=True).body
+                indices = {hit["_index"] for hit in body["hits"]["hits"]}
+                total = body["hits"]["total"]["value"]
+                by_index = {self.search.index_name(A): (A, 2000), self.search.index_name(INC): (INC, 2050)}
+                seen = by_index.get(next(iter(indices))) if len(indices) == 1 else None
+                if seen is None or seen[1] != total:
+                    self.violations.append(f"Elasticsearch showed {total} documents from {sorted(indices)}")
+                else:
+                    self._saw(self.es_seen, seen[0])
+                row = conn.execute(query, (INC,)).fetchone()
+                assert row is not None
+                state = states.get((int(row[0]), int(row[1])))
+                if state is None:
+                    self.violations.append(f"PostgreSQL showed {row[0]} rows, {row[1]} of them from {INC}")
+                else:
+                    self._saw(self.pg_seen, state)
+                self.polls += 1
+                time.sleep(0.002)
+
+
+def test_incremental_export_is_published_as_a_copy_of_the_public_one_in_both_stores(
+    catalog: Catalog, search: SearchClient
+) -> None:
+    publish_export(catalog, search, A, load(catalog, search, A))
+    before = public_state(catalog, search)
+    records, deleted = incremental_records()
+    chunks = load(catalog, search, INC, records, kind="incremental")
+
+    with IncrementalReader(catalog, search, {}) as reader:
+        outcome = publish_export(catalog, search, INC, chunks, deleted_record_ids=deleted, sample_size=3000)
+        time.sleep(0.05)
+    assert reader.violations == [] and reader.polls > 5
+    assert reader.es_seen == [A, INC] and reader.pg_seen == [A, INC]
+
+    after = public_state(catalog, search)  # the same ids and content hashes in both stores
+    revised = {r.record_id: r.content_hash for r in records[:200]}
+    expected = {rid: digest for rid, digest in before.items() if rid not in deleted}
+    expected.update(revised)
+    expected.update({r.record_id: r.content_hash for r in records[200:]})
+    assert after == expected and len(after) == 2050
+    assert all(before[rid] != digest for rid, digest in revised.items())
+    assert outcome.check.passed and outcome.check.sampled == 2050
+    assert outcome.check.pg_rows == outcome.check.es_docs == outcome.check.valid_records == 2050
+    carried_id = export_records(A)[1500].record_id
+    carried = search.get_document(INC, carried_id)
+    assert carried is not None and carried["export_id"] == A  # carried as published, in both stores
+    assert outcome.timings["carry_over"] > 0
+    pub = outcome.publication
+    assert pub.metadata["kind"] == "incremental" and pub.metadata["carried_over"] == 1750
+    assert pub.withdrawn_count == 50 and sorted(pub.withdrawn_sample) == sorted(deleted)
+    assert catalog.publication_attempts()[0].detail["carried"] == 1750
+
+    assert publish_export(catalog, search, INC, chunks, deleted_record_ids=deleted).already_published
+    rolled = rollback(catalog, search, A)
+    assert rolled.check.passed and public_state(catalog, search) == before
+    again = publish_export(catalog, search, INC, chunks, deleted_record_ids=deleted)
+    assert again.check.passed and public_state(catalog, search) == expected
+
+
+def test_incremental_publication_survives_failures_and_a_change_of_base(
+    catalog: Catalog, search: SearchClient, es_server: EsTestServer, refuse_publications: RefusePublications
+) -> None:
+    """Failures before and during the switch leave A public in both; a rerun on another base completes.
+
+    The first failed attempt carried A's documents into the copy's index; by the rerun, B (which lacks
+    every 10th of A's objects) is public, so those of A's documents B lacks must leave the index again.
+    """
+    publish_export(catalog, search, A, load(catalog, search, A))
+    records, deleted = incremental_records()
+    chunks = load(catalog, search, INC, records, kind="incremental")
+
+    rejected = export_records(A)[1700].record_id
+    es_server.reject_docs(lambda doc_id: doc_id == rejected, 400)
+    with pytest.raises(PublicationRefused, match=f"1 of the documents carried over.*{rejected}: 400"):
+        publish_export(catalog, search, INC, chunks, deleted_record_ids=deleted)
+    es_server.clear_faults()
+    assert catalog.current_publication().export_id == A and search.alias_target() == A  # type: ignore[union-attr]
+
+    refuse_publications.on()
+    with pytest.raises(PublicationFailed) as info:
+        publish_export(catalog, search, INC, chunks, deleted_record_ids=deleted)
+    assert info.value.step == "postgres" and info.value.rolled_back
+    refuse_publications.off()
+    assert public_state(catalog, search) == {r.record_id: r.content_hash for r in export_records(A)}
+    assert search.count(INC) == 2050  # the copy, complete on A, waits unpublished
+
+    publish_export(catalog, search, B, load(catalog, search, B))
+    outcome = publish_export(catalog, search, INC, chunks, deleted_record_ids=deleted, sample_size=3000)
+    after = public_state(catalog, search)
+    expected = {r.record_id: r.content_hash for r in export_records(B) if r.record_id not in deleted}
+    expected.update({r.record_id: r.content_hash for r in records})
+    assert after == expected and outcome.check.passed and outcome.check.sampled == len(expected)
+    assert outcome.previous_export_id == B and outcome.publication.metadata["carried_over"] == len(expected) - 300
 
 
 # --------------------------------------------------------------------------------------------------

@@ -911,6 +911,7 @@ class Catalog:
         *,
         deleted_record_ids: Iterable[str] = (),
         metadata: dict[str, Any] | None = None,
+        carry: CarryOver | None = None,
     ) -> PublicationResult:
         """Point ``objects`` at the export's staging table, gated, in one transaction.
 
@@ -920,9 +921,11 @@ class Catalog:
 
         A full export replaces the catalogue: ids it lacks are withdrawn (counted, first 100 listed).
         An incremental export is applied on the publication in force: its staging table receives the
-        current rows it does not replace, except ``deleted_record_ids`` (those are withdrawn).
+        current rows it does not replace, except ``deleted_record_ids`` (those are withdrawn). With
+        ``carry`` (what Elasticsearch's copy was completed from), the carry-over must come out the same:
+        same base export, same total; else ``PublicationRefused`` and nothing changes.
         """
-        deleted = sorted(set(deleted_record_ids))
+        deleted = sorted(set(deleted_record_ids if carry is None else carry.deleted))
         with self._connect() as conn:
             self._lock(conn, "publish")
             self._lock(conn, "export", export_id)
@@ -951,6 +954,8 @@ class Catalog:
                 old = None
             if kind == "incremental":
                 details.update(self._carry_over(conn, table, old, deleted))
+                if carry is not None:
+                    self._check_carry(conn, table, carry, current.export_id if old is not None and current else None)
             conn.execute(sql.SQL("ANALYZE {}").format(self._ident(table)))
             publication = self._make_public(
                 conn, export_id, table, old, "publish", current, {**(metadata or {}), **details}
@@ -1047,6 +1052,17 @@ class Catalog:
         assert row is not None
         return int(row[0]), int(row[1])
 
+    def _carry_selection(self, table: str, base: str) -> sql.Composed:
+        """``FROM base o WHERE ...``: the rows of the base an incremental export carries over.
+
+        Those it does not replace (no row of its own, carried rows aside) and the source did not delete
+        (``%s``: the deleted ids). One definition for PostgreSQL's carry-over and Elasticsearch's.
+        """
+        return sql.SQL(
+            "FROM {base} o WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE n.record_id = o.record_id"
+            " AND n.chunk_key <> {carried}) AND NOT (o.record_id = ANY(%s))"
+        ).format(base=self._ident(base), new=self._ident(table), carried=sql.Literal(CARRIED))
+
     def _carry_over(
         self, conn: psycopg.Connection[Any], table: str, base: str | None, deleted: list[str]
     ) -> dict[str, Any]:
@@ -1059,19 +1075,117 @@ class Catalog:
             sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c)) for c in _COLUMN_NAMES
         ]
         cur = conn.execute(
-            sql.SQL(
-                "INSERT INTO {new} ({cols}) SELECT {select} FROM {base} o"
-                " WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE n.record_id = o.record_id)"
-                " AND NOT (o.record_id = ANY(%s))"
-            ).format(
+            sql.SQL("INSERT INTO {new} ({cols}) SELECT {select} {selection}").format(
                 new=new,
                 cols=sql.SQL(", ").join(columns),
                 select=sql.SQL(", ").join(select),
-                base=self._ident(base),
+                selection=self._carry_selection(table, base),
             ),
             (CARRIED, deleted),
         )
         return {"carried_over": cur.rowcount, "deleted_requested": len(deleted)}
+
+    def _check_carry(
+        self, conn: psycopg.Connection[Any], table: str, carry: CarryOver, base_export_id: str | None
+    ) -> None:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(table))).fetchone()
+        assert row is not None
+        total = int(row[0])
+        if base_export_id != carry.base_export_id or total != carry.total:
+            raise PublicationRefused(
+                f"export {carry.export_id!r}: its carry-over changed since Elasticsearch's copy was made (base"
+                f" {carry.base_export_id!r}, {carry.total} rows then; base {base_export_id!r}, {total} rows now)"
+            )
+
+    def prepare_carry_over(self, export_id: str, deleted_record_ids: Iterable[str] = ()) -> CarryOver:
+        """Before an incremental export's Elasticsearch index is completed: what it must carry over.
+
+        Adds the rows it will carry from the publication in force to its staging table (not public yet)
+        and lists the ids carried by an earlier attempt that no longer are (``stale``: their documents
+        must leave the index). Rows are only removed by ``publish``, which carries over again in its
+        transaction: so every document an attempt may have copied into the index is still listed here
+        after any crash, and a rerun can remove it.
+        """
+        deleted = sorted(set(deleted_record_ids))
+        with self._connect() as conn:
+            self._lock(conn, "publish")
+            self._lock(conn, "export", export_id)
+            export = self._export_row(conn, export_id)
+            if export is None:
+                raise PublicationRefused(f"export {export_id!r} is not registered")
+            table, kind, _chunks, _dropped = export
+            if kind != "incremental":
+                raise ValueError(f"export {export_id!r} is a full export: it carries nothing over")
+            current = self._current(conn)
+            base = current.staging_table if current is not None else None
+            if base is not None and not self._relation_exists(conn, base):
+                base = None
+            new = self._ident(table)
+            carried = 0
+            stale: list[str] = []
+            if base is not None:
+                selection = self._carry_selection(table, base)
+                stale = [
+                    str(row[0])
+                    for row in conn.execute(
+                        sql.SQL(
+                            "SELECT c.record_id FROM {new} c WHERE c.chunk_key = %s"
+                            " AND NOT EXISTS (SELECT 1 {selection} AND o.record_id = c.record_id) ORDER BY 1"
+                        ).format(new=new, selection=selection),
+                        (CARRIED, deleted),
+                    )
+                ]
+                columns = sql.SQL(", ").join(sql.Identifier(c) for c in _COLUMN_NAMES)
+                select = sql.SQL(", ").join(
+                    sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c))
+                    for c in _COLUMN_NAMES
+                )
+                updates = sql.SQL(", ").join(
+                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in _COLUMN_NAMES if c != "record_id"
+                )
+                cur = conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {new} AS n ({cols}) SELECT {select} {selection}"
+                        " ON CONFLICT (record_id) DO UPDATE SET {updates} WHERE n.chunk_key = %s"
+                    ).format(new=new, cols=columns, select=select, selection=selection, updates=updates),
+                    (CARRIED, deleted, CARRIED),
+                )
+                carried = cur.rowcount
+            else:
+                stale = [
+                    str(row[0])
+                    for row in conn.execute(
+                        sql.SQL("SELECT record_id FROM {} WHERE chunk_key = %s ORDER BY 1").format(new), (CARRIED,)
+                    )
+                ]
+            staged, _counted = self._counts(conn, export_id, table)
+        return CarryOver(
+            export_id=export_id,
+            base_export_id=current.export_id if current is not None and base is not None else None,
+            staging_table=table,
+            base_table=base,
+            carried=carried,
+            stale=stale,
+            deleted=deleted,
+            staged=staged,
+        )
+
+    def carried_records(self, carry: CarryOver, batch_size: int = 2000) -> Iterator[str]:
+        """The stored JSON of each record ``carry`` carries over, streamed (a server-side cursor).
+
+        Without the stored ``content_hash``: the record computes it again, so a stored row that no
+        longer matches its record would show in the post-publish check, not be copied along.
+        """
+        if carry.base_table is None:
+            return
+        query = sql.SQL("SELECT (o.record - 'content_hash')::text {selection} ORDER BY o.record_id").format(
+            selection=self._carry_selection(carry.staging_table, carry.base_table)
+        )
+        with self._connect() as conn, conn.cursor(name="carried_records") as cur:
+            cur.itersize = batch_size
+            cur.execute(query, (carry.deleted,))
+            for (text,) in cur:
+                yield str(text)
 
     def current_publication(self) -> Publication | None:
         with self._connect() as conn:
@@ -1530,6 +1644,28 @@ class PublicationAttempt:
 
 
 @dataclass(frozen=True)
+class CarryOver:
+    """What ``prepare_carry_over`` found for an incremental export (see there).
+
+    ``carried``: rows of the base (``base_export_id``'s table) it takes over; ``stale``: ids an earlier
+    attempt carried that it no longer does; ``staged``: its own rows. Public after: staged + carried.
+    """
+
+    export_id: str
+    base_export_id: str | None
+    staging_table: str
+    base_table: str | None
+    carried: int
+    stale: list[str]
+    deleted: list[str]
+    staged: int
+
+    @property
+    def total(self) -> int:
+        return self.staged + self.carried
+
+
+@dataclass(frozen=True)
 class PublishCheck:
     """What ``check_publishable`` found: rows staged and rows the chunk loads counted (equal)."""
 
@@ -1540,4 +1676,4 @@ class PublishCheck:
     loaded: int
 
 
-__all__ += ["PublicationAttempt", "PublishCheck"]
+__all__ += ["CarryOver", "PublicationAttempt", "PublishCheck"]

@@ -556,12 +556,34 @@ class SearchClient:
                     raise ValueError(f"record {record.record_id} belongs to export {record.export_id}, not {export_id}")
                 yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": to_document(record)}
 
+        return self._bulk(index, actions())
+
+    def carry_over(self, export_id: str, stored_records: Iterable[str], stale_ids: Collection[str]) -> IndexResult:
+        """Complete an incremental export's index with what it carries over from the public export.
+
+        ``stored_records``: the catalogue's stored JSON of each carried record (``Catalog.carried_records``),
+        indexed as they were published (their own ``export_id`` and content hash), so both stores hold the
+        same records; ``stale_ids``: documents an earlier attempt carried that must go (already gone is fine).
+        """
+        index = self.index_name(export_id)
+
+        def actions() -> Iterator[dict[str, Any]]:
+            for record_id in stale_ids:
+                yield {"_op_type": "delete", "_index": index, "_id": record_id}
+            for text in stored_records:
+                record = MuseumRecord.model_validate_json(text)
+                yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": to_document(record)}
+
+        return self._bulk(index, actions())
+
+    def _bulk(self, index: str, actions: Iterable[dict[str, Any]]) -> IndexResult:
+        """``streaming_bulk`` with our bounds and retries; every failed item is returned, none swallowed."""
         indexed = 0
         errors: list[IndexFailure] = []
         with self._errors(f"indexing into {index}"):
             for ok, item in helpers.streaming_bulk(
                 self.es,
-                actions(),
+                actions,
                 chunk_size=self.bulk_chunk_size,
                 max_chunk_bytes=self.bulk_max_bytes,
                 raise_on_error=False,
@@ -571,10 +593,10 @@ class SearchClient:
                 max_backoff=self.bulk_max_backoff,
                 retry_on_status=(429,),
             ):
-                if ok:
-                    indexed += 1
+                op, info = next(iter(item.items()))
+                if ok or (op == "delete" and info.get("status") == 404):  # a delete of what is gone: done
+                    indexed += op != "delete"
                     continue
-                _op, info = next(iter(item.items()))
                 errors.append(
                     IndexFailure(str(info.get("_id")), int(info.get("status") or 0), _reason(info.get("error")))
                 )
