@@ -339,14 +339,27 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish an export in both stores, gated, exactly as the pipeline does (never PostgreSQL alone)."""
     with _stack(Path(args.state_dir)):
         from museum_sync import stages
         from museum_sync.clients.artifacts import ArtifactStore
+        from museum_sync.clients.search import SearchClient
         from museum_sync.settings import get_settings
 
-        export = stages.open_export(ArtifactStore(get_settings().artifact_root), args.export_id)
-        result = _catalog().publish(args.export_id, expected_chunks=len(export.plan.chunks))
-        print(f"published {args.export_id}: {result.publication.record_count} records")
+        settings = get_settings()
+        outcome = stages.publish(
+            ArtifactStore(settings.artifact_root),
+            _catalog(),
+            SearchClient.from_env(),
+            args.export_id,
+            keep=max(2, settings.keep_exports),
+        )
+        pub = outcome.publication
+        state = "already public" if outcome.already_published else "published"
+        print(
+            f"{state} {args.export_id}: {pub.record_count} records, {pub.withdrawn_count} withdrawn;"
+            f" search: {outcome.search}"
+        )
     return 0
 
 

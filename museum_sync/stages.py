@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from museum_sync import publication
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha256
 from museum_sync.core import chunking, sources
 from museum_sync.core.drift import DriftReport, FingerprintBuilder, compare
@@ -206,6 +207,21 @@ def open_export(store: ArtifactStore, export_id: str) -> ExportRef:
         snapshot_format=fmt,
         plan=plan,
         manifest=manifest,
+    )
+
+
+def publish(
+    store: ArtifactStore, catalog: Any, search: Any, export_id: str, *, keep: int
+) -> publication.PublicationOutcome:
+    """Publish an extracted export in both stores (``search`` None: PostgreSQL only).
+
+    Its plan says how many chunks the gate expects; an incremental export's manifest lists the records the
+    source deleted. The one way the pipeline, the UI's publish job and ``museum-sync publish`` publish.
+    """
+    export = open_export(store, export_id)
+    deleted = export.manifest.get("deleted_ids", []) if export.manifest.get("kind") == "incremental" else []
+    return publication.publish_export(
+        catalog, search, export_id, len(export.plan.chunks), keep=keep, deleted_record_ids=deleted
     )
 
 

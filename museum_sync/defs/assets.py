@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from museum_sync import publication, stages
+from museum_sync import stages
 from museum_sync.clients.catalog import PublicationRefused
 from museum_sync.core.exceptions import SourceError
 from museum_sync.core.profiles import load_profile
@@ -256,17 +256,10 @@ def publish(
     export_id: str,
 ) -> dict[str, object]:
     """Gate, then switch PostgreSQL and (when configured) Elasticsearch together: both or neither."""
-    export = stages.open_export(artifacts.store(), export_id)
     client, search_client = catalog.client(), search.client()
     try:
-        deleted = export.manifest.get("deleted_ids", []) if export.manifest.get("kind") == "incremental" else []
-        outcome = publication.publish_export(
-            client,
-            search_client,
-            export_id,
-            len(export.plan.chunks),
-            keep=max(2, get_settings().keep_exports),
-            deleted_record_ids=deleted,
+        outcome = stages.publish(
+            artifacts.store(), client, search_client, export_id, keep=max(2, get_settings().keep_exports)
         )
     except PublicationRefused as exc:
         raise dg.Failure(

@@ -3,15 +3,21 @@ Elasticsearch API, and publication switches the public alias and catalog.objects
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from museum_sync.clients.search import SearchClient
+from museum_sync.runtime import run_job
 from museum_sync.samples.generate import ExportSpec, write_export
 from museum_sync_tests.es_server import EsTestServer
+from museum_sync_tests.harvest_server import HarvestServer
 from museum_sync_tests.integration.conftest import SyncStack, build_stack
+from museum_sync_tests.integration.test_harvest_e2e import _oai_profile
 from museum_sync_tests.integration.test_sync_e2e import _export_of
 
 pytestmark = pytest.mark.integration
@@ -93,3 +99,78 @@ def test_refused_documents_are_quarantined_and_publication_is_refused(stack, sea
     assert stack.run_partition("publish_job_def", export_id).success
     assert stack.catalog.current_publication().export_id == export_id == search.alias_target()
     assert search.count() == stack.catalog.count()
+
+
+def test_incremental_harvest_is_published_to_both_stores(stack, search, shared_data, tmp_path):
+    """OAI-PMH full harvest, then an incremental one (3 records updated, 2 deleted), through the workers:
+    the incremental export becomes public in both stores as a whole copy, equal record for record."""
+    gone = {"record_DE-68_kenom_124387": "2024-01-02T08:00:00Z", "record_DE-68_kenom_126169": "2024-02-03T09:00:00Z"}
+    with HarvestServer(shared_data, page_size=5) as server:
+        profile = _oai_profile(tmp_path, server.oai_url)
+        config = {"profile": str(profile), "source": "kenom-es"}
+        full = run_job("harvest_export_job_def", instance=stack.instance, run_config=_harvest(config))
+    assert full.success
+    full_id = _export_of(stack, full.run_id)
+    before = _public(stack, search)
+    assert set(gone) <= set(before)
+
+    with HarvestServer(shared_data, page_size=5, deletions=gone) as server:
+        profile = _oai_profile(tmp_path, server.oai_url)
+        config = {"profile": str(profile), "source": "kenom-es", "incremental": True, "since": "2023-09-01"}
+        incremental = run_job("harvest_export_job_def", instance=stack.instance, run_config=_harvest(config))
+    assert incremental.success
+    inc_id = _export_of(stack, incremental.run_id)
+    assert inc_id != full_id
+    assert stack.catalog.current_publication().export_id == inc_id == search.alias_target()
+    after = _public(stack, search)
+    assert set(after) == set(before) - set(gone)
+    # Carried records keep the export they were published in; the harvested ones are the new export's.
+    exports = {search.get_document(inc_id, rid)["export_id"] for rid in after}
+    assert exports == {full_id, inc_id}
+
+
+def _harvest(config: dict) -> dict:
+    return {"ops": {"harvest_and_plan": {"config": config}}}
+
+
+def _public(stack, search) -> dict[str, str]:
+    """record_id -> content_hash of the public view; asserts Elasticsearch's alias holds exactly the same."""
+    with stack.catalog._connect() as conn:  # noqa: SLF001 - a read-only probe of the public view
+        rows = dict(conn.execute(f"SELECT record_id, content_hash FROM {stack.catalog.schema}.objects").fetchall())
+    assert search.count() == len(rows)
+    assert search.sample_hashes(search.alias_target(), list(rows)) == rows
+    return rows
+
+
+def test_cli_rollback_and_publish_switch_both_stores(stack, search, tmp_path):
+    """``museum-sync rollback`` and ``museum-sync publish``, as an operator runs them, move both stores."""
+    current = stack.catalog.current_publication()
+    previous = current.previous_export_id
+    assert previous is not None
+
+    back = _cli("rollback", previous, env=stack.env, cwd=tmp_path)
+    assert back.returncode == 0, back.stderr
+    assert f"now shows {previous}" in back.stdout and f"-> {search.index_name(previous)}" in back.stdout
+    assert stack.catalog.current_publication().export_id == previous == search.alias_target()
+    _public(stack, search)
+
+    forward = _cli("publish", current.export_id, env=stack.env, cwd=tmp_path)
+    assert forward.returncode == 0, forward.stderr
+    assert f"published {current.export_id}: {current.record_count} records" in forward.stdout
+    assert stack.catalog.current_publication().export_id == current.export_id == search.alias_target()
+    assert len(_public(stack, search)) == current.record_count
+
+    refused = _cli("publish", "no-such-export", env=stack.env, cwd=tmp_path)
+    assert refused.returncode != 0 and "no snapshot for export no-such-export" in refused.stderr
+    assert stack.catalog.current_publication().export_id == current.export_id == search.alias_target()
+
+
+def _cli(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "museum_sync.cli", "--state-dir", str(cwd / "state"), *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
