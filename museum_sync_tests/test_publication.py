@@ -656,7 +656,7 @@ def test_postgres_only_publication_when_search_is_not_configured(catalog: Catalo
 
 @pytest.mark.live_es
 @pytest.mark.skipif(not os.environ.get("MUSEUM_SYNC_ES_URL"), reason="MUSEUM_SYNC_ES_URL not set")
-def test_live_cluster_publish_and_rollback(catalog: Catalog) -> None:
+def test_live_cluster_publish_rollback_and_incremental(catalog: Catalog) -> None:
     tag = uuid.uuid4().hex[:8]
     search = SearchClient.from_env(alias=f"museum-sync-test-{tag}", index_prefix=f"museum-sync-test-{tag}-v-")
     assert search is not None
@@ -668,6 +668,12 @@ def test_live_cluster_publish_and_rollback(catalog: Catalog) -> None:
         assert_public(catalog, search, B)
         rollback(catalog, search, A)
         assert_public(catalog, search, A)
+        records, deleted = incremental_records()
+        chunks = load(catalog, search, INC, records, kind="incremental")
+        with IncrementalReader(catalog, search, {}) as reader:
+            outcome = publish_export(catalog, search, INC, chunks, deleted_record_ids=deleted, sample_size=3000)
+        assert reader.violations == [] and outcome.check.passed and outcome.check.sampled == 2050
+        assert len(public_state(catalog, search)) == 2050
     finally:
         current = search.alias_target()
         if current is not None:
