@@ -229,6 +229,7 @@ def publish_export(
                 )
             carry = _complete_incremental_index(catalog, search, export_id, tuple(deleted_record_ids), timings)
         search.finish_load(export_id)
+        catalog.analyze_export(export_id)  # here, not in the transaction: the alias is ahead of it meanwhile
         es_docs = search.count(export_id)
         expected_docs = check.staged if carry is None else carry.total
         if not es_docs == expected_docs or check.staged != check.loaded:
@@ -264,7 +265,12 @@ def publish_export(
             attempt,
             es_current,
             lambda: catalog.publish(
-                export_id, expected_chunks, expected_records=check.loaded, metadata=pg_metadata, carry=carry
+                export_id,
+                expected_chunks,
+                expected_records=check.loaded,
+                metadata=pg_metadata,
+                carry=carry,
+                analyze=False,
             ),
             timings,
         )

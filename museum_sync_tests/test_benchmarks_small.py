@@ -52,3 +52,13 @@ def test_sync_benchmark_runs_small_against_the_naive_baseline():
     ours, naive = figures["2000/museum-sync"], figures["2000/naive"]
     assert ours["ok"] and ours["pg_rows"] > 1900 and ours["runs"] == 1
     assert naive["celery_tasks"] >= 1900  # one task per record, carrying the record
+
+
+@pytest.mark.integration
+def test_search_benchmark_runs_small_against_per_document_indexing():
+    out = _run("benchmarks/bench_search.py", "--records", "2000", "--naive-max", "300")
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["public_rows"] == figures["public_docs"] == 2000 - 10 + 20  # 0.5% deleted, 1% new
+    assert figures["carried"] == 2000 - 200 - 10  # all but the 10% revised and the deleted
+    assert all("0 of 200 sampled content hashes differ" in p["check"] for p in figures["publications"])
+    assert figures["index_docs_per_s"] > 0 and figures["naive_docs_per_s"] > 0

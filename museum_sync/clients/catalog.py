@@ -912,6 +912,7 @@ class Catalog:
         deleted_record_ids: Iterable[str] = (),
         metadata: dict[str, Any] | None = None,
         carry: CarryOver | None = None,
+        analyze: bool = True,
     ) -> PublicationResult:
         """Point ``objects`` at the export's staging table, gated, in one transaction.
 
@@ -923,7 +924,8 @@ class Catalog:
         An incremental export is applied on the publication in force: its staging table receives the
         current rows it does not replace, except ``deleted_record_ids`` (those are withdrawn). With
         ``carry`` (what Elasticsearch's copy was completed from), the carry-over must come out the same:
-        same base export, same total; else ``PublicationRefused`` and nothing changes.
+        same base export, same total; else ``PublicationRefused`` and nothing changes. ``analyze=False``:
+        the caller ran ``analyze_export`` before (keeps the statistics pass out of the transaction).
         """
         deleted = sorted(set(deleted_record_ids if carry is None else carry.deleted))
         with self._connect() as conn:
@@ -956,7 +958,8 @@ class Catalog:
                 details.update(self._carry_over(conn, table, old, deleted))
                 if carry is not None:
                     self._check_carry(conn, table, carry, current.export_id if old is not None and current else None)
-            conn.execute(sql.SQL("ANALYZE {}").format(self._ident(table)))
+            if analyze:
+                conn.execute(sql.SQL("ANALYZE {}").format(self._ident(table)))
             publication = self._make_public(
                 conn, export_id, table, old, "publish", current, {**(metadata or {}), **details}
             )
@@ -1066,24 +1069,42 @@ class Catalog:
     def _carry_over(
         self, conn: psycopg.Connection[Any], table: str, base: str | None, deleted: list[str]
     ) -> dict[str, Any]:
+        """Make the carried rows exactly the base's selection, touching only what differs.
+
+        ``prepare_carry_over`` usually did the work already: then this is two anti-joins, so the
+        publication transaction (during which the alias is ahead of the view) stays short.
+        """
         new = self._ident(table)
-        conn.execute(sql.SQL("DELETE FROM {} WHERE chunk_key = %s").format(new), (CARRIED,))
         if base is None:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE chunk_key = %s").format(new), (CARRIED,))
             return {"carried_over": 0, "deleted_requested": len(deleted)}
+        selection = self._carry_selection(table, base)
+        conn.execute(
+            sql.SQL(
+                "DELETE FROM {new} c WHERE c.chunk_key = %s AND NOT EXISTS"
+                " (SELECT 1 {selection} AND o.record_id = c.record_id AND o.content_hash = c.content_hash)"
+            ).format(new=new, selection=selection),
+            (CARRIED, deleted),
+        )
         columns = [sql.Identifier(c) for c in _COLUMN_NAMES]
         select = [
             sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c)) for c in _COLUMN_NAMES
         ]
-        cur = conn.execute(
-            sql.SQL("INSERT INTO {new} ({cols}) SELECT {select} {selection}").format(
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {new} ({cols}) SELECT {select} {selection}"
+                " AND NOT EXISTS (SELECT 1 FROM {new} x WHERE x.record_id = o.record_id)"
+            ).format(
                 new=new,
                 cols=sql.SQL(", ").join(columns),
                 select=sql.SQL(", ").join(select),
-                selection=self._carry_selection(table, base),
+                selection=selection,
             ),
             (CARRIED, deleted),
         )
-        return {"carried_over": cur.rowcount, "deleted_requested": len(deleted)}
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE chunk_key = %s").format(new), (CARRIED,)).fetchone()
+        assert row is not None
+        return {"carried_over": int(row[0]), "deleted_requested": len(deleted)}
 
     def _check_carry(
         self, conn: psycopg.Connection[Any], table: str, carry: CarryOver, base_export_id: str | None
@@ -1548,6 +1569,13 @@ class Catalog:
         with self._connect() as conn:
             self._lock(conn, "publish")
             return self._current(conn)
+
+    def analyze_export(self, export_id: str) -> None:
+        """Planner statistics for the export's staging table, before it goes public (a fresh table has none)."""
+        with self._connect() as conn:
+            export = self._export_row(conn, export_id)
+            if export is not None and self._relation_exists(conn, export[0]):
+                conn.execute(sql.SQL("ANALYZE {}").format(self._ident(export[0])))
 
     def check_publishable(self, export_id: str, expected_chunks: int) -> PublishCheck:
         """Run ``publish``'s gate without publishing: raises ``PublicationRefused`` as ``publish`` would.
