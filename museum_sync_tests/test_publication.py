@@ -462,9 +462,7 @@ INC = "tate-20240604-dddd4444"
 def incremental_records() -> tuple[list[MuseumRecord], list[str]]:
     """On A: 200 of its objects revised, 100 new ones; and 50 others deleted at the source."""
     base = export_records(A)
-    revised = [
-        r.model_copy(update={"export_id": INC, "credit_line": f"{r.credit_line} (revised)"}) for r in base[:200]
-    ]
+    revised = [r.model_copy(update={"export_id": INC, "credit_line": f"{r.credit_line} (revised)"}) for r in base[:200]]
     new = tate_records(INC, 100, id_offset=900_000)
     deleted = [r.record_id for r in base[1000:1050]]
     return revised + new, deleted
@@ -656,14 +654,25 @@ def test_postgres_only_publication_when_search_is_not_configured(catalog: Catalo
 
 @pytest.mark.live_es
 @pytest.mark.skipif(not os.environ.get("MUSEUM_SYNC_ES_URL"), reason="MUSEUM_SYNC_ES_URL not set")
-def test_live_cluster_publish_rollback_and_incremental(catalog: Catalog) -> None:
+def test_live_cluster_publish_rollback_and_incremental(
+    catalog: Catalog, refuse_publications: RefusePublications
+) -> None:
+    """The scenarios above on a real cluster: a failed PostgreSQL step (the one failure PostgreSQL can
+    inject here), the switch under a polling reader, rollback, an incremental publication."""
     tag = uuid.uuid4().hex[:8]
     search = SearchClient.from_env(alias=f"museum-sync-test-{tag}", index_prefix=f"museum-sync-test-{tag}-v-")
     assert search is not None
     try:
         publish_export(catalog, search, A, load(catalog, search, A))
+        chunks_b = load(catalog, search, B)
+        refuse_publications.on()
         with Reader(catalog, search, sizes()) as reader:
-            outcome = publish_export(catalog, search, B, load(catalog, search, B))
+            with pytest.raises(PublicationFailed) as info:
+                publish_export(catalog, search, B, chunks_b)
+            assert info.value.rolled_back
+            assert_public(catalog, search, A)
+            refuse_publications.off()
+            outcome = publish_export(catalog, search, B, chunks_b)
         assert reader.violations == [] and outcome.check.passed
         assert_public(catalog, search, B)
         rollback(catalog, search, A)
