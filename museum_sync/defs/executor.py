@@ -32,6 +32,9 @@ visibility_timeout (s)             above the longest step, or a long step runs  
 result_expires (s)                 step results (~10 KB each) leave Redis       MUSEUM_SYNC_RESULT_EXPIRES (3600)
 steps in flight per run            queued+running steps a run submits: keeps    MUSEUM_SYNC_MAX_INFLIGHT_STEPS (8)
                                    broker memory flat (BoundedCeleryExecutor)
+lost-step check (s)                a step whose message the broker lost (Redis  MUSEUM_SYNC_LOST_STEP_CHECK_S (10)
+                                   restarted without its data) is resubmitted
+                                   after this long, up to 3 times (_LostSteps)
 =================================  ===========================================  ==========================
 
 Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
@@ -41,7 +44,10 @@ dagster-celery's priorities run backwards, so routing is by queue only.
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -153,22 +159,161 @@ class BoundedCeleryExecutor(CeleryExecutor):  # type: ignore[misc]
     def execute(self, plan_context: Any, execution_plan: Any) -> Any:
         from dagster_celery.core_execution_loop import core_celery_execution_loop
 
-        return core_celery_execution_loop(
-            plan_context, _bounded_plan(execution_plan, self.max_in_flight), step_execution_fn=_submit_and_forget
+        lost_steps = _LostSteps(
+            self, plan_context.log, check_s=float(_int("MUSEUM_SYNC_LOST_STEP_CHECK_S", 10)), max_resubmits=3
         )
+        try:
+            yield from core_celery_execution_loop(
+                plan_context, _bounded_plan(execution_plan, self.max_in_flight), step_execution_fn=lost_steps.submit
+            )
+        finally:
+            lost_steps.close()
 
 
-class _ForgetOnRead:
-    """A step's AsyncResult that deletes its stored result once the run has read it.
+class StepMessageLost(MuseumSyncError):
+    """The broker lost a step's message again and again: the run fails instead of waiting forever."""
 
-    Each chunk step's result (its serialized events, ~22 KB) otherwise stays in Redis until
+
+class _LostSteps:
+    """Notices steps whose Celery message the broker lost, and submits them again.
+
+    A Redis restarted without its data drops the queued step messages (and the deliveries it tracked);
+    dagster-celery would poll their results forever and the run would hang until run monitoring's
+    ``max_runtime``. A step is lost when, on two looks ``check_s`` apart, its message is in no queue,
+    not delivered (kombu's ``unacked`` hash) and it has no result. It is then submitted again (steps are
+    idempotent), at most ``max_resubmits`` times; after that its result raises ``StepMessageLost``, a
+    step error that fails the run with the reason. A message still delivered to a live worker is never
+    lost: a dead worker's step comes back after ``visibility_timeout`` as before.
+    """
+
+    def __init__(
+        self, executor: Any, log: Any, *, check_s: float, max_resubmits: int, submit: Callable[..., Any] | None = None
+    ) -> None:
+        self.executor = executor
+        self.log = log
+        self.submit_task = submit or _submit_task  # dagster-celery's; a test sends plain Celery messages
+        self.check_s = check_s
+        self.max_resubmits = max_resubmits
+        self._connection: Any = None
+        self._present: set[str] | None = None
+        self._scanned_at = float("-inf")
+        self._queues: set[str] = set()
+
+    def submit(self, app: Any, plan_context: Any, step: Any, queue: str, priority: int, known_state: Any) -> Any:
+        args = (app, plan_context, step, queue, priority, known_state)
+        return _TrackedStep(self, args, self.submit_task(*args))
+
+    def present(self, now: float) -> tuple[float, set[str] | None]:
+        """(when read, task ids the broker holds, queued or delivered; None: unknown), read at most once
+        per second (or per half ``check_s``) for all the run's steps together."""
+        if now - self._scanned_at >= min(1.0, self.check_s / 2):
+            self._scanned_at = now
+            self._present = self._scan()
+        return self._scanned_at, self._present
+
+    def _scan(self) -> set[str] | None:
+        try:
+            if self._connection is None:
+                from dagster_celery.make_app import make_app
+
+                self._connection = make_app(self.executor.app_args()).connection_for_write()
+            channel = self._connection.default_channel
+            client = channel.client
+            raw: list[bytes] = []
+            for queue in self._queues:
+                for priority in channel.priority_steps:
+                    raw.extend(client.lrange(channel._q_for_pri(queue, priority), 0, -1))
+            raw.extend(client.hvals(channel.unacked_key))
+        except Exception:  # noqa: BLE001 - a broker that cannot answer now proves nothing lost
+            self.close()
+            return None
+        found: set[str] = set()
+        for message in raw:
+            try:
+                payload = json.loads(message)
+            except ValueError:
+                continue
+            envelope = payload[0] if isinstance(payload, list) else payload  # unacked: [message, exchange, key]
+            task_id = (envelope.get("headers") or {}).get("id") if isinstance(envelope, dict) else None
+            if task_id:
+                found.add(str(task_id))
+        return found
+
+    def track_queue(self, queue: str) -> None:
+        self._queues.add(queue)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # noqa: BLE001 - closing a connection to a broker that is gone
+                pass
+            self._connection = None
+
+
+class _TrackedStep:
+    """A step's AsyncResult that is resubmitted if lost (``_LostSteps``) and forgotten once read.
+
+    Forgetting: each chunk step's result (its serialized events, ~22 KB) otherwise stays in Redis until
     ``result_expires``: Redis grew linearly with the number of chunks of the runs of the last hour.
     """
 
-    def __init__(self, result: Any) -> None:
+    def __init__(self, watch: _LostSteps, args: tuple[Any, ...], result: Any) -> None:
+        self._watch = watch
+        self._args = args
         self._result = result
+        self._submitted_at = time.monotonic()
+        self._absent_since: float | None = None
+        self._resubmits = 0
+        self._failure: str | None = None
+        watch.track_queue(args[3])
+
+    def ready(self) -> bool:
+        if self._failure is not None or self._result.ready():
+            return True
+        scanned_at, present = self._watch.present(time.monotonic())
+        if scanned_at <= self._submitted_at:
+            return False  # that look at the broker is older than the message
+        if present is None or self._result.id in present:
+            self._absent_since = None
+            return False
+        if self._absent_since is None:
+            self._absent_since = scanned_at
+            return False
+        if scanned_at - self._absent_since < self._watch.check_s or self._result.ready():
+            return False
+        self._lost(scanned_at)
+        return self._failure is not None
+
+    def _lost(self, now: float) -> None:
+        step, queue = self._args[2], self._args[3]
+        what = (
+            f"step {step.key}: its Celery message (task {self._result.id}) is in no queue of the broker, not"
+            f" delivered to any worker and has no result for {now - self._absent_since:.0f} s (Redis restarted"
+            " without its data?)"
+        )
+        if self._resubmits >= self._watch.max_resubmits:
+            self._failure = f"{what}; lost {self._resubmits + 1} times, the step is given up"
+            self._watch.log.error(self._failure)
+            return
+        try:
+            result = self._watch.submit_task(*self._args)
+        except Exception as exc:  # noqa: BLE001 - the broker is still not itself: look again later
+            self._absent_since = now
+            self._watch.log.warning(f"{what}; submitting it again failed ({exc}), retrying in {self._watch.check_s} s")
+            return
+        self._resubmits += 1
+        self._result = result
+        self._submitted_at = time.monotonic()
+        self._absent_since = None
+        self._watch.log.warning(
+            f"{what}; submitted again to queue {queue} as task {self._result.id}"
+            f" ({self._resubmits} of {self._watch.max_resubmits})"
+        )
 
     def get(self, *args: Any, **kwargs: Any) -> Any:
+        if self._failure is not None:
+            raise StepMessageLost(self._failure)
         value = self._result.get(*args, **kwargs)
         self._result.forget()
         return value
@@ -177,10 +322,10 @@ class _ForgetOnRead:
         return getattr(self._result, name)
 
 
-def _submit_and_forget(*args: Any, **kwargs: Any) -> Any:
-    from dagster_celery.executor import _submit_task
+def _submit_task(*args: Any) -> Any:
+    from dagster_celery.executor import _submit_task as submit
 
-    return _ForgetOnRead(_submit_task(*args, **kwargs))
+    return submit(*args)
 
 
 def _bounded_plan(plan: Any, limit: int) -> Any:
