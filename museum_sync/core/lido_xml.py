@@ -1225,10 +1225,30 @@ def _events(
         yield event, elem
 
 
+_BIG_LINE = 65535  # libxml2 keeps an element's line in 16 bits; this value means "look elsewhere"
+
+
 def _line(el: Element) -> int:
-    """``sourceline`` (1-based), 0 when libxml2 does not know it."""
+    """The line of the element's start tag (its closing ``>``), 1-based; 0 when libxml2 does not know it.
+
+    From line 65535 on, libxml2 (``xmlGetLineNo``) answers with the line where the element's first text
+    node *ends*: one line or more too far in an indented file. A steward must land on the start tag, so
+    the newlines of that text are taken off again. Read it at the ``end`` event (the text is parsed).
+    """
     value: Any = el.sourceline
-    return int(value) if value else 0
+    if not value:
+        return 0
+    line = int(value)
+    return line - _newlines_before_text(el) if line >= _BIG_LINE else line
+
+
+def _newlines_before_text(el: Element, depth: int = 0) -> int:
+    """Newlines between the start tag and the end of the text node libxml2 took a big line number from."""
+    if el.text is not None:
+        return el.text.count("\n")
+    if len(el) and depth < 32:
+        return _newlines_before_text(el[0], depth + 1)  # libxml2 asks the first child (same line: no text between)
+    return el.tail.count("\n") if el.tail is not None else 0  # an empty element: the text after it
 
 
 def _local_name(el: Element) -> str:

@@ -89,8 +89,7 @@ def lenient_record(d: Draft) -> MuseumRecord:
         span = DateSpan(display=str(display), earliest=earliest, latest=latest)
     aats = d.get("materials_aat", [])
     materials = tuple(
-        Term(label=m, aat=_aat(aats[i]) if i < len(aats) else None)
-        for i, m in enumerate(d.get("materials", []))
+        Term(label=m, aat=_aat(aats[i]) if i < len(aats) else None) for i, m in enumerate(d.get("materials", []))
     )
     measurements = []
     for m in d.get("measurements", []):
@@ -241,14 +240,30 @@ def test_records_are_one_line_and_reparse_to_the_same_text(lido_dir: Path) -> No
 
 def test_locators_point_at_each_record(lido_dir: Path) -> None:
     items = list(lx.iter_lido_elements(lido_dir / "records" / "inp_ro_science_technology_486records.xml"))
-    assert items[0][0] == Locator(
-        file="inp_ro_science_technology_486records.xml", line=4, pointer="/lidoWrap/lido[1]"
-    )
+    assert items[0][0] == Locator(file="inp_ro_science_technology_486records.xml", line=4, pointer="/lidoWrap/lido[1]")
     assert items[-1][0].pointer == "/lidoWrap/lido[486]"
     lines = [loc.line for loc, _ in items]
     assert lines == sorted(lines) and len(set(lines)) == 486
     single = list(lx.iter_lido_elements(lido_dir / "records" / "lidowg_v1.1_LaPrimavera.xml"))
     assert [str(loc) for loc, _ in single] == ["lidowg_v1.1_LaPrimavera.xml:10 /lido[1]"]
+
+
+def test_locators_past_line_65535_are_the_start_tag_lines(lido_dir: Path, tmp_path: Path) -> None:
+    """libxml2 keeps element lines in 16 bits and answers a line too far beyond 65535; the reader corrects it."""
+    path = lido_dir / "records" / "inp_ro_science_technology_486records.xml"
+    data = path.read_bytes()
+    starts = [n for n, text in enumerate(data.split(b"\n"), 1) if text.lstrip().startswith(b"<lido:lido>")]
+    lines = [loc.line for loc, _ in lx.iter_lido_elements(path)]
+    assert len(starts) == 486 and starts[-1] > 65535
+    assert lines == starts
+    # Start tags over several lines, no indentation, an empty record: the line of the tag's closing ">".
+    pad = b"\n" * 70_000
+    odd = tmp_path / "odd.xml"
+    odd.write_bytes(
+        b'<?xml version="1.0"?>\n<lidoWrap>' + pad + b'<lido\n  a="1">\n\n   <x>2</x></lido>\n'
+        b"<lido><x><y>3</y></x>\n</lido>\n<lido/>\n<lido>text\n</lido></lidoWrap>\n"
+    )
+    assert [loc.line for loc, _ in lx.iter_lido_elements(odd)] == [70_003, 70_006, 70_008, 70_009]
 
 
 def test_kunsthalle_bremen_record_maps_every_field(by_file: dict[str, list[Draft]]) -> None:
@@ -312,9 +327,7 @@ def test_lido_v11_skos_concepts_titles_and_materials(by_file: dict[str, list[Dra
     # lido00464 (large) beats lido00451 (350 px) in each resourceSet.
     assert d["images"][0]["url"] == "http://www.bildindex.de/bilder/d/fmp_gkka1982_01929_2l"
     v10 = by_file["lidowg_v1.0_LaPrimavera.xml"][0]
-    assert str(v10["provenance_history"]).startswith(
-        "provenance: Florence, Palazzo Medici Riccardi, Via Cavour, 1498"
-    )
+    assert str(v10["provenance_history"]).startswith("provenance: Florence, Palazzo Medici Riccardi, Via Cavour, 1498")
 
 
 def test_event_types_across_institutions(by_file: dict[str, list[Draft]]) -> None:
@@ -376,9 +389,7 @@ def test_manifest_and_aat_forms_are_recognised() -> None:
     </lido:lido>"""
     d = lx.parse_lido(xml)
     assert d["work_type_aat"] == "http://vocab.getty.edu/aat/300033618"
-    assert d["creators"] == [
-        {"name": "Maker", "role": "painter", "role_aat": "http://vocab.getty.edu/aat/300025136"}
-    ]
+    assert d["creators"] == [{"name": "Maker", "role": "painter", "role_aat": "http://vocab.getty.edu/aat/300025136"}]
     assert d["iiif_manifest"] == "https://ex.org/iiif/1/manifest"
     assert d["images"] == [{"url": "https://ex.org/t.jpg", "is_primary": True}]
     assert "lido_schema_version" not in d  # no xsi:schemaLocation at all
@@ -620,9 +631,7 @@ def test_kenom_list_records(shared_data: Path) -> None:
 def test_deleted_record_and_oai_dc_payload(shared_data: Path) -> None:
     path = shared_data / "oaipmh" / "edge" / "sickle_ListRecords_with_deleted.xml"
     deleted, live = list(lx.iter_oai_records(path))
-    assert (
-        deleted.deleted and deleted.metadata is None and deleted.identifier == "oai:test.example.com:1585310"
-    )
+    assert deleted.deleted and deleted.metadata is None and deleted.identifier == "oai:test.example.com:1585310"
     assert not live.deleted and live.metadata_format == "oai_dc" and live.metadata is not None
     d = lx.parse_oai_dc(live.metadata)
     assert d["titles"] == [{"text": "Sample Title", "preferred": True}]
