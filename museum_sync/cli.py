@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.core.locator import where
 
 __all__ = ["main"]
 
@@ -273,8 +274,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                 print(f"{key}: {len(rows)} rows shown")
                 for r in rows:
                     print(
-                        f"  {r.file}:{r.line}  record {r.record_id or '(none)'}  {r.field}: {r.reason}: "
-                        f"{r.message}" + (f"  value={r.value!r}" if r.value else "")
+                        f"  {where(r.file, r.line, r.pointer)}  record {r.record_id or '(none)'}  "
+                        f"{r.field}: {r.reason}: {r.message}" + (f"  value={r.value!r}" if r.value else "")
                     )
             return 0
         return _replay(args, catalog)
@@ -428,9 +429,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             for row in stages.iter_rejects(store, export.export_id, index):
                 if args.show:
                     loc = row["locator"]
+                    place = where(loc["file"], loc["line"], loc.get("pointer"))
                     for p in row["problems"]:
                         print(
-                            f"{loc['file']}:{loc['line']}  record {row['record_id'] or '(none)'}  "
+                            f"{place}  record {row['record_id'] or '(none)'}  "
                             f"{p['field']}: {p['reason']}: {p['message']}"
                         )
             if not report.drift_passed:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from museum_sync import publication
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha256
@@ -29,6 +29,7 @@ from museum_sync.core.exceptions import ChunkPlanError, EmptySource, SourceError
 from museum_sync.core.locator import Locator
 from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import Profile, load_profile
+from museum_sync.core.source_locators import ENTRIES, INDEX, LocatorWriter, SourceLocators
 from museum_sync.core.validation import ChunkValidator, Problem, Reason, Rejected, Valid
 
 __all__ = [
@@ -38,11 +39,13 @@ __all__ = [
     "SAMPLE_REJECTS",
     "extract",
     "iter_valid_records",
+    "source_locators",
     "validate_chunk",
 ]
 
 SAMPLE_REJECTS = 20  # rejects shown in check metadata; all of them are in quarantine
 
+_COPIED = ("csv", "jsonl")  # profile formats snapshotted byte for byte: their own locators hold
 _SNAPSHOT_FORMAT = {"csv": "csv", "jsonl": "jsonl", "json": "jsonl", "lido": "xmllines", "oai_dc": "xmllines"}
 _SUFFIX = {"csv": "csv", "jsonl": "jsonl", "xmllines": "xmll"}
 
@@ -94,36 +97,71 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_") or "export"
 
 
-def _write_snapshot(source_path: Path, profile: Profile, target: Path) -> tuple[str, int]:
-    """Stream the source into the snapshot file; returns (sha256, bytes). Memory stays flat."""
-    digest = hashlib.sha256()
-    size = 0
-    with atomic_writer(target) as out:
-        if profile.format in ("csv", "jsonl"):
+class _HashedOut:
+    """The snapshot being written: hashes and counts every byte on its way to the file."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        self.out.write(data)
+
+
+def _write_snapshot(source_path: Path, profile: Profile, target: Path) -> tuple[str, int, int | None]:
+    """Stream the source into the snapshot file; returns (sha256, bytes, records located). Memory stays flat.
+
+    A rewritten export (JSON document, XML) gets its original locators in a sidecar beside the snapshot,
+    in the same pass; a byte-for-byte copy needs none (records located: ``None``).
+    """
+    with atomic_writer(target) as handle:
+        out = _HashedOut(handle)
+        if profile.format in _COPIED:
             with source_path.open("rb") as src:
                 for block in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(block)
-                    size += len(block)
                     out.write(block)
+            located = None
         else:
-            for line in _record_lines(source_path, profile):
-                data = line + b"\n"
-                digest.update(data)
-                size += len(data)
-                out.write(data)
-    return digest.hexdigest(), size
+            located = _write_rewritten(source_path, profile, out, target.parent)
+    return out.digest.hexdigest(), out.size, located
 
 
-def _record_lines(source_path: Path, profile: Profile) -> Iterator[bytes]:
+def _write_rewritten(source_path: Path, profile: Profile, out: _HashedOut, folder: Path) -> int:
+    """One record per snapshot line, its original locator as the same entry of the sidecar."""
+    with atomic_writer(folder / ENTRIES) as entries, atomic_writer(folder / INDEX) as index:
+        writer = LocatorWriter(entries, index)
+        for locator, line in _record_lines(source_path, profile):
+            writer.add(locator)
+            out.write(line + b"\n")
+    return writer.records
+
+
+def _record_lines(source_path: Path, profile: Profile) -> Iterator[tuple[Locator, bytes]]:
     if profile.format == "json":
         assert profile.item_path is not None
-        for _, item in sources.iter_json_items(source_path, profile.item_path):
-            yield json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        for locator, item in sources.iter_json_items(source_path, profile.item_path):
+            line = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            yield locator, line
     else:
         from museum_sync.core import lido_xml
 
-        for _, element in lido_xml.iter_lido_elements(source_path):
-            yield element
+        yield from lido_xml.iter_lido_elements(source_path)
+
+
+def _source_error(exc: SourceError, source_path: Path, located: SourceLocators | None) -> SourceError:
+    """A planning error, named in the operator's file rather than in the snapshot being built.
+
+    A byte-for-byte copy keeps line and offset; a rewritten export names the record's original locator.
+    """
+    if located is None:
+        return exc.at(str(source_path))
+    if exc.line is None or not 1 <= exc.line <= located.records:
+        return type(exc)(exc.reason, file=str(source_path))
+    original = located.at(exc.line - 1)  # snapshot line n holds record n - 1
+    return type(exc)(f"{exc.reason} (record {original.pointer})", file=str(source_path), line=original.line or None)
 
 
 def extract(
@@ -147,7 +185,8 @@ def extract(
     staging.mkdir(parents=True, exist_ok=True)
     try:
         tmp_snapshot = staging / f"snapshot.{_SUFFIX[fmt]}"
-        sha256, size = _write_snapshot(source_path, profile, tmp_snapshot)
+        sha256, size, records_located = _write_snapshot(source_path, profile, tmp_snapshot)
+        located = None if records_located is None else SourceLocators(staging, source_path.name, records_located)
         existing = store.find_snapshot(source, sha256[:8])
         if existing:
             return open_export(store, existing)
@@ -159,8 +198,7 @@ def extract(
                 tmp_snapshot, fmt, size_hint, encoding=profile.encoding, delimiter=profile.delimiter
             )
         except SourceError as exc:
-            # CSV and JSONL snapshots are byte-for-byte copies: line and offset hold in the operator's file.
-            raise (exc.at(str(source_path)) if fmt in ("csv", "jsonl") else exc) from exc
+            raise _source_error(exc, source_path, located) from exc
         if plan.total_records == 0:
             raise EmptySource("export has no records", file=str(source_path))
         manifest = {
@@ -179,6 +217,8 @@ def extract(
             "fetched_at": (now or datetime.now(UTC)).isoformat(),
             "kind": "full",
         }
+        if located is not None:
+            manifest["source_locators"] = {"file": located.file, "records": located.records}
         store.write_json(staging / "manifest.json", manifest)
         with atomic_writer(staging / "plan.json") as handle:
             handle.write(plan.to_json().encode("utf-8"))
@@ -208,6 +248,18 @@ def open_export(store: ArtifactStore, export_id: str) -> ExportRef:
         plan=plan,
         manifest=manifest,
     )
+
+
+def source_locators(export: ExportRef) -> SourceLocators | None:
+    """Where the records of a rewritten export were in the museum's file (``None``: use the snapshot's own).
+
+    ``None`` for CSV/JSONL copies (their snapshot locators are the file's), harvests, and snapshots
+    extracted before the sidecar existed.
+    """
+    meta = export.manifest.get("source_locators")
+    if not meta:
+        return None
+    return SourceLocators(export.snapshot.parent, str(meta["file"]), int(meta["records"]))
 
 
 def publish(
@@ -306,9 +358,7 @@ def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile:
         atomic_writer(out_dir / "valid.jsonl") as valid_out,
         atomic_writer(out_dir / "rejects.jsonl") as reject_out,
     ):
-        for locator, raw in chunking.read_chunk(
-            export.snapshot, export.plan, index, encoding=profile.encoding, delimiter=profile.delimiter
-        ):
+        for locator, raw in _chunk_records(export, index, profile):
             records += 1
             result = validator.validate(locator, raw)
             version = result.record.lido_schema_version if isinstance(result, Valid) else None
@@ -345,6 +395,18 @@ def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile:
     )
     store.write_json(out_dir / "report.json", report.to_dict())
     return report
+
+
+def _chunk_records(export: ExportRef, index: int, profile: Profile) -> Iterator[tuple[Locator, Any]]:
+    """The chunk's records, each with the locator a steward can open: the original one where there is one."""
+    records = chunking.read_chunk(
+        export.snapshot, export.plan, index, encoding=profile.encoding, delimiter=profile.delimiter
+    )
+    located = source_locators(export)
+    if located is None:
+        return records
+    located.check()
+    return located.relocate(records, export.plan.first_record(index))
 
 
 def read_report(store: ArtifactStore, export_id: str, index: int) -> ChunkReport | None:
@@ -408,7 +470,7 @@ def _quarantine_rows(
                 partition_key=partition_key,
                 record_id=row.get("record_id"),
                 file=loc.get("file"),
-                line=loc.get("line"),
+                line=loc.get("line") or None,  # 0: the reader knows no line (JSON items); NULL in SQL
                 byte_offset=loc.get("offset"),
                 pointer=loc.get("pointer"),
                 field=problem["field"],
@@ -517,12 +579,7 @@ def quarantine_unreadable_chunk(
     key = export.partition_key(index)
     span = export.plan.chunks[index]
     row = {
-        "locator": {
-            "file": export.snapshot.name,
-            "line": getattr(exc, "line", None) or span.first_line,
-            "offset": getattr(exc, "offset", None) if getattr(exc, "offset", None) is not None else span.start,
-            "pointer": None,
-        },
+        "locator": _unreadable_locator(export, index, exc),
         "record_id": None,
         "problems": [{"field": "record", "reason": "unparseable_record", "message": str(exc), "value": None}],
         "raw": None,
@@ -538,6 +595,23 @@ def quarantine_unreadable_chunk(
         blocking=True,
     )
     catalog.record_validation(export.export_id, key, index, False, None, 0, span.records, run_id)
+
+
+def _unreadable_locator(export: ExportRef, index: int, exc: Exception) -> dict[str, Any]:
+    """Where an unreadable chunk breaks: the failing line (else the chunk's first), in the museum's file if known."""
+    span = export.plan.chunks[index]
+    line = getattr(exc, "line", None) or span.first_line
+    offset = getattr(exc, "offset", None)
+    snapshot = Locator(export.snapshot.name, line, span.start if offset is None else offset)
+    located = source_locators(export)
+    if located is None:
+        return snapshot.as_dict()
+    first = export.plan.first_record(index)
+    ordinal = line - 1 if first <= line - 1 < first + span.records else first  # snapshot line n: record n - 1
+    try:
+        return located.at(ordinal).as_dict()
+    except (ChunkPlanError, OSError):  # the sidecar is damaged too: the snapshot is all there is
+        return snapshot.as_dict()
 
 
 def index_chunk(search: Any, catalog: Any, store: ArtifactStore, export_id: str, index: int, run_id: str | None) -> Any:

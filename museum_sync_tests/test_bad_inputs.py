@@ -6,7 +6,8 @@ that can. Beyond that, every case must keep the promises a steward relies on:
 
 - nothing is lost: valid + rejected = the records in the source, every source record (found by its own
   id in the raw bytes) is either in ``valid.jsonl`` or in ``rejects.jsonl``, and every reject carries the
-  record's raw text and a locator that points at it;
+  record's raw text and a locator that points at it in the museum's own file (for JSON documents and XML
+  the original file name and JSON pointer / XPath, not the one-record-per-line snapshot);
 - an error names the file (and the line and byte, checked against the bytes themselves), fits on one
   line and leaves no half-written snapshot behind;
 - no entity is ever expanded and no local file is ever read: ``root:`` (from /etc/passwd) and ``lollol``
@@ -35,6 +36,7 @@ from lxml import etree
 from museum_sync import stages
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.core.exceptions import MuseumSyncError, SourceError
+from museum_sync.core.locator import where
 from museum_sync.core.profiles import Profile, load_profile
 from museum_sync_tests.conftest import FIXTURES, REPO
 
@@ -164,13 +166,33 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(item)
 
 
-def check_reject_points_at_its_record(row: dict[str, Any], data: bytes, profile: Profile) -> None:
+def json_pointer(document: Any, pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer (``/data/3``)."""
+    value = document
+    for token in pointer.split("/")[1:]:
+        key = token.replace("~1", "/").replace("~0", "~")
+        value = value[int(key)] if isinstance(value, list) else value[key]
+    return value
+
+
+def xml_pointer(data: bytes, pointer: str) -> etree._Element:
+    """The element at an XPath-like pointer (``/lidoWrap/lido[3]``), namespaces ignored, read by a full parse."""
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    steps = [re.fullmatch(r"([\w.-]+)(?:\[(\d+)\])?", step) for step in pointer.strip("/").split("/")]
+    assert all(steps), pointer
+    path = "/" + "/".join(f"*[local-name()='{m[1]}']" + (f"[{m[2]}]" if m[2] else "") for m in steps if m is not None)
+    found = root.getroottree().xpath(path)
+    assert len(found) == 1, f"{pointer} names {len(found)} elements"
+    return found[0]
+
+
+def check_reject_points_at_its_record(row: dict[str, Any], data: bytes, profile: Profile, path: Path) -> None:
     """The reject's raw text is the record at its locator, checked against the source bytes."""
     raw = row["raw"]
     loc = row["locator"]
     assert raw, f"reject without raw text: {row}"
-    assert loc["file"] and loc["line"] >= 1, f"reject without a usable locator: {loc}"
     if profile.format in ("csv", "jsonl"):
+        assert loc["file"] and loc["line"] >= 1, f"reject without a usable locator: {loc}"
         offset = loc["offset"]
         assert offset is not None, f"CSV/JSONL reject without a byte offset: {loc}"
         assert offset == 0 or data[offset - 1 : offset] == b"\n", f"offset {offset} is not a line start"
@@ -186,16 +208,24 @@ def check_reject_points_at_its_record(row: dict[str, Any], data: bytes, profile:
             assert parsed["__unparseable__"] == text
         else:
             assert parsed == json.loads(text)
-    elif profile.format == "json":
-        assert profile.item_path == "data.item"
-        item = json.loads(data)["data"][loc["line"] - 1]  # snapshot line n is the document's item n
+        return
+    # JSON documents and XML are rewritten into the snapshot: the locator must still name the museum's file.
+    assert loc["file"] == path.name and loc["offset"] is None, f"not the original file: {loc}"
+    if profile.format == "json":
+        assert loc["line"] == 0, f"ijson knows no line, yet the locator claims one: {loc}"
+        item = json_pointer(json.loads(data), loc["pointer"])
         parsed = json.loads(raw)
         assert (json.loads(parsed["__unparseable__"]) if "__unparseable__" in parsed else parsed) == item
     else:
+        element = xml_pointer(data, loc["pointer"])
+        assert etree.QName(element).localname == "lido"
+        assert loc["line"] == element.sourceline, f"{loc} is not the line of {loc['pointer']}"
+        assert re.search(rb"<([\w.-]+:)?lido[\s>]", source_line(data, loc["line"])), "no lido start tag there"
         root = etree.fromstring(raw.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
         assert etree.QName(root).localname == "lido"
         if row["record_id"]:
             assert row["record_id"].encode("utf-8") in data
+            assert element.xpath("string(.//*[local-name()='lidoRecID'])").strip() == row["record_id"]
 
 
 # ------------------------------------------------------------------------------------------------ the cases
@@ -272,8 +302,13 @@ def test_case(case: dict[str, Any], generated: Path, tmp_path: Path, request: py
     by_row: Counter[str] = Counter()
     for row in outcome.rejects:
         by_row.update({p["reason"] for p in row["problems"]})
-        check_reject_points_at_its_record(row, data, profile)
+        check_reject_points_at_its_record(row, data, profile, path)
     assert dict(by_row) == expect["rejected"]
+    if "reject_locators" in case:
+        located = sorted(
+            {where(r["locator"]["file"], r["locator"]["line"], r["locator"]["pointer"]) for r in outcome.rejects}
+        )
+        assert located == sorted(case["reject_locators"])
     messages = " | ".join(p["message"] for row in outcome.rejects for p in row["problems"])
     for needle in case.get("reject_message_contains", []):
         assert needle in messages, f"{needle!r} not in reject messages: {messages}"

@@ -76,6 +76,10 @@ class ChunkPlan:
         """The snapshot's size in bytes (the last span ends at the end of the file)."""
         return self.chunks[-1].end if self.chunks else self.header_end
 
+    def first_record(self, index: int) -> int:
+        """The 0-based ordinal of chunk ``index``'s first record: where its entries start in a sidecar."""
+        return sum(span.records for span in self.chunks[:index])
+
     def partition_keys(self, export_id: str) -> list[str]:
         """Dagster partition keys, one per chunk: stable for the same bytes and chunk size."""
         return [f"{export_id}/{span.index:04d}" for span in self.chunks]

@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 import dagster as dg
 
 from museum_sync import stages
+from museum_sync.core.locator import where
 from museum_sync.defs.partitions import chunk_partitions
 
 P = ParamSpec("P")
@@ -70,10 +71,10 @@ def rejects_markdown(samples: list[dict[str, Any]]) -> str:
     """Sample rejects as a Markdown table: what a steward reads first in the check's metadata."""
     if not samples:
         return "No rejected records."
-    lines = ["| record id | file:line | field | reason | value | message |", "|---|---|---|---|---|---|"]
+    lines = ["| record id | file:line pointer | field | reason | value | message |", "|---|---|---|---|---|---|"]
     for row in samples:
         loc = row["locator"]
-        where = f"{loc.get('file')}:{loc.get('line')}"
+        place = where(loc.get("file"), loc.get("line"), loc.get("pointer"))
         for problem in row["problems"]:
             lines.append(
                 "| "
@@ -81,7 +82,7 @@ def rejects_markdown(samples: list[dict[str, Any]]) -> str:
                     _md_cell(v)
                     for v in (
                         row.get("record_id") or "(none)",
-                        where,
+                        place,
                         problem["field"],
                         problem["reason"],
                         problem.get("value"),
