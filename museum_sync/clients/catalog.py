@@ -1368,9 +1368,14 @@ class Catalog:
             return [str(row[0]) for row in conn.execute(query).fetchall()]
 
     def quarantine_summary(self, export_id: str) -> list[dict[str, Any]]:
-        """Rejected records of an export counted by reason (a record with two problems counts in both)."""
+        """Rejected records of an export counted by reason (a record with two problems counts in both).
+
+        A record is its chunk + line + pointer + id: items of a JSON document have no line, and an
+        item without an id is told apart from the next one by its pointer alone.
+        """
         query = sql.SQL(
-            "SELECT reason, count(DISTINCT (partition_key, coalesce(line, 0), coalesce(record_id, ''))) "
+            "SELECT reason, count(DISTINCT (partition_key, coalesce(line, 0), coalesce(pointer, ''),"
+            " coalesce(record_id, ''))) "
             "FROM {} WHERE export_id = %s GROUP BY reason ORDER BY reason"
         ).format(self._ident("quarantine"))
         with self._connect() as conn:

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -661,3 +662,23 @@ def test_swap_gives_up_after_swap_timeout_and_changes_nothing(
         holder.release()
     assert catalog.current_publication() == first and catalog.count() == 30
     assert hasty.publish("tate-b", 1).publication.record_count == 52
+
+
+def test_quarantine_summary_counts_records_not_problems(catalog: Catalog) -> None:
+    """Two problems of one record count once per reason; JSON items without line or id count apart."""
+    key = "aic-a/0000"
+    one = reject("aic-a", key, 1)
+    rows = [
+        one,
+        replace(one, field="rights_url", message="second problem of the same record"),
+        reject("aic-a", key, 2, "missing_provenance"),
+        *(
+            replace(reject("aic-a", key, n), record_id=None, line=None, byte_offset=None, pointer=f"/data/{n}")
+            for n in (3, 4)
+        ),
+    ]
+    catalog.quarantine_records("aic-a", key, rows, "record_validity", {}, {}, "run-1")
+    assert catalog.quarantine_summary("aic-a") == [
+        {"reason": "malformed_rights", "count": 3},
+        {"reason": "missing_provenance", "count": 1},
+    ]
