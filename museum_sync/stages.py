@@ -16,7 +16,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -216,6 +216,7 @@ def extract(
             "lido_schema_version": profile.lido_schema_version,
             "fetched_at": (now or datetime.now(UTC)).isoformat(),
             "kind": "full",
+            "copied_verbatim": profile.format in ("csv", "jsonl"),  # same lines and offsets as the museum's file
         }
         if located is not None:
             manifest["source_locators"] = {"file": located.file, "records": located.records}
@@ -404,9 +405,22 @@ def _chunk_records(export: ExportRef, index: int, profile: Profile) -> Iterator[
     )
     located = source_locators(export)
     if located is None:
-        return records
+        copied = copied_file_name(export)
+        return records if copied is None else ((replace(loc, file=copied), raw) for loc, raw in records)
     located.check()
     return located.relocate(records, export.plan.first_record(index))
+
+
+def copied_file_name(export: ExportRef) -> str | None:
+    """The museum's file name for a CSV/JSONL export copied byte for byte (same lines, same offsets).
+
+    A steward looks for ``artwork_data.csv:1234``, not the snapshot's internal name. None for harvests
+    (no file), rewritten formats (``source_locators`` names theirs) and snapshots older than the flag.
+    """
+    path = export.manifest.get("source_path")
+    if not path or not export.manifest.get("copied_verbatim"):
+        return None
+    return Path(str(path)).name
 
 
 def read_report(store: ArtifactStore, export_id: str, index: int) -> ChunkReport | None:
@@ -602,7 +616,7 @@ def _unreadable_locator(export: ExportRef, index: int, exc: Exception) -> dict[s
     span = export.plan.chunks[index]
     line = getattr(exc, "line", None) or span.first_line
     offset = getattr(exc, "offset", None)
-    snapshot = Locator(export.snapshot.name, line, span.start if offset is None else offset)
+    snapshot = Locator(copied_file_name(export) or export.snapshot.name, line, span.start if offset is None else offset)
     located = source_locators(export)
     if located is None:
         return snapshot.as_dict()

@@ -178,6 +178,28 @@ def test_csv_exports_keep_their_own_locators_and_get_no_sidecar(shared_data: Pat
     assert not (export.snapshot.parent / INDEX).exists() and not (export.snapshot.parent / ENTRIES).exists()
 
 
+def test_csv_rejects_name_the_museums_file_at_the_same_line_and_byte(tmp_path: Path) -> None:
+    """A CSV export is copied byte for byte: its rejects keep line and offset, under the museum's file name."""
+    from museum_sync.samples.generate import ExportSpec, write_export
+
+    path = write_export(ExportSpec(records=300, seed=3, bad_share=0.05), tmp_path / "tate_nightly_2026-11-25.csv")
+    profile = load_profile("tate_artworks_csv")
+    store = ArtifactStore(tmp_path / "artifacts")
+    export = stages.extract(path, profile, store, chunk_size=100)
+    rows = [row for chunk in all_rejects(store, export, profile).values() for row in chunk]
+    assert len(rows) >= 5
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    for row in rows:
+        where = row["locator"]
+        assert where["file"] == "tate_nightly_2026-11-25.csv"
+        start = where["offset"]
+        assert start == 0 or data[start - 1 : start] == b"\n"  # a record starts there, in the museum's file
+        assert data[start:].startswith(lines[where["line"] - 1])  # and it is the line the reject names
+        if row["record_id"]:
+            assert row["record_id"].encode() in lines[where["line"] - 1]
+
+
 def test_an_old_snapshot_without_the_sidecar_still_validates(aic_page: Path, tmp_path: Path) -> None:
     """Snapshots extracted before the sidecar existed: the snapshot's own locator, as before."""
     profile = load_profile("aic_artworks_api")

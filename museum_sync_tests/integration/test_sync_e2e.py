@@ -241,7 +241,7 @@ def test_steward_cli_lists_shows_and_replays_a_quarantined_chunk(sync_stack, tmp
     assert key in listed.stdout and "OPEN" in listed.stdout and "schema_drift" in listed.stdout
     shown = cli("quarantine", "show", key, "--limit", "5")
     assert shown.returncode == 0, shown.stderr
-    assert "snapshot.csv:" in shown.stdout and "invalid_value" in shown.stdout and "width" in shown.stdout
+    assert "drifted.csv:" in shown.stdout and "invalid_value" in shown.stdout and "width" in shown.stdout
     # The fix: the CMS now writes units into width/height; the profile accepts text there.
     text = profile_path.read_text(encoding="utf-8")
     for dim in ("width", "height"):
