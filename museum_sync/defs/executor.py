@@ -55,6 +55,7 @@ from dagster._core.execution.retries import RetryMode
 from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
 
 from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.defs.result_backend import BACKEND_PREFIX
 from museum_sync.settings import get_settings
 
 __all__ = [
@@ -104,7 +105,7 @@ def celery_config() -> dict[str, Any]:
     }
     return {
         "broker": settings.broker_url,
-        "backend": settings.result_backend,
+        "backend": polling_backend_url(settings.result_backend),
         "include": [],
         "config_source": {
             "worker_prefetch_multiplier": 1,
@@ -134,6 +135,17 @@ def celery_config() -> dict[str, Any]:
             "worker_send_task_events": False,
         },
     }
+
+
+def polling_backend_url(url: str) -> str:
+    """The result backend URL that selects ``PollingRedisBackend`` (see there: no pub/sub per step)."""
+    if url.startswith(BACKEND_PREFIX):
+        return url
+    if url.startswith("redis+socket://"):  # Celery reads "redis+socket" as backend "redis", URL "socket://"
+        return BACKEND_PREFIX + url.removeprefix("redis+")
+    if url.startswith(("redis://", "rediss://", "socket://")):
+        return BACKEND_PREFIX + url
+    return url
 
 
 def _config_for_run(_: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 
 from museum_sync.defs.executor import bounded_celery_executor, celery_config, museum_celery_executor
+from museum_sync.defs.result_backend import BACKEND_PREFIX
 from museum_sync.defs.schedules import nightly_sync_schedule
 from museum_sync.defs.sensors import inbox_sensor, sync_run_config
 
@@ -161,7 +162,7 @@ def test_celery_config_guarantees(monkeypatch):
         assert options["visibility_timeout"] == 1800
         assert options["max_retries"] == 100
     assert config["broker"] == "redis://127.0.0.1:6379/0"
-    assert config["backend"] == "redis://127.0.0.1:6379/1", "results must not share the broker's db"
+    assert config["backend"] == BACKEND_PREFIX + "redis://127.0.0.1:6379/1", "results must not share the broker's db"
 
 
 def test_env_overrides_reach_executor_and_worker(monkeypatch):
@@ -180,7 +181,10 @@ def test_env_overrides_reach_executor_and_worker(monkeypatch):
         monkeypatch.setenv(key, value)
     config = celery_config()
     source = config["config_source"]
-    assert (config["broker"], config["backend"]) == ("redis://broker.example:6380/4", "redis://broker.example:6380/5")
+    assert (config["broker"], config["backend"]) == (
+        "redis://broker.example:6380/4",
+        BACKEND_PREFIX + "redis://broker.example:6380/5",
+    )
     assert source["worker_max_tasks_per_child"] == 7
     assert source["worker_max_memory_per_child"] == 250_000
     assert source["broker_pool_limit"] == 3
@@ -203,7 +207,7 @@ def test_redis_url_alone_gives_broker_and_separate_result_db(monkeypatch):
     monkeypatch.setenv("MUSEUM_SYNC_REDIS_URL", "redis://cache.example:6379/2")
     config = celery_config()
     assert config["broker"] == "redis://cache.example:6379/2"
-    assert config["backend"] == "redis://cache.example:6379/1"
+    assert config["backend"] == BACKEND_PREFIX + "redis://cache.example:6379/1"
 
 
 def test_worker_app_has_the_executor_config_and_declares_the_queues():
@@ -337,7 +341,7 @@ def test_executor_config_follows_the_environment_at_run_time_not_import_time(def
     monkeypatch.setenv("MUSEUM_SYNC_RESULT_BACKEND", "redis://broker-now.example:6379/5")
     resolved = _executor_config(executor)
     assert resolved["broker"] == "redis://broker-now.example:6379/4"
-    assert resolved["backend"] == "redis://broker-now.example:6379/5"
+    assert resolved["backend"] == BACKEND_PREFIX + "redis://broker-now.example:6379/5"
 
 
 def test_nightly_harvest_schedule_asks_for_an_incremental_window(tmp_path, monkeypatch):
