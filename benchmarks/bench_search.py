@@ -64,11 +64,9 @@ def search_target(tag: str) -> Iterator[tuple[SearchClient, str]]:
         try:
             yield client, "cluster " + os.environ["MUSEUM_SYNC_ES_URL"].split("@")[-1]
         finally:
-            current = client.alias_target()
-            if current is not None:
-                client.clear_alias(current)
-            for info in client.list_indices():
-                client.es.indices.delete(index=info.name)
+            from museum_sync_tests.es_server import remove_scratch_alias_and_indices
+
+            remove_scratch_alias_and_indices(client)
             client.close()
         return
     parent, child = multiprocessing.Pipe()

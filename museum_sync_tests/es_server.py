@@ -1559,3 +1559,12 @@ class EsTestServer:
     def alias_targets(self, alias: str) -> set[str]:
         with self.store.lock:
             return set(self.store.aliases.get(alias, set()))
+
+
+def remove_scratch_alias_and_indices(client: Any) -> None:
+    """After a live-cluster test or benchmark: its own alias and indices (a scratch prefix) go."""
+    current = client.alias_target()
+    if current is not None:
+        client.clear_alias(current)
+    for info in client.list_indices():
+        client.es.indices.delete(index=info.name)

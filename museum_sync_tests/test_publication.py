@@ -31,7 +31,7 @@ from museum_sync.publication import (
     rollback,
 )
 from museum_sync_tests.clients.test_search import fast_client, tate_records
-from museum_sync_tests.es_server import EsTestServer
+from museum_sync_tests.es_server import EsTestServer, remove_scratch_alias_and_indices
 
 A = "tate-20240601-aaaa1111"
 B = "tate-20240602-bbbb2222"
@@ -689,9 +689,5 @@ def test_live_cluster_publish_rollback_and_incremental(
         assert reader.violations == [] and outcome.check.passed and outcome.check.sampled == 2050
         assert len(public_state(catalog, search)) == 2050
     finally:
-        current = search.alias_target()
-        if current is not None:
-            search.clear_alias(current)
-        for info in search.list_indices():
-            search.es.indices.delete(index=info.name)
+        remove_scratch_alias_and_indices(search)
         search.close()

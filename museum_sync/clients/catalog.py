@@ -929,12 +929,7 @@ class Catalog:
         """
         deleted = sorted(set(deleted_record_ids if carry is None else carry.deleted))
         with self._connect() as conn:
-            self._lock(conn, "publish")
-            self._lock(conn, "export", export_id)
-            export = self._export_row(conn, export_id)
-            if export is None:
-                raise PublicationRefused(f"export {export_id!r} is not registered")
-            table, kind, chunk_count, _dropped = export
+            table, kind, chunk_count, _dropped = self._lock_for_publishing(conn, export_id)
             if deleted and kind != "incremental":
                 raise ValueError("deleted_record_ids apply to incremental exports only")
             current = self._current(conn)
@@ -964,6 +959,17 @@ class Catalog:
                 conn, export_id, table, old, "publish", current, {**(metadata or {}), **details}
             )
         return PublicationResult(publication)
+
+    def _lock_for_publishing(
+        self, conn: psycopg.Connection[Any], export_id: str
+    ) -> tuple[str, str, int, datetime | None]:
+        """Inside the caller's transaction: no other publication, no load of this export; its row."""
+        self._lock(conn, "publish")
+        self._lock(conn, "export", export_id)
+        export = self._export_row(conn, export_id)
+        if export is None:
+            raise PublicationRefused(f"export {export_id!r} is not registered")
+        return export
 
     def _make_public(
         self,
@@ -1129,12 +1135,7 @@ class Catalog:
         """
         deleted = sorted(set(deleted_record_ids))
         with self._connect() as conn:
-            self._lock(conn, "publish")
-            self._lock(conn, "export", export_id)
-            export = self._export_row(conn, export_id)
-            if export is None:
-                raise PublicationRefused(f"export {export_id!r} is not registered")
-            table, kind, _chunks, _dropped = export
+            table, kind, _chunks, _dropped = self._lock_for_publishing(conn, export_id)
             if kind != "incremental":
                 raise ValueError(f"export {export_id!r} is a full export: it carries nothing over")
             current = self._current(conn)
