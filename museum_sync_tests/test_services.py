@@ -200,9 +200,7 @@ def test_killing_the_parent_leaves_no_orphan_servers(short_tmp: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     for var in (PG_ENV, REDIS_ENV):
         env.pop(var, None)
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, str(short_tmp)], stdout=subprocess.PIPE, env=env, text=True
-    )
+    child = subprocess.Popen([sys.executable, "-c", script, str(short_tmp)], stdout=subprocess.PIPE, env=env, text=True)
     try:
         assert child.stdout is not None
         line = child.stdout.readline()
@@ -408,7 +406,5 @@ def test_start_services_env_path_derives_dagster_db_and_result_backend(short_tmp
                 )
 
     with pytest.raises(ServiceUnavailable, match=r"PostgreSQL at postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
-        with start_services(
-            env={PG_ENV: "postgresql://u:pw@127.0.0.1:1/x", REDIS_ENV: "redis://127.0.0.1:1/0"}
-        ):
+        with start_services(env={PG_ENV: "postgresql://u:pw@127.0.0.1:1/x", REDIS_ENV: "redis://127.0.0.1:1/0"}):
             pass

@@ -66,9 +66,7 @@ def tate(shared_data: Path) -> list[MuseumRecord]:
                 "record_id": f"tate-{row['id']}",
                 "object_number": row["accession_number"],
                 "titles": ({"text": row["title"], "lang": "en"},),
-                "creators": (
-                    {"name": row["artist"], "role": {"label": "artist"}, "source_id": row["artistId"]},
-                ),
+                "creators": ({"name": row["artist"], "role": {"label": "artist"}, "source_id": row["artistId"]},),
                 "production_date": span,
                 "dimensions_display": row["dimensions"] or None,
                 "inscription": row["inscription"] or None,
@@ -118,15 +116,11 @@ def load_all(
 def rows(cat: Catalog, table: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(cat.conninfo) as conn:
         return conn.execute(
-            sql.SQL('SELECT * FROM {} ORDER BY record_id COLLATE "C"').format(
-                sql.Identifier(cat.schema, table)
-            )
+            sql.SQL('SELECT * FROM {} ORDER BY record_id COLLATE "C"').format(sql.Identifier(cat.schema, table))
         ).fetchall()
 
 
-def reject(
-    export_id: str, key: str, n: int, reason: str = "malformed_rights", raw: str = ""
-) -> QuarantineRow:
+def reject(export_id: str, key: str, n: int, reason: str = "malformed_rights", raw: str = "") -> QuarantineRow:
     return QuarantineRow(
         export_id=export_id,
         partition_key=key,
@@ -147,10 +141,7 @@ def reject(
 
 
 def test_redact_hides_passwords_in_every_form() -> None:
-    assert (
-        redact("postgresql://museum:s3cr%40t@db.example:5432/cat")
-        == "postgresql://museum:***@db.example:5432/cat"
-    )
+    assert redact("postgresql://museum:s3cr%40t@db.example:5432/cat") == "postgresql://museum:***@db.example:5432/cat"
     assert redact("postgres://db.example/cat?user=u&password=s3cret&sslmode=require") == (
         "postgres://db.example/cat?user=u&password=***&sslmode=require"
     )
@@ -286,9 +277,7 @@ def test_duplicate_ids_are_reported_not_overwritten(catalog: Catalog, tate: list
     assert catalog.publish("tate-a", 2, 20).publication.record_count == 20
 
 
-def test_records_with_nul_characters_are_reported_unstorable(
-    catalog: Catalog, tate: list[MuseumRecord]
-) -> None:
+def test_records_with_nul_characters_are_reported_unstorable(catalog: Catalog, tate: list[MuseumRecord]) -> None:
     records = for_export(tate[:3], "tate-a")
     nul = records[1].model_copy(update={"inscription": "signed\x00 lower right"})
     catalog.register_export("tate-a", "tate", "p", {}, 1, 3)
@@ -301,9 +290,7 @@ def test_concurrent_loads_of_one_chunk_count_it_once(catalog: Catalog, tate: lis
     records = replicate(tate, "tate-a", range(3000))
     catalog.register_export("tate-a", "tate", "p", {}, 1, 3000)
     with ThreadPoolExecutor(3) as pool:
-        results = list(
-            pool.map(lambda _: catalog.load_chunk("tate-a", "tate-a/0000", 0, records, "d0"), range(3))
-        )
+        results = list(pool.map(lambda _: catalog.load_chunk("tate-a", "tate-a/0000", 0, records, "d0"), range(3)))
     assert [r.loaded for r in results] == [3000, 3000, 3000]
     assert catalog.publish("tate-a", 1, 3000).publication.record_count == 3000
 
@@ -377,16 +364,12 @@ def test_a_quarantined_chunk_is_not_loaded(catalog: Catalog, tate: list[MuseumRe
     assert catalog.count("tate-a") == 0
 
 
-def test_revalidating_with_the_same_digest_keeps_a_chunk_loaded(
-    catalog: Catalog, tate: list[MuseumRecord]
-) -> None:
+def test_revalidating_with_the_same_digest_keeps_a_chunk_loaded(catalog: Catalog, tate: list[MuseumRecord]) -> None:
     catalog.register_export("tate-a", "tate", "p", {}, 1, 52)
     catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d0", 52, 0, "run-1")
     catalog.load_chunk("tate-a", "tate-a/0000", 0, for_export(tate, "tate-a"), "d0")
     assert catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d0", 52, 0, "run-2").state == "loaded"
-    assert (
-        catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d1", 52, 0, "run-3").state == "validated"
-    )
+    assert catalog.record_validation("tate-a", "tate-a/0000", 0, True, "d1", 52, 0, "run-3").state == "validated"
     states = catalog.chunk_states("tate-a")
     assert [(s.partition_key, s.state, s.validated_digest, s.run_id) for s in states] == [
         ("tate-a/0000", "validated", "d1", "run-3")
@@ -477,9 +460,7 @@ def test_publish_swaps_the_view_atomically_for_readers(catalog: Catalog, tate: l
     assert catalog.catalogue_digest() == catalog.catalogue_digest("tate-b")
 
 
-def test_withdrawn_records_rollback_and_idempotent_publish(
-    catalog: Catalog, tate: list[MuseumRecord]
-) -> None:
+def test_withdrawn_records_rollback_and_idempotent_publish(catalog: Catalog, tate: list[MuseumRecord]) -> None:
     a = for_export(tate[:40], "tate-a")
     b = for_export(tate[5:52], "tate-b")
     load_all(catalog, "tate-a", a, 10)
@@ -521,9 +502,7 @@ def test_catalogue_digest_ignores_chunk_order_and_export(fresh_db: str, tate: li
     one.publish("tate-a", 8)
     two.publish("tate-x", 8)
     digest = one.catalogue_digest()
-    assert (
-        digest == two.catalogue_digest() == two.catalogue_digest("tate-y") == one.catalogue_digest("tate-a")
-    )
+    assert digest == two.catalogue_digest() == two.catalogue_digest("tate-y") == one.catalogue_digest("tate-a")
     changed = [*records[:-1], records[-1].model_copy(update={"object_number": "X1"})]
     load_all(two, "tate-z", for_export(changed, "tate-z"), 1000)
     assert two.catalogue_digest("tate-z") != digest
@@ -555,9 +534,7 @@ def test_incremental_export_applies_upserts_and_deletions(catalog: Catalog, tate
     assert catalog.count() == 41
 
 
-def test_drop_old_exports_keeps_the_current_and_recent_ones(
-    catalog: Catalog, tate: list[MuseumRecord]
-) -> None:
+def test_drop_old_exports_keeps_the_current_and_recent_ones(catalog: Catalog, tate: list[MuseumRecord]) -> None:
     for export_id in ("tate-abandoned", "tate-a", "tate-b", "tate-c"):
         load_all(catalog, export_id, for_export(tate, export_id), 52)
     catalog.publish("tate-a", 1)
@@ -611,9 +588,7 @@ def wait_for_lock_queue(cat: Catalog) -> None:
     raise AssertionError("nobody queued for the view's lock")
 
 
-def test_swap_waits_for_a_long_reader_without_blocking_new_readers(
-    catalog: Catalog, tate: list[MuseumRecord]
-) -> None:
+def test_swap_waits_for_a_long_reader_without_blocking_new_readers(catalog: Catalog, tate: list[MuseumRecord]) -> None:
     load_all(catalog, "tate-a", for_export(tate[:30], "tate-a"), 30)
     load_all(catalog, "tate-b", for_export(tate, "tate-b"), 52)
     catalog.publish("tate-a", 1)
@@ -647,9 +622,7 @@ def test_swap_waits_for_a_long_reader_without_blocking_new_readers(
     assert result.publication.record_count == 52 and catalog.count() == 52
 
 
-def test_swap_gives_up_after_swap_timeout_and_changes_nothing(
-    catalog: Catalog, tate: list[MuseumRecord]
-) -> None:
+def test_swap_gives_up_after_swap_timeout_and_changes_nothing(catalog: Catalog, tate: list[MuseumRecord]) -> None:
     load_all(catalog, "tate-a", for_export(tate[:30], "tate-a"), 30)
     load_all(catalog, "tate-b", for_export(tate, "tate-b"), 52)
     first = catalog.publish("tate-a", 1).publication

@@ -119,9 +119,7 @@ def test_from_json_rejects_inconsistent_plans(shared_data: Path, mutate: Any, me
 
 def test_jsonl_and_xmllines_plans(tmp_path: Path) -> None:
     jsonl = tmp_path / "s.jsonl"
-    jsonl.write_bytes(
-        b"".join(json.dumps({"id": i, "t": "x\ny"}).encode() + b"\n" for i in range(23)) + b"\n{bad\n"
-    )
+    jsonl.write_bytes(b"".join(json.dumps({"id": i, "t": "x\ny"}).encode() + b"\n" for i in range(23)) + b"\n{bad\n")
     plan = plan_chunks(jsonl, "jsonl", 5)
     assert (plan.total_records, len(plan.chunks), plan.header_end) == (24, 5, 0)
     assert_plan_shape(jsonl, plan)
@@ -219,9 +217,7 @@ def to_csv(rows: list[list[str]], terminator: str) -> str:
     out = []
     for row in rows:
         cells = [
-            '"' + c.replace('"', '""') + '"'
-            if any(x in c for x in ',"\r\n') or (c == "" and len(row) == 1)
-            else c
+            '"' + c.replace('"', '""') + '"' if any(x in c for x in ',"\r\n') or (c == "" and len(row) == 1) else c
             for c in row
         ]
         out.append(",".join(cells) + terminator)
@@ -238,8 +234,7 @@ def snapshot_bytes(fmt: SnapshotFormat, rows: list[list[str]], terminator: str, 
         lines = [json.dumps({"cells": row}, ensure_ascii=False) + terminator for row in rows]
     else:
         lines = [
-            "<r>" + "|".join(c.replace("\n", " ").replace("\r", " ") for c in row) + "</r>" + terminator
-            for row in rows
+            "<r>" + "|".join(c.replace("\n", " ").replace("\r", " ") for c in row) + "</r>" + terminator for row in rows
         ]
     out = []
     for i, line in enumerate(lines):

@@ -322,10 +322,7 @@ def test_profile_defaults_fill_unmapped_fields() -> None:
 
 @pytest.fixture(scope="module")
 def tate_rows(shared_data: Path) -> dict[str, dict[str, Any]]:
-    return {
-        raw["accession_number"]: raw
-        for _, raw in iter_csv(shared_data / "csv/tate_artwork_data_first52rows.csv")
-    }
+    return {raw["accession_number"]: raw for _, raw in iter_csv(shared_data / "csv/tate_artwork_data_first52rows.csv")}
 
 
 def read_json(shared_data: Path, name: str) -> dict[str, Any]:
@@ -433,8 +430,7 @@ def test_aic_api_record(shared_data: Path) -> None:
     assert draft["repository"] == "Arts of the Americas"
     assert draft["images"] == [
         {
-            "url": "https://www.artic.edu/iiif/2/7b7a6f39-1cd8-ea2f-9811-18b0e23edac0"
-            "/full/843,/0/default.jpg",
+            "url": "https://www.artic.edu/iiif/2/7b7a6f39-1cd8-ea2f-9811-18b0e23edac0/full/843,/0/default.jpg",
             "is_primary": True,
         }
     ]
@@ -463,8 +459,7 @@ def test_aic_api_measurements_per_clarification_and_rights_in_copyright(shared_d
 def test_aic_api_every_record_maps(shared_data: Path) -> None:
     m = compile_mapper(load_profile("aic_artworks_api"))
     drafts = {
-        p.name: m.map(read_json(shared_data, p.name))
-        for p in sorted(shared_data.glob("json/aic_artwork_*.json"))
+        p.name: m.map(read_json(shared_data, p.name)) for p in sorted(shared_data.glob("json/aic_artwork_*.json"))
     }
     assert len(drafts) == 7
     assert {d["record_id"] for d in drafts.values()} == {9, 11, 16, 20, 22, 24, 25}
@@ -505,9 +500,7 @@ def test_tate_json_record(shared_data: Path) -> None:
     ]
     assert draft["acquisition_year"] == 1919
     assert draft["rights"] == CC0  # no thumbnailCopyright
-    assert draft["images"] == [
-        {"url": "http://www.tate.org.uk/art/images/work/A/A00/A00031_8.jpg", "is_primary": True}
-    ]
+    assert draft["images"] == [{"url": "http://www.tate.org.uk/art/images/work/A/A00/A00031_8.jpg", "is_primary": True}]
     assert draft["source_url"] == "http://www.tate.org.uk/art/artworks/blake-job-and-his-daughters-a00031"
 
 
@@ -543,8 +536,7 @@ def test_cooper_hewitt_record_skips_donors(shared_data: Path) -> None:
         "titles": [{"text": "Ornament, late 19th century", "lang": "en", "preferred": True}],
         "work_type": "Ornament",
         "date_display": "late 19th century",
-        "medium_display": "Medium: linen\n"
-        "Technique: needle lace with ground of loop & twist with loop & twist return",
+        "medium_display": "Medium: linen\nTechnique: needle lace with ground of loop & twist with loop & twist return",
         "credit_line": "Gift of Bell Gurnee",
         "acquisition_year": "1896",
         "source_url": "https://collection.cooperhewitt.org/objects/18100461/",

@@ -90,9 +90,7 @@ def test_shipped_tate_csv_profile_contents() -> None:
     assert p.field_type("not_a_column") is None
     rights = next(f for f in p.fields if f.name == "rights")
     assert rights.may_be_absent and not rights.required
-    assert p.policy == Policy(
-        max_reject_ratio=0.05, blocking_reasons=("malformed_rights", "missing_provenance")
-    )
+    assert p.policy == Policy(max_reject_ratio=0.05, blocking_reasons=("malformed_rights", "missing_provenance"))
 
 
 def test_shipped_lido_and_json_profiles_contents() -> None:
@@ -198,9 +196,7 @@ def test_env_folder_that_does_not_exist_is_ignored(tmp_path: Path, monkeypatch: 
     ("text", "expected"),
     [
         pytest.param(MINIMAL.replace('"csv"', '"xml"'), "format: Input should be", id="bad-format"),
-        pytest.param(
-            'colour = "red"\n' + MINIMAL, "colour: Extra inputs are not permitted", id="unknown-key"
-        ),
+        pytest.param('colour = "red"\n' + MINIMAL, "colour: Extra inputs are not permitted", id="unknown-key"),
         pytest.param(
             "chunk_size = 499\n" + MINIMAL,
             "chunk_size: Input should be greater than or equal to 500",
@@ -212,9 +208,7 @@ def test_env_folder_that_does_not_exist_is_ignored(tmp_path: Path, monkeypatch: 
             id="chunk-size-1001",
         ),
         pytest.param("chunk_size = 50000\n" + MINIMAL, "chunk_size", id="chunk-size-50000"),
-        pytest.param(
-            MINIMAL.replace('"csv"', '"json"'), "format 'json' needs item_path", id="json-no-item-path"
-        ),
+        pytest.param(MINIMAL.replace('"csv"', '"json"'), "format 'json' needs item_path", id="json-no-item-path"),
         pytest.param(
             'delimiter = ";;"\n' + MINIMAL,
             "delimiter: Value error, delimiter must be one character",
@@ -231,12 +225,8 @@ def test_env_folder_that_does_not_exist_is_ignored(tmp_path: Path, monkeypatch: 
             "duplicate field names",
             id="duplicate-fields",
         ),
-        pytest.param(
-            MINIMAL + '[policy]\ndrift = "strict"\n', "policy.drift: Input should be", id="drift-mode"
-        ),
-        pytest.param(
-            MINIMAL + "[policy]\nmax_reject_ratio = 1.5\n", "policy.max_reject_ratio", id="reject-ratio"
-        ),
+        pytest.param(MINIMAL + '[policy]\ndrift = "strict"\n', "policy.drift: Input should be", id="drift-mode"),
+        pytest.param(MINIMAL + "[policy]\nmax_reject_ratio = 1.5\n", "policy.max_reject_ratio", id="reject-ratio"),
         pytest.param('name = "Bad Name"\n' + MINIMAL, "name: String should match pattern", id="name-pattern"),
     ],
 )
@@ -268,9 +258,7 @@ def test_invalid_toml_names_file_and_position(tmp_path: Path) -> None:
     assert "line 1" in message
 
 
-def test_invalid_profile_found_by_name_names_its_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_invalid_profile_found_by_name_names_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "broken_by_name", "chunk_size = 5\n" + MINIMAL)
     monkeypatch.setenv("MUSEUM_SYNC_PROFILE_PATH", str(tmp_path))
     with pytest.raises(ProfileError, match=r"broken_by_name\.toml: invalid profile: chunk_size"):

@@ -133,9 +133,7 @@ def test_moma_artists_json_top_level_array(shared_data: Path) -> None:
 
 
 def test_aic_artworks_wrapped_as_a_paged_api_response(shared_data: Path, tmp_path: Path) -> None:
-    artworks = [
-        json.loads((shared_data / "json" / f"aic_artwork_{n}.json").read_bytes()) for n in (11, 16, 20)
-    ]
+    artworks = [json.loads((shared_data / "json" / f"aic_artwork_{n}.json").read_bytes()) for n in (11, 16, 20)]
     page = {"pagination": {"total": 3, "limit": 3, "current_page": 1}, "data": artworks, "info": {}}
     path = write(tmp_path, json.dumps(page, indent=2).encode(), "page.json")
     items = list(iter_json_items(path, "data.item"))

@@ -126,9 +126,7 @@ def test_every_real_json_record_is_valid(shared_data: Path, profile: str, patter
     files = sorted((shared_data / "json").glob(pattern))
     results = [validator.validate(Locator(p.name, 1), read_json(shared_data, p.name)) for p in files]
     assert len(results) == count
-    assert (validator.valid, validator.rejected) == (count, 0), [
-        r for r in results if isinstance(r, Rejected)
-    ]
+    assert (validator.valid, validator.rejected) == (count, 0), [r for r in results if isinstance(r, Rejected)]
 
 
 def test_tate_csv_record_is_coerced(tate_rows: list[tuple[Locator, dict[str, Any]]]) -> None:
@@ -137,9 +135,7 @@ def test_tate_csv_record_is_coerced(tate_rows: list[tuple[Locator, dict[str, Any
     assert isinstance(result, Valid) and result.locator == locator
     rec = result.record
     assert (rec.record_id, rec.object_number) == ("1037", "A00003")
-    assert rec.creators == (
-        Creator(name="Blake, Robert", role=Term(label="artist", aat=ARTIST_AAT), source_id="38"),
-    )
+    assert rec.creators == (Creator(name="Blake, Robert", role=Term(label="artist", aat=ARTIST_AAT), source_id="38"),)
     assert rec.production_date == DateSpan(
         display="?c.1785",
         earliest=date(1780, 1, 1),
@@ -151,9 +147,7 @@ def test_tate_csv_record_is_coerced(tate_rows: list[tuple[Locator, dict[str, Any
         Measurement(dimension=Dimension.HEIGHT, value=467.0, unit="mm"),
         Measurement(dimension=Dimension.WIDTH, value=343.0, unit="mm"),
     )
-    assert rec.images == (
-        ImageRef(url="http://www.tate.org.uk/art/images/work/A/A00/A00003_8.jpg", is_primary=True),
-    )
+    assert rec.images == (ImageRef(url="http://www.tate.org.uk/art/images/work/A/A00/A00003_8.jpg", is_primary=True),)
     assert rec.provenance.acquisition == "Presented by Mrs John Richmond 1922"
     assert rec.provenance.source_record_id == "1037"
     assert rec.language == "en" and rec.titles[0].lang == "en"
@@ -242,9 +236,7 @@ def test_missing_provenance_empty_id(tate_row: dict[str, Any]) -> None:
     assert isinstance(result, Rejected) and result.record_id is None
 
 
-def test_missing_provenance_no_credit_line_where_required(
-    tate_row: dict[str, Any], shared_data: Path
-) -> None:
+def test_missing_provenance_no_credit_line_where_required(tate_row: dict[str, Any], shared_data: Path) -> None:
     p = only_problem(check(tate_row, creditLine=""))
     assert (p.field, p.reason) == ("creditLine", Reason.MISSING_PROVENANCE)
     assert "credit line" in p.message
@@ -253,9 +245,7 @@ def test_missing_provenance_no_credit_line_where_required(
     p = only_problem(check(tate_json, "tate_artworks_json", creditLine=None))
     assert (p.field, p.reason) == ("creditLine", Reason.MISSING_PROVENANCE)
     # ...AIC's does not (its CSV has no credit line at all).
-    assert isinstance(
-        check({"id": "1", "title": "t", "main_reference_number": "x"}, "aic_artworks_csv"), Valid
-    )
+    assert isinstance(check({"id": "1", "title": "t", "main_reference_number": "x"}, "aic_artworks_csv"), Valid)
 
 
 def test_missing_provenance_no_institution(tmp_path: Path, shared_data: Path) -> None:
@@ -285,9 +275,7 @@ def test_invalid_date_earliest_after_latest(shared_data: Path) -> None:
     assert p.message == "earliest 1900-01-01 after latest 1800-12-31"
 
 
-@pytest.mark.parametrize(
-    "url", ["www.tate.org.uk/art/images/A00001_8.jpg", "ftp://tate.org.uk/a.jpg", "http:// x"]
-)
+@pytest.mark.parametrize("url", ["www.tate.org.uk/art/images/A00001_8.jpg", "ftp://tate.org.uk/a.jpg", "http:// x"])
 def test_invalid_url(tate_row: dict[str, Any], url: str) -> None:
     p = only_problem(check(tate_row, thumbnailUrl=url))  # not also reported as a bad declared `url` value
     assert (p.field, p.reason, p.value) == ("thumbnailUrl", Reason.INVALID_URL, url)
@@ -461,9 +449,7 @@ TATE_FIELDS = [f.name for f in load_profile("tate_artworks_csv").fields]
 TEXT = st.one_of(
     st.text(max_size=40),
     st.from_regex(r"[0-9 .,x?c/-]{0,12}", fullmatch=True),
-    st.sampled_from(
-        ["", "c.1785", "1850-1820", "n.d.", "http://a.b/c.jpg", "//a.b/c", "1e400", "mm", "0", "-3"]
-    ),
+    st.sampled_from(["", "c.1785", "1850-1820", "n.d.", "http://a.b/c.jpg", "//a.b/c", "1e400", "mm", "0", "-3"]),
 )
 
 
@@ -489,9 +475,7 @@ def _same(a: Valid | Rejected, b: Valid | Rejected) -> None:
 
 @HYPOTHESIS
 @given(data=st.data())
-def test_validation_is_deterministic(
-    tate_rows: list[tuple[Locator, dict[str, Any]]], data: st.DataObject
-) -> None:
+def test_validation_is_deterministic(tate_rows: list[tuple[Locator, dict[str, Any]]], data: st.DataObject) -> None:
     # Real Tate rows with up to three values replaced: a mix of valid and rejected records.
     row = data.draw(st.sampled_from([raw for _, raw in tate_rows]), label="row")
     raw = {
@@ -563,9 +547,7 @@ def test_every_shared_lido_record(shared_data: Path) -> None:
     assert per_file["inp_ro_science_technology_486records.xml"] == 486
     assert (validator.valid, validator.rejected) == (524, 9)
     assert rejected == LIDO_REJECTED
-    assert validator.reasons == Counter(
-        {"missing_required": 7, "unknown_rights": 1, "invalid_date": 1}
-    )
+    assert validator.reasons == Counter({"missing_required": 7, "unknown_rights": 1, "invalid_date": 1})
 
 
 def test_lido_rejection_details(shared_data: Path) -> None:
