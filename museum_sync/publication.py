@@ -545,7 +545,7 @@ def _check(
 
 def _finish(
     catalog: Catalog,
-    search: SearchClient,
+    search: SearchClient | None,
     export_id: str,
     action: Action,
     result: PublicationResult,
@@ -580,7 +580,8 @@ def _finish(
             dropped = catalog.drop_old_exports(keep)
             # Listed before the live exports are read (delete_old calls protect after listing): an export
             # registered meanwhile is in the list it is checked against, so its loading index survives.
-            deleted = search.delete_old(0, protect=catalog.live_exports)
+            if search is not None:
+                deleted = search.delete_old(0, protect=catalog.live_exports)
         except (CatalogError, SearchError, psycopg.Error) as exc:
             retention_error = str(exc)
         timings["retention"] = time.perf_counter() - started
@@ -590,8 +591,8 @@ def _finish(
         previous_export_id=result.publication.previous_export_id,
         publication=result.publication,
         already_published=result.already_published,
-        search=f"{search.alias} -> {search.index_name(export_id)}",
-        search_index=search.index_name(export_id),
+        search=NOT_CONFIGURED if search is None else f"{search.alias} -> {search.index_name(export_id)}",
+        search_index=None if search is None else search.index_name(export_id),
         attempt_id=attempt.id if attempt else None,
         check=check,
         timings=timings,
@@ -617,31 +618,5 @@ def _pg_only(
     started = time.perf_counter()
     result = pg_step()
     timings["postgres"] = time.perf_counter() - started
-    started = time.perf_counter()
     valid = int(result.publication.record_count)
-    check = _check(catalog, None, export_id, valid, 0)
-    timings["check"] = time.perf_counter() - started
-    dropped: list[str] = []
-    retention_error = None
-    if keep is not None:
-        try:
-            dropped = catalog.drop_old_exports(keep)
-        except (CatalogError, psycopg.Error) as exc:
-            retention_error = str(exc)
-    outcome = PublicationOutcome(
-        export_id=export_id,
-        action=action,
-        previous_export_id=result.publication.previous_export_id,
-        publication=result.publication,
-        already_published=result.already_published,
-        search=NOT_CONFIGURED,
-        search_index=None,
-        attempt_id=None,
-        check=check,
-        timings=timings,
-        dropped_tables=dropped,
-        retention_error=retention_error,
-    )
-    if not check.passed:
-        raise PublicationCheckFailed(outcome)
-    return outcome
+    return _finish(catalog, None, export_id, action, result, None, valid, timings, keep=keep, sample_size=0, settled=[])

@@ -1072,6 +1072,22 @@ class Catalog:
             " AND n.chunk_key <> {carried}) AND NOT (o.record_id = ANY(%s))"
         ).format(base=self._ident(base), new=self._ident(table), carried=sql.Literal(CARRIED))
 
+    def _insert_carried(self, table: str, base: str, tail: sql.Composable) -> sql.Composed:
+        """``INSERT`` of the base's carried-over rows into ``table`` as ``CARRIED`` rows, ended by ``tail``.
+
+        Parameters: ``CARRIED``, the deleted ids, then ``tail``'s own.
+        """
+        select = sql.SQL(", ").join(
+            sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c)) for c in _COLUMN_NAMES
+        )
+        return sql.SQL("INSERT INTO {new} AS n ({cols}) SELECT {select} {selection} {tail}").format(
+            new=self._ident(table),
+            cols=sql.SQL(", ").join(sql.Identifier(c) for c in _COLUMN_NAMES),
+            select=select,
+            selection=self._carry_selection(table, base),
+            tail=tail,
+        )
+
     def _carry_over(
         self, conn: psycopg.Connection[Any], table: str, base: str | None, deleted: list[str]
     ) -> dict[str, Any]:
@@ -1092,22 +1108,8 @@ class Catalog:
             ).format(new=new, selection=selection),
             (CARRIED, deleted),
         )
-        columns = [sql.Identifier(c) for c in _COLUMN_NAMES]
-        select = [
-            sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c)) for c in _COLUMN_NAMES
-        ]
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {new} ({cols}) SELECT {select} {selection}"
-                " AND NOT EXISTS (SELECT 1 FROM {new} x WHERE x.record_id = o.record_id)"
-            ).format(
-                new=new,
-                cols=sql.SQL(", ").join(columns),
-                select=sql.SQL(", ").join(select),
-                selection=selection,
-            ),
-            (CARRIED, deleted),
-        )
+        missing = sql.SQL("AND NOT EXISTS (SELECT 1 FROM {} x WHERE x.record_id = o.record_id)").format(new)
+        conn.execute(self._insert_carried(table, base, missing), (CARRIED, deleted))
         row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE chunk_key = %s").format(new), (CARRIED,)).fetchone()
         assert row is not None
         return {"carried_over": int(row[0]), "deleted_requested": len(deleted)}
@@ -1157,21 +1159,11 @@ class Catalog:
                         (CARRIED, deleted),
                     )
                 ]
-                columns = sql.SQL(", ").join(sql.Identifier(c) for c in _COLUMN_NAMES)
-                select = sql.SQL(", ").join(
-                    sql.Placeholder() if c == "chunk_key" else sql.SQL("o.{}").format(sql.Identifier(c))
-                    for c in _COLUMN_NAMES
-                )
                 updates = sql.SQL(", ").join(
                     sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in _COLUMN_NAMES if c != "record_id"
                 )
-                cur = conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {new} AS n ({cols}) SELECT {select} {selection}"
-                        " ON CONFLICT (record_id) DO UPDATE SET {updates} WHERE n.chunk_key = %s"
-                    ).format(new=new, cols=columns, select=select, selection=selection, updates=updates),
-                    (CARRIED, deleted, CARRIED),
-                )
+                upsert = sql.SQL("ON CONFLICT (record_id) DO UPDATE SET {} WHERE n.chunk_key = %s").format(updates)
+                cur = conn.execute(self._insert_carried(table, base, upsert), (CARRIED, deleted, CARRIED))
                 carried = cur.rowcount
             else:
                 stale = [

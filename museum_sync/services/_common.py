@@ -200,6 +200,21 @@ class ChildServer:
     ) -> None:
         self.stop()
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (for fault tests); ``start()`` recovers from it."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._abort()
+
     def _abort(self) -> None:
         """Kill a half-started server and free the state dir (a failed start leaves nothing behind)."""
         if self._proc is not None and self._proc.poll() is None:

@@ -180,14 +180,6 @@ class EmbeddedPostgres(ChildServer):
 
     # -- lifecycle
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.running and self._proc is not None else None
-
     def start(self) -> None:
         if self.running:
             return
@@ -233,13 +225,6 @@ class EmbeddedPostgres(ChildServer):
         """Fast shutdown (SIGINT: sessions are ended, data kept); SIGQUIT then SIGKILL if it hangs."""
         if self._proc is not None:
             stop_process(self._proc, [(signal.SIGINT, timeout), (signal.SIGQUIT, 3.0)])
-        self._abort()
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster, as a crash would (for fault tests); ``start()`` recovers from it."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
         self._abort()
 
     def restart(self) -> None:

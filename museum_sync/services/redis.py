@@ -73,14 +73,6 @@ class EmbeddedRedis(ChildServer):
 
     # -- lifecycle
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.running and self._proc is not None else None
-
     def start(self, *, keep_data: bool = False) -> None:
         """Start on the socket; an old ``dump.rdb`` is loaded only with ``keep_data`` (see ``restart``)."""
         if self.running:
@@ -125,13 +117,6 @@ class EmbeddedRedis(ChildServer):
         """SIGTERM, then SIGKILL after ``timeout``."""
         if self._proc is not None:
             stop_process(self._proc, [(signal.SIGTERM, timeout)])
-        self._abort()
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would (for fault tests)."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
         self._abort()
 
     def restart(self, *, keep_data: bool = False) -> None:
