@@ -41,8 +41,6 @@ from museum_sync.harvest.snapshot import (
     HarvestError,
     HarvestResult,
     PartialHarvest,
-    harvest_key,
-    prune_partials,
     source_slug,
 )
 
@@ -171,19 +169,13 @@ def harvest_json_api(
         "items": cfg.items,
         "since": since,
     }
-    key = harvest_key(harvest_params)
-    max_age = cfg.max_partial_age_hours * 3600 if cfg.max_partial_age_hours else None
-    state = state_dir or store.root / "snapshots"
-    if max_age is not None:
-        prune_partials(state, slug, max_age, keep=key)
-    with PartialHarvest.open(
-        state,
+    with PartialHarvest.resume_or_start(
+        state_dir or store.root / "snapshots",
         source=slug,
-        key=key,
         protocol="json_api",
         fmt="jsonl",
         params=harvest_params,
-        max_age_s=max_age,
+        max_age_hours=cfg.max_partial_age_hours,
     ) as partial:
         _Pager(cfg, partial, client, stats, url, params, headers, secret).run()
         started = datetime.fromisoformat(partial.checkpoint.started_at)

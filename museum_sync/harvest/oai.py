@@ -48,8 +48,6 @@ from museum_sync.harvest.snapshot import (
     HarvestError,
     HarvestResult,
     PartialHarvest,
-    harvest_key,
-    prune_partials,
     source_slug,
 )
 
@@ -382,19 +380,13 @@ def harvest_oai(
         "from": from_,
         "until": until,
     }
-    key = harvest_key(params)
-    max_age = cfg.max_partial_age_hours * 3600 if cfg.max_partial_age_hours else None
-    state = state_dir or store.root / "snapshots"
-    if max_age is not None:
-        prune_partials(state, slug, max_age, keep=key)
-    with PartialHarvest.open(
-        state,
+    with PartialHarvest.resume_or_start(
+        state_dir or store.root / "snapshots",
         source=slug,
-        key=key,
         protocol="oai-pmh",
         fmt="xmllines",
         params=params,
-        max_age_s=max_age,
+        max_age_hours=cfg.max_partial_age_hours,
     ) as partial:
         _harvest_pages(cfg, partial, client, headers, stats, _list_params(cfg, from_, until))
         response_date = partial.checkpoint.info.get("response_date")

@@ -266,6 +266,24 @@ class PartialHarvest:
         self._write_checkpoint()
         return self
 
+    @classmethod
+    def resume_or_start(
+        cls,
+        state_dir: Path,
+        *,
+        source: str,
+        protocol: str,
+        fmt: str,
+        params: Mapping[str, Any],
+        max_age_hours: float | None,
+    ) -> PartialHarvest:
+        """``open`` the partial of these parameters' harvest key, first pruning the source's abandoned ones."""
+        key = harvest_key(params)
+        max_age = max_age_hours * 3600 if max_age_hours else None
+        if max_age is not None:
+            prune_partials(state_dir, source, max_age, keep=key)
+        return cls.open(state_dir, source=source, key=key, protocol=protocol, fmt=fmt, params=params, max_age_s=max_age)
+
     @staticmethod
     def _usable(stored: Checkpoint, fresh: Checkpoint, folder: Path, max_age_s: float | None) -> bool:
         if stored.version != CHECKPOINT_VERSION or stored.params != fresh.params or stored.format != fresh.format:
