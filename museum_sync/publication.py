@@ -221,7 +221,8 @@ def publish_export(
         carry = None
         if check.kind == "incremental":
             in_force = pg_current.export_id if pg_current else None
-            if es_current not in (in_force, export_id if pending else in_force):
+            # The alias shows the export in force, or this export when a rerun continues its own attempt.
+            if es_current != in_force and not (pending and es_current == export_id):
                 raise PublicationRefused(
                     f"export {export_id!r} is incremental and the stores disagree on what it applies to: PostgreSQL"
                     f" shows {in_force!r}, the alias {search.alias} points to {es_current!r}; publish or roll back a"

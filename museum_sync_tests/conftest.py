@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from museum_sync.clients.search import SearchClient
+from museum_sync_tests.es_server import EsTestServer, fast_client
 
 pytest_plugins = ["museum_sync_tests.services_fixtures"]
 
@@ -30,3 +34,18 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def es_server() -> Iterator[EsTestServer]:
+    """The suite's Elasticsearch test server (real HTTP), one per test."""
+    with EsTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def search(es_server: EsTestServer) -> Iterator[SearchClient]:
+    """A client of ``es_server`` with millisecond backoffs."""
+    client = fast_client(es_server.url)
+    yield client
+    client.close()

@@ -49,10 +49,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-__all__ = ["EsTestServer", "RecordedRequest"]
+if TYPE_CHECKING:
+    from museum_sync.clients.search import SearchClient
+
+__all__ = ["EsTestServer", "RecordedRequest", "fast_client", "remove_scratch_alias_and_indices"]
 
 Response = tuple[int, Any]
 
@@ -1561,10 +1564,25 @@ class EsTestServer:
             return set(self.store.aliases.get(alias, set()))
 
 
-def remove_scratch_alias_and_indices(client: Any) -> None:
+def remove_scratch_alias_and_indices(client: SearchClient) -> None:
     """After a live-cluster test or benchmark: its own alias and indices (a scratch prefix) go."""
     current = client.alias_target()
     if current is not None:
         client.clear_alias(current)
     for info in client.list_indices():
         client.es.indices.delete(index=info.name)
+
+
+def fast_client(url: str, **options: Any) -> SearchClient:
+    """A ``SearchClient`` whose backoffs are milliseconds, so fault tests stay fast (production waits seconds)."""
+    from museum_sync.clients.search import SearchClient
+
+    settings: dict[str, Any] = {
+        "retry_backoff_base": 0.005,
+        "retry_backoff_cap": 0.02,
+        "bulk_initial_backoff": 0.005,
+        "bulk_max_backoff": 0.02,
+        "request_timeout": 10.0,
+    }
+    settings.update(options)
+    return SearchClient(url, **settings)

@@ -13,7 +13,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -30,7 +29,7 @@ from museum_sync.publication import (
     publish_export,
     rollback,
 )
-from museum_sync_tests.clients.test_search import fast_client, tate_records
+from museum_sync_tests.clients.test_search import tate_records
 from museum_sync_tests.es_server import EsTestServer, remove_scratch_alias_and_indices
 
 A = "tate-20240601-aaaa1111"
@@ -44,19 +43,6 @@ def catalog(fresh_db: str) -> Catalog:
     cat = Catalog(fresh_db, schema="catalog", lock_timeout_s=0.5)
     cat.migrate()
     return cat
-
-
-@pytest.fixture
-def es_server() -> Iterator[EsTestServer]:
-    with EsTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-def search(es_server: EsTestServer) -> Iterator[SearchClient]:
-    client = fast_client(es_server.url)
-    yield client
-    client.close()
 
 
 def export_records(export_id: str) -> list[MuseumRecord]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import load_profile
 from museum_sync.core.validation import ChunkValidator, Valid
 from museum_sync.samples.generate import ExportSpec, generate
-from museum_sync_tests.es_server import EsTestServer
+from museum_sync_tests.es_server import EsTestServer, fast_client
 
 EXPORT = "tate-20240601-aaaa1111"
 
@@ -56,32 +55,6 @@ def _tate_records(export_id: str, count: int, id_offset: int, skip_every: int) -
 def tate_records(export_id: str, count: int, *, id_offset: int = 100_000, skip_every: int = 0) -> list[MuseumRecord]:
     """``count`` valid records of Tate's real rows, cycled with new ids (same arguments, same records)."""
     return list(_tate_records(export_id, count, id_offset, skip_every))
-
-
-def fast_client(url: str, **options: Any) -> SearchClient:
-    """A client whose backoffs are milliseconds, so fault tests stay fast (production waits seconds)."""
-    settings: dict[str, Any] = {
-        "retry_backoff_base": 0.005,
-        "retry_backoff_cap": 0.02,
-        "bulk_initial_backoff": 0.005,
-        "bulk_max_backoff": 0.02,
-        "request_timeout": 10.0,
-    }
-    settings.update(options)
-    return SearchClient(url, **settings)
-
-
-@pytest.fixture
-def es_server() -> Iterator[EsTestServer]:
-    with EsTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-def search(es_server: EsTestServer) -> Iterator[SearchClient]:
-    client = fast_client(es_server.url)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")
