@@ -14,7 +14,7 @@ import pytest
 
 from museum_sync import stages
 from museum_sync.clients.artifacts import ArtifactStore
-from museum_sync.clients.http import HttpClient, HttpSettings
+from museum_sync.clients.http import HttpClient
 from museum_sync.core.profiles import load_profile
 from museum_sync.harvest import HarvestError, JsonApiConfig, harvest_json_api, json_api_config
 from museum_sync_tests.harvest_server import HarvestServer
@@ -26,17 +26,6 @@ SECRET = "s3cret-aic-token-42"
 def server(shared_data: Path) -> Iterator[HarvestServer]:
     with HarvestServer(shared_data, json_page_size=3) as srv:
         yield srv
-
-
-@pytest.fixture
-def client() -> Iterator[HttpClient]:
-    with HttpClient(HttpSettings(read_timeout=0.5, backoff_base=0.02, backoff_max=0.1, max_attempts=3)) as c:
-        yield c
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ArtifactStore:
-    return ArtifactStore(tmp_path / "artifacts")
 
 
 def aic(server: HarvestServer, **overrides: object) -> JsonApiConfig:

@@ -13,7 +13,7 @@ import pytest
 
 from museum_sync import stages
 from museum_sync.clients.artifacts import ArtifactStore
-from museum_sync.clients.http import HttpClient, HttpSettings
+from museum_sync.clients.http import HttpClient
 from museum_sync.core.profiles import load_profile
 from museum_sync.harvest import (
     HarvestError,
@@ -47,17 +47,6 @@ MANIFEST_KEYS = {
 def server(shared_data: Path) -> Iterator[HarvestServer]:
     with HarvestServer(shared_data, page_size=5) as srv:
         yield srv
-
-
-@pytest.fixture
-def client() -> Iterator[HttpClient]:
-    with HttpClient(HttpSettings(read_timeout=0.5, backoff_base=0.02, backoff_max=0.1, max_attempts=3)) as c:
-        yield c
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ArtifactStore:
-    return ArtifactStore(tmp_path / "artifacts")
 
 
 @pytest.fixture(scope="module")
