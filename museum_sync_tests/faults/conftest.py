@@ -88,7 +88,37 @@ class Reference:
     seconds: float
 
 
-class CatalogReader(threading.Thread):
+class _PgPoller(threading.Thread):
+    """Polls PostgreSQL every ``interval`` until stopped; a restart shows up as ``errors`` (it reconnects)."""
+
+    def __init__(self, pg_url: str, name: str, interval: float) -> None:
+        super().__init__(daemon=True, name=name)
+        self.pg_url = pg_url
+        self.interval = interval
+        self.errors = 0
+        self._halt = threading.Event()
+
+    def _poll_once(self, conn: psycopg.Connection[Any]) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        while not self._halt.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(self.pg_url, autocommit=True, connect_timeout=2)
+                self._poll_once(conn)
+            except psycopg.Error:  # PostgreSQL restarting, or the table not created yet
+                self.errors += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self._halt.wait(self.interval)
+        if conn is not None:
+            conn.close()
+
+
+class CatalogReader(_PgPoller):
     """A reader of the public view during the whole scenario, as a website querying the catalogue would be.
 
     Each poll records ``(rows, distinct export ids, export id)``; PostgreSQL restarts show up as
@@ -96,12 +126,8 @@ class CatalogReader(threading.Thread):
     """
 
     def __init__(self, pg_url: str, schema: str, interval: float = 0.05) -> None:
-        super().__init__(daemon=True, name=f"reader-{schema}")
-        self.pg_url = pg_url
-        self.interval = interval
+        super().__init__(pg_url, f"reader-{schema}", interval)
         self.seen: Counter[tuple[int, int, str | None]] = Counter()
-        self.errors = 0
-        self._halt = threading.Event()
         self._query = sql.SQL(
             "SELECT count(*), count(DISTINCT record->>'export_id'), min(record->>'export_id') FROM {}"
         ).format(sql.Identifier(schema, "objects"))
@@ -111,21 +137,8 @@ class CatalogReader(threading.Thread):
         assert row is not None
         return int(row[0]), int(row[1]), row[2]
 
-    def run(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        while not self._halt.is_set():
-            try:
-                if conn is None:
-                    conn = psycopg.connect(self.pg_url, autocommit=True, connect_timeout=2)
-                self.seen[self._poll(conn)] += 1
-            except psycopg.Error:
-                self.errors += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-            self._halt.wait(self.interval)
-        if conn is not None:
-            conn.close()
+    def _poll_once(self, conn: psycopg.Connection[Any]) -> None:
+        self.seen[self._poll(conn)] += 1
 
     @property
     def polls(self) -> int:
@@ -147,44 +160,27 @@ class CatalogReader(threading.Thread):
         assert not partial, f"readers saw a partial or mixed catalogue {partial}; allowed only {sorted(allowed)}"
 
 
-class StagingWatcher(threading.Thread):
+class StagingWatcher(_PgPoller):
     """Polls rows per chunk in an export's staging table: a chunk is either absent or whole, never partial."""
 
     def __init__(self, pg_url: str, schema: str, table: str, chunk_rows: tuple[int, ...], interval: float = 0.05):
-        super().__init__(daemon=True, name=f"staging-{table}")
-        self.pg_url = pg_url
+        super().__init__(pg_url, f"staging-{table}", interval)
         self.chunk_rows = chunk_rows
-        self.interval = interval
         self.polls = 0
-        self.errors = 0
         self.partial: Counter[tuple[str, int]] = Counter()
         self.whole: set[str] = set()
-        self._halt = threading.Event()
         self._query = sql.SQL("SELECT chunk_key, count(*) FROM {} GROUP BY chunk_key").format(
             sql.Identifier(schema, table)
         )
 
-    def run(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        while not self._halt.is_set():
-            try:
-                if conn is None:
-                    conn = psycopg.connect(self.pg_url, autocommit=True, connect_timeout=2)
-                for key, rows in conn.execute(self._query).fetchall():
-                    index = int(key.rpartition("/")[2])
-                    if rows == self.chunk_rows[index]:
-                        self.whole.add(key)
-                    else:
-                        self.partial[(key, int(rows))] += 1
-                self.polls += 1
-            except psycopg.Error:  # PostgreSQL restarting, or the table not created yet
-                self.errors += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-            self._halt.wait(self.interval)
-        if conn is not None:
-            conn.close()
+    def _poll_once(self, conn: psycopg.Connection[Any]) -> None:
+        for key, rows in conn.execute(self._query).fetchall():
+            index = int(key.rpartition("/")[2])
+            if rows == self.chunk_rows[index]:
+                self.whole.add(key)
+            else:
+                self.partial[(key, int(rows))] += 1
+        self.polls += 1
 
     def stop(self) -> None:
         self._halt.set()
