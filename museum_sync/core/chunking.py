@@ -8,7 +8,7 @@ Spans are contiguous and cover ``[header_end, file size)``: a chunk ends where t
 record begins, so blank lines between records belong to the chunk before them, and the last chunk runs
 to the end of the file. ``ChunkSpan.first_line`` is the line number at ``start`` (the first record's line,
 unless blank lines directly follow a CSV header). Same bytes and chunk size give the same plan, and the
-same partition keys (``<export_id>/<index:04d>``).
+same partition keys (``keys.partition_key``: ``<export_id>/<nnnn>``).
 """
 
 from __future__ import annotations
@@ -23,20 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from museum_sync.core.exceptions import ChunkPlanError, EmptySource, SourceNotFound
+from museum_sync.core.keys import partition_key
 from museum_sync.core.locator import Locator
 from museum_sync.core.sources import (
     MAX_RECORD_BYTES,
     RawRecord,
     SnapshotFormat,
-    _codec,
-    _csv_records,
-    _ensure_field_limit,
-    _jsonl_records,
-    _lines,
-    _read_header,
     csv_header,
     iter_records,
     open_checked,
+    record_boundaries,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +78,7 @@ class ChunkPlan:
 
     def partition_keys(self, export_id: str) -> list[str]:
         """Dagster partition keys, one per chunk: stable for the same bytes and chunk size."""
-        return [f"{export_id}/{span.index:04d}" for span in self.chunks]
+        return [partition_key(export_id, span.index) for span in self.chunks]
 
     def to_json(self) -> str:
         """Deterministic JSON (sorted keys, no whitespace variation): same plan, same bytes."""
@@ -195,44 +191,12 @@ def plan_chunks(
     file = str(path)
     raw = _HashingRaw(path)
     with io.BufferedReader(raw, _BUFFER) as fh:
-        records: Iterator[tuple[Locator, object]]
-        if fmt == "csv":
-            codec = _codec(encoding)
-            _ensure_field_limit(max_record_bytes)
-            header, header_end, _, line = _read_header(
-                fh,
-                file=file,
-                codec=codec,
-                encoding=encoding,
-                delimiter=delimiter,
-                max_record=max_record_bytes,
-            )
-            records = _csv_records(
-                fh,
-                path=path,
-                header=header,
-                codec=codec,
-                encoding=encoding,
-                delimiter=delimiter,
-                pos=header_end,
-                first_line=line,
-                end=None,
-                max_record=max_record_bytes,
-            )
-        elif fmt == "jsonl":
-            header_end, line = 0, 1
-            records = _jsonl_records(
-                fh, file=file, pos=0, first_line=1, end=None, max_record=max_record_bytes, parse=False
-            )
-        else:
-            header_end, line = 0, 1
-            records = (
-                (Locator(file, n, offset), None)
-                for n, offset, _ in _lines(fh, file=file, pos=0, first_line=1, end=None, max_record=max_record_bytes)
-            )
+        header_end, line, locators = record_boundaries(
+            fh, path, fmt, encoding=encoding, delimiter=delimiter, max_record_bytes=max_record_bytes
+        )
         spans: list[ChunkSpan] = []
         start, first_line, count, total = header_end, line, 0, 0
-        for locator, _ in records:
+        for locator in locators:
             if count == chunk_size:
                 assert locator.offset is not None
                 spans.append(ChunkSpan(len(spans), start, locator.offset, count, first_line))

@@ -1,7 +1,7 @@
 """The draft: a record as a source says it, before vocabularies and validation.
 
 Every source (a CSV row through a mapping profile, a JSON item, a LIDO XML record through
-``lido_xml.parse_lido``) becomes a ``Draft``: the canonical field names with the source's raw values
+``lido.parse_lido``) becomes a ``Draft``: the canonical field names with the source's raw values
 (strings as given, numbers where the source had numbers). ``validation.validate`` turns a draft into a
 ``MuseumRecord`` or a ``Rejected`` with every problem found. Keeping this step separate means a new
 source only has to fill a dict; all the rules live in one place.

@@ -48,7 +48,7 @@ def export_id_for(source: str, sha256: str, fetched_at: datetime) -> str:
 
 def check_export_id(export_id: str) -> str:
     """``export_id`` itself when it has the shape museum-sync writes; else :class:`InvalidKey`."""
-    if not isinstance(export_id, str) or not EXPORT_ID_PATTERN.match(export_id):
+    if not isinstance(export_id, str) or not EXPORT_ID_PATTERN.fullmatch(export_id):
         raise InvalidKey(f"not an export id: {export_id!r} (expected <source>-<YYYYMMDD>-<8 hex>)")
     return export_id
 
@@ -62,7 +62,7 @@ def partition_key(export_id: str, index: int) -> str:
 
 def split_partition_key(key: str) -> tuple[str, int]:
     """``tate-20261125-1a2b3c4d/0003`` -> (``tate-20261125-1a2b3c4d``, 3); anything else: :class:`InvalidKey`."""
-    match = PARTITION_KEY_PATTERN.match(key) if isinstance(key, str) else None
+    match = PARTITION_KEY_PATTERN.fullmatch(key) if isinstance(key, str) else None
     if match is None:
         raise InvalidKey(f"not a chunk partition key: {key!r} (expected <export_id>/<nnnn>)")
     return match["export_id"], int(match["index"])

@@ -77,6 +77,7 @@ __all__ = [
     "iter_records",
     "iter_xmllines",
     "open_checked",
+    "record_boundaries",
 ]
 
 RawRecord: TypeAlias = dict[str, Any]
@@ -747,6 +748,51 @@ def iter_records(
         return iter_jsonl(path, start=start, end=end, first_line=line, max_record_bytes=max_record_bytes)
     if fmt == "xmllines":
         return iter_xmllines(path, start=start, end=end, first_line=line, max_record_bytes=max_record_bytes)
+    raise ValueError(f"unknown snapshot format {fmt!r}")
+
+
+def record_boundaries(
+    fh: io.BufferedReader[Any],
+    path: Path,
+    fmt: SnapshotFormat,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> tuple[int, int, Iterator[Locator]]:
+    """Where a snapshot's records start, and every record's locator, read from ``fh`` open at byte 0.
+
+    For chunk planning (``chunking.plan_chunks``, which hashes the bytes as they pass): the very readers a
+    full read uses, so the boundaries are theirs. Returns the byte offset and line number where records
+    start (after the CSV header; 0 and 1 otherwise) and the records' locators. The CSV header is read and
+    checked before this returns; JSON Lines are checked for decoding only (bad lines are read-time rejects).
+    """
+    file = str(path)
+    if fmt == "csv":
+        codec = _codec(encoding)
+        _ensure_field_limit(max_record_bytes)
+        header, header_end, _, line = _read_header(
+            fh, file=file, codec=codec, encoding=encoding, delimiter=delimiter, max_record=max_record_bytes
+        )
+        records = _csv_records(
+            fh,
+            path=path,
+            header=header,
+            codec=codec,
+            encoding=encoding,
+            delimiter=delimiter,
+            pos=header_end,
+            first_line=line,
+            end=None,
+            max_record=max_record_bytes,
+        )
+        return header_end, line, (locator for locator, _ in records)
+    if fmt == "jsonl":
+        records = _jsonl_records(fh, file=file, pos=0, first_line=1, end=None, max_record=max_record_bytes, parse=False)
+        return 0, 1, (locator for locator, _ in records)
+    if fmt == "xmllines":
+        lines = _lines(fh, file=file, pos=0, first_line=1, end=None, max_record=max_record_bytes)
+        return 0, 1, (Locator(file, number, offset) for number, offset, _ in lines)
     raise ValueError(f"unknown snapshot format {fmt!r}")
 
 

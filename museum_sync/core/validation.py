@@ -483,10 +483,10 @@ def validate(
         return Rejected(locator, None, (broken,), raw_text(raw))
     problems: list[Problem] = []
     if isinstance(raw, bytes):
-        from museum_sync.core import lido_xml  # lxml is heavy; CSV-only workers never import it
+        from museum_sync.core import lido  # lxml is heavy; CSV-only workers never import it
 
         try:
-            draft: Draft = lido_xml.parse_oai_dc(raw) if profile.format == "oai_dc" else lido_xml.parse_lido(raw)
+            draft: Draft = lido.parse_oai_dc(raw) if profile.format == "oai_dc" else lido.parse_lido(raw)
         except Exception as exc:  # noqa: BLE001 - any parser failure is this record's problem
             return Rejected(locator, None, (Problem("record", Reason.UNPARSEABLE_RECORD, str(exc)),), raw_text(raw))
         if profile.institution and not draft.get("institution"):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from museum_sync.core.drift import Change, DriftReport, Fingerprint, FingerprintBuilder, compare, infer_type
-from museum_sync.core.lido_xml import iter_lido_elements, parse_lido
+from museum_sync.core.lido import iter_lido_elements, parse_lido
 from museum_sync.core.profiles import Policy, Profile, load_profile
 from museum_sync.core.sources import csv_header, iter_csv
 

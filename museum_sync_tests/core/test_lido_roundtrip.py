@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from museum_sync.core import lido_xml, sources
+from museum_sync.core import lido, sources
 from museum_sync.core.locator import Locator
 from museum_sync.core.profiles import load_profile
 from museum_sync.core.validation import ChunkValidator, Valid
@@ -15,9 +15,9 @@ from museum_sync.core.validation import ChunkValidator, Valid
 def _assert_standards_valid(records: list) -> None:
     assert records
     for record in records:
-        lido_errors = lido_xml.validate_xml(lido_xml.record_to_lido(record), "lido-1.1")
+        lido_errors = lido.validate_xml(lido.record_to_lido(record), "lido-1.1")
         assert lido_errors == [], f"{record.record_id}: {lido_errors[:3]}"
-        dc_errors = lido_xml.validate_xml(lido_xml.record_to_dc(record), "oai_dc")
+        dc_errors = lido.validate_xml(lido.record_to_dc(record), "oai_dc")
         assert dc_errors == [], f"{record.record_id}: {dc_errors[:3]}"
 
 
@@ -25,7 +25,7 @@ def test_every_accepted_lido_record_writes_back_valid_lido_and_dc(shared_data: P
     validator = ChunkValidator(load_profile("lido_xml"), "export-1")
     accepted = []
     for path in sorted((shared_data / "lido/records").glob("*.xml")):
-        for locator, raw in lido_xml.iter_lido_elements(path):
+        for locator, raw in lido.iter_lido_elements(path):
             result = validator.validate(locator, raw)
             if isinstance(result, Valid):
                 accepted.append(result.record)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from museum_sync.core import lido_xml
+from museum_sync.core import lido
 from museum_sync.core.exceptions import ChunkPlanError
 from museum_sync.core.locator import Locator, where
 from museum_sync.core.source_locators import ENTRIES, INDEX, LocatorWriter, SourceLocators
@@ -27,7 +27,7 @@ def write_sidecar(folder: Path, locators: list[Locator], file: str) -> SourceLoc
 
 @pytest.fixture
 def kenom(shared_data: Path, tmp_path: Path) -> tuple[list[Locator], SourceLocators]:
-    originals = [loc for loc, _ in lido_xml.iter_lido_elements(shared_data / "lido" / "records" / KENOM)]
+    originals = [loc for loc, _ in lido.iter_lido_elements(shared_data / "lido" / "records" / KENOM)]
     return originals, write_sidecar(tmp_path, originals, KENOM)
 
 

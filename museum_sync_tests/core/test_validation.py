@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from museum_sync.core.lido_xml import iter_lido_elements
+from museum_sync.core.lido import iter_lido_elements
 from museum_sync.core.locator import Locator
 from museum_sync.core.models import (
     Creator,
@@ -528,7 +528,7 @@ LIDO_REJECTED = [
 
 def test_every_shared_lido_record(shared_data: Path) -> None:
     validator = ChunkValidator(load_profile("lido_xml"), "export-1")
-    assert validator.mapper is None  # LIDO is parsed by lido_xml, not mapped
+    assert validator.mapper is None  # LIDO is parsed by core.lido, not mapped
     rejected = []
     per_file: Counter[str] = Counter()
     for path in sorted((shared_data / "lido/records").glob("*.xml")):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from museum_sync.core import lido_xml as lx
+from museum_sync.core import lido as lx
 from museum_sync.core.draft import Draft
 from museum_sync.core.exceptions import EmptySource, SourceFormatError, SourceNotFound
 from museum_sync.core.locator import Locator
@@ -182,7 +182,7 @@ def records(real_records: list[tuple[Locator, bytes, Draft]]) -> list[tuple[Loca
 
 
 def test_schemas_ship_with_the_package_and_load_offline_once() -> None:
-    schema_dir = Path(lx.__file__).parent / "schemas"
+    schema_dir = Path(lx.__file__).parents[1] / "schemas"
     assert (schema_dir / "README.md").is_file()
     assert (schema_dir / "lido" / "gml" / "gml.xsd").is_file()
     names: tuple[lx.SchemaName, ...] = ("lido-1.1", "lido-1.0", "oai_dc")
