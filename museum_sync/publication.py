@@ -28,6 +28,12 @@ two stores the protocol is:
 
 Without Elasticsearch (``search=None``) it is PostgreSQL's own gated publication, reported with
 ``search="not configured"``.
+
+The code below follows these steps in order, each marked with its number. The PostgreSQL side of every
+step is one ``Catalog`` call: the lock and the attempts log (steps 1, 2, 4, 7) live in
+``museum_sync.clients.catalog.attempts``; the gate, the carry-over, the transaction and retention
+(steps 3, 6, 7) in ``museum_sync.clients.catalog.publication``. ``Catalog.migrate`` creates every table
+these need.
 """
 
 from __future__ import annotations
@@ -148,6 +154,7 @@ class PublicationCheckFailed(MuseumSyncError):
 
 
 # ---------------------------------------------------------------------------------------------------
+# The protocol: the numbered steps of the module doc, in order.
 
 
 def publish_export(
@@ -188,101 +195,60 @@ def publish_export(
             ),
             keep=keep,
         )
-    catalog.migrate_publication_attempts()
-    with catalog.publication_lock(timeout_s=lock_timeout_s):
-        settled = _settle_pending(catalog, search, export_id, "publish")
+    with catalog.publication_lock(timeout_s=lock_timeout_s):  # 1.
+        settled = _settle_pending(catalog, search, export_id, "publish")  # 2.
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        pg_current = catalog.current_publication()
-        es_current = search.alias_target()
-        pending = catalog.pending_publication_attempt()
-        if pending is None and pg_current is not None and pg_current.export_id == export_id == es_current:
+        now = _StoresNow.read(catalog, search)
+        in_force = now.in_force_in_both(export_id)
+        if in_force is not None:
             catalog.check_publishable(export_id, expected_chunks)
+            result = PublicationResult(in_force, already_published=True)
             return _finish(
                 catalog,
                 search,
                 export_id,
                 "publish",
-                PublicationResult(pg_current, already_published=True),
+                result,
                 None,
-                int(pg_current.record_count),
+                int(in_force.record_count),
                 timings,
                 keep=keep,
                 sample_size=sample_size,
                 settled=settled,
             )
-        check = catalog.check_publishable(export_id, expected_chunks)
-        index = search.index_name(export_id)
-        if not search.index_exists(export_id):
-            raise PublicationRefused(
-                f"export {export_id!r} cannot be published: it has no Elasticsearch index {index};"
-                f" index its chunks first (PostgreSQL staging table {check.staging_table} holds {check.staged} rows)"
-            )
-        carry = None
-        if check.kind == "incremental":
-            in_force = pg_current.export_id if pg_current else None
-            # The alias shows the export in force, or this export when a rerun continues its own attempt.
-            if es_current != in_force and not (pending and es_current == export_id):
-                raise PublicationRefused(
-                    f"export {export_id!r} is incremental and the stores disagree on what it applies to: PostgreSQL"
-                    f" shows {in_force!r}, the alias {search.alias} points to {es_current!r}; publish or roll back a"
-                    " full export first"
-                )
-            carry = _complete_incremental_index(catalog, search, export_id, tuple(deleted_record_ids), timings)
-        search.finish_load(export_id)
-        catalog.analyze_export(export_id)  # here, not in the transaction: the alias is ahead of it meanwhile
-        es_docs = search.count(export_id)
-        expected_docs = check.staged if carry is None else carry.total
-        if not es_docs == expected_docs or check.staged != check.loaded:
-            carried = "" if carry is None else f" plus {carry.carried} carried over from {carry.base_export_id!r}"
-            raise PublicationRefused(
-                f"export {export_id!r} cannot be published: Elasticsearch index {index} holds {es_docs} documents,"
-                f" PostgreSQL staging table {check.staging_table} holds {check.staged} rows{carried} and the chunk"
-                f" loads count {check.loaded} valid records; they must be equal"
-            )
+        gate = _publish_gate(catalog, search, export_id, expected_chunks, now, deleted_record_ids, timings)  # 3.
         timings["gate"] = time.perf_counter() - started
-        attempt = pending or catalog.begin_publication_attempt(
-            export_id,
-            "publish",
-            previous_export_id=pg_current.export_id if pg_current else None,
-            search_previous_export_id=es_current,
-            search_index=index,
-            detail={
-                "es_docs": es_docs,
-                "staged": check.staged,
-                "loaded": check.loaded,
-                **({} if carry is None else {"carried": carry.carried, "carried_from": carry.base_export_id}),
-            },
-        )
+        attempt = _record_intent(catalog, export_id, "publish", now, gate)  # 4.
         pg_metadata = {
             **(metadata or {}),
             "search_alias": search.alias,
-            "search_index": index,
+            "search_index": gate.index,
             "publication_attempt": attempt.id,
         }
-        result = _switch(
+        result = _switch(  # 5. and 6.
             catalog,
             search,
             attempt,
-            es_current,
+            now.es,
             lambda: catalog.publish(
                 export_id,
                 expected_chunks,
-                expected_records=check.loaded,
+                expected_records=gate.loaded,
                 metadata=pg_metadata,
-                carry=carry,
+                carry=gate.carry,
                 analyze=False,
             ),
             timings,
         )
-        return _finish(
+        return _finish(  # 7.
             catalog,
             search,
             export_id,
             "publish",
             result,
             attempt,
-            expected_docs,
+            gate.valid,
             timings,
             keep=keep,
             sample_size=sample_size,
@@ -305,17 +271,15 @@ def rollback(
     """
     if search is None:
         return _pg_only(catalog, export_id, "rollback", lambda: catalog.rollback(export_id), keep=None)
-    catalog.migrate_publication_attempts()
-    with catalog.publication_lock(timeout_s=lock_timeout_s):
-        settled = _settle_pending(catalog, search, export_id, "rollback")
+    with catalog.publication_lock(timeout_s=lock_timeout_s):  # 1.
+        settled = _settle_pending(catalog, search, export_id, "rollback")  # 2.
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        pg_current = catalog.current_publication()
-        es_current = search.alias_target()
-        pending = catalog.pending_publication_attempt()
+        now = _StoresNow.read(catalog, search)
         rows = catalog.export_row_count(export_id)
-        if pending is None and pg_current is not None and pg_current.export_id == export_id == es_current:
-            result = PublicationResult(pg_current, already_published=True)
+        in_force = now.in_force_in_both(export_id)
+        if in_force is not None:
+            result = PublicationResult(in_force, already_published=True)
             return _finish(
                 catalog,
                 search,
@@ -329,40 +293,18 @@ def rollback(
                 sample_size=sample_size,
                 settled=settled,
             )
-        if pg_current is None:
-            raise PublicationRefused("nothing has been published: there is nothing to roll back")
-        if export_id not in catalog.published_exports():
-            raise PublicationRefused(f"export {export_id!r} was never published: publish it instead")
-        if rows is None:
-            raise PublicationRefused(f"export {export_id!r}: its staging table has been dropped")
-        index = search.index_name(export_id)
-        if not search.index_exists(export_id):
-            raise PublicationRefused(f"export {export_id!r}: its Elasticsearch index {index} has been deleted")
-        search.finish_load(export_id)
-        es_docs = search.count(export_id)
-        if es_docs != rows:
-            raise PublicationRefused(
-                f"export {export_id!r} cannot be rolled back to: Elasticsearch index {index} holds {es_docs}"
-                f" documents, its PostgreSQL staging table holds {rows} rows"
-            )
+        gate = _rollback_gate(catalog, search, export_id, now, rows)  # 3.
         timings["gate"] = time.perf_counter() - started
-        attempt = pending or catalog.begin_publication_attempt(
-            export_id,
-            "rollback",
-            previous_export_id=pg_current.export_id,
-            search_previous_export_id=es_current,
-            search_index=index,
-            detail={"es_docs": es_docs, "staged": rows},
-        )
-        result = _switch(catalog, search, attempt, es_current, lambda: catalog.rollback(export_id), timings)
-        return _finish(
+        attempt = _record_intent(catalog, export_id, "rollback", now, gate)  # 4.
+        result = _switch(catalog, search, attempt, now.es, lambda: catalog.rollback(export_id), timings)  # 5. and 6.
+        return _finish(  # 7.
             catalog,
             search,
             export_id,
             "rollback",
             result,
             attempt,
-            rows,
+            gate.valid,
             timings,
             keep=None,
             sample_size=sample_size,
@@ -370,7 +312,125 @@ def rollback(
         )
 
 
-# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _StoresNow:
+    """What each store shows at the start (under the lock, once settled), and an attempt still pending."""
+
+    pg: Publication | None
+    es: str | None
+    pending: PublicationAttempt | None
+
+    @classmethod
+    def read(cls, catalog: Catalog, search: SearchClient) -> _StoresNow:
+        pg = catalog.current_publication()
+        es = search.alias_target()
+        return cls(pg=pg, es=es, pending=catalog.pending_publication_attempt())
+
+    @property
+    def pg_export_id(self) -> str | None:
+        return self.pg.export_id if self.pg is not None else None
+
+    def in_force_in_both(self, export_id: str) -> Publication | None:
+        """PostgreSQL's publication when both stores already show ``export_id`` and nothing is pending."""
+        if self.pending is None and self.pg is not None and self.pg.export_id == export_id == self.es:
+            return self.pg
+        return None
+
+
+def _settle_pending(catalog: Catalog, search: SearchClient, export_id: str, action: Action) -> list[str]:
+    """2. Settle an attempt a crashed run left pending, unless it is this very publication (then continue)."""
+    pending = catalog.pending_publication_attempt()
+    if pending is None or (pending.export_id == export_id and pending.action == action):
+        return []
+    pg = catalog.settled_publication()
+    pg_export = pg.export_id if pg else None
+    es_now = search.alias_target()
+    try:
+        if es_now != pg_export:
+            if pg_export is None:
+                assert es_now is not None
+                search.clear_alias(es_now)
+            else:
+                search.swap_alias(pg_export, expected_current=es_now)
+    except SearchError as exc:
+        raise PublicationFailed(
+            f"attempt {pending.id} ({pending.action} {pending.export_id!r}) is pending and Elasticsearch cannot be"
+            f" brought back in line with PostgreSQL ({pg_export!r}): {exc}",
+            export_id=pending.export_id,
+            step="settle",
+            rolled_back=False,
+            pending=True,
+        ) from exc
+    state: Literal["done", "abandoned"] = "done" if pg_export == pending.export_id else "abandoned"
+    catalog.finish_publication_attempt(
+        pending.id, state, error=None if state == "done" else "settled by a later run: PostgreSQL had not committed"
+    )
+    return [f"attempt {pending.id} ({pending.action} {pending.export_id!r}) settled as {state}; public: {pg_export!r}"]
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """What passed the gate (3.): the export's index, the records that go public, what the attempt records.
+
+    ``valid``: rows = documents = valid records the switch makes public; ``loaded``: for a publication,
+    the rows its chunk loads counted (PostgreSQL's transaction checks them again); ``carry``: what an
+    incremental export carries over.
+    """
+
+    index: str
+    valid: int
+    detail: dict[str, Any]
+    loaded: int | None = None
+    carry: CarryOver | None = None
+
+
+def _publish_gate(
+    catalog: Catalog,
+    search: SearchClient,
+    export_id: str,
+    expected_chunks: int,
+    now: _StoresNow,
+    deleted_record_ids: Iterable[str],
+    timings: dict[str, float],
+) -> _Gate:
+    """3. PostgreSQL's gate, then the index (first completed, for an incremental export) holding as many
+    documents as PostgreSQL will publish rows. Raises ``PublicationRefused``: nothing public changed."""
+    check = catalog.check_publishable(export_id, expected_chunks)
+    index = search.index_name(export_id)
+    if not search.index_exists(export_id):
+        raise PublicationRefused(
+            f"export {export_id!r} cannot be published: it has no Elasticsearch index {index};"
+            f" index its chunks first (PostgreSQL staging table {check.staging_table} holds {check.staged} rows)"
+        )
+    carry = None
+    if check.kind == "incremental":
+        in_force = now.pg_export_id
+        # The alias shows the export in force, or this export when a rerun continues its own attempt.
+        if now.es != in_force and not (now.pending is not None and now.es == export_id):
+            raise PublicationRefused(
+                f"export {export_id!r} is incremental and the stores disagree on what it applies to: PostgreSQL"
+                f" shows {in_force!r}, the alias {search.alias} points to {now.es!r}; publish or roll back a"
+                " full export first"
+            )
+        carry = _complete_incremental_index(catalog, search, export_id, tuple(deleted_record_ids), timings)
+    search.finish_load(export_id)
+    catalog.analyze_export(export_id)  # here, not in the transaction: the alias is ahead of it meanwhile
+    es_docs = search.count(export_id)
+    expected_docs = check.staged if carry is None else carry.total
+    if not es_docs == expected_docs or check.staged != check.loaded:
+        carried = "" if carry is None else f" plus {carry.carried} carried over from {carry.base_export_id!r}"
+        raise PublicationRefused(
+            f"export {export_id!r} cannot be published: Elasticsearch index {index} holds {es_docs} documents,"
+            f" PostgreSQL staging table {check.staging_table} holds {check.staged} rows{carried} and the chunk"
+            f" loads count {check.loaded} valid records; they must be equal"
+        )
+    detail = {
+        "es_docs": es_docs,
+        "staged": check.staged,
+        "loaded": check.loaded,
+        **({} if carry is None else {"carried": carry.carried, "carried_from": carry.base_export_id}),
+    }
+    return _Gate(index=index, valid=expected_docs, detail=detail, loaded=check.loaded, carry=carry)
 
 
 def _complete_incremental_index(
@@ -401,6 +461,41 @@ def _complete_incremental_index(
     return carry
 
 
+def _rollback_gate(catalog: Catalog, search: SearchClient, export_id: str, now: _StoresNow, rows: int | None) -> _Gate:
+    """3. for a rollback: published before, its staging table and its index kept, with equal counts."""
+    if now.pg is None:
+        raise PublicationRefused("nothing has been published: there is nothing to roll back")
+    if export_id not in catalog.published_exports():
+        raise PublicationRefused(f"export {export_id!r} was never published: publish it instead")
+    if rows is None:
+        raise PublicationRefused(f"export {export_id!r}: its staging table has been dropped")
+    index = search.index_name(export_id)
+    if not search.index_exists(export_id):
+        raise PublicationRefused(f"export {export_id!r}: its Elasticsearch index {index} has been deleted")
+    search.finish_load(export_id)
+    es_docs = search.count(export_id)
+    if es_docs != rows:
+        raise PublicationRefused(
+            f"export {export_id!r} cannot be rolled back to: Elasticsearch index {index} holds {es_docs}"
+            f" documents, its PostgreSQL staging table holds {rows} rows"
+        )
+    return _Gate(index=index, valid=rows, detail={"es_docs": es_docs, "staged": rows})
+
+
+def _record_intent(
+    catalog: Catalog, export_id: str, action: Action, now: _StoresNow, gate: _Gate
+) -> PublicationAttempt:
+    """4. The 'pending' attempt, with what each store shows now; a rerun continues its own pending one."""
+    return now.pending or catalog.begin_publication_attempt(
+        export_id,
+        action,
+        previous_export_id=now.pg_export_id,
+        search_previous_export_id=now.es,
+        search_index=gate.index,
+        detail=gate.detail,
+    )
+
+
 def _switch(
     catalog: Catalog,
     search: SearchClient,
@@ -409,7 +504,7 @@ def _switch(
     pg_step: Callable[[], PublicationResult],
     timings: dict[str, float],
 ) -> PublicationResult:
-    """Alias first, then the PostgreSQL transaction; the alias goes back if PostgreSQL did not commit."""
+    """5. and 6. Alias first, then the PostgreSQL transaction; the alias goes back if PostgreSQL did not commit."""
     export_id = attempt.export_id
     started = time.perf_counter()
     try:
@@ -456,6 +551,7 @@ def _switch(
 def _after_pg_failure(
     catalog: Catalog, search: SearchClient, attempt: PublicationAttempt, exc: Exception
 ) -> PublicationResult:
+    """6. PostgreSQL failed: once it has settled, either it did commit, or the alias goes back (or stays pending)."""
     export_id = attempt.export_id
     try:
         settled = catalog.settled_publication()
@@ -498,52 +594,6 @@ def _after_pg_failure(
     ) from exc
 
 
-def _settle_pending(catalog: Catalog, search: SearchClient, export_id: str, action: Action) -> list[str]:
-    """Settle an attempt a crashed run left pending, unless it is this very publication (then continue)."""
-    pending = catalog.pending_publication_attempt()
-    if pending is None or (pending.export_id == export_id and pending.action == action):
-        return []
-    pg = catalog.settled_publication()
-    pg_export = pg.export_id if pg else None
-    es_now = search.alias_target()
-    try:
-        if es_now != pg_export:
-            if pg_export is None:
-                assert es_now is not None
-                search.clear_alias(es_now)
-            else:
-                search.swap_alias(pg_export, expected_current=es_now)
-    except SearchError as exc:
-        raise PublicationFailed(
-            f"attempt {pending.id} ({pending.action} {pending.export_id!r}) is pending and Elasticsearch cannot be"
-            f" brought back in line with PostgreSQL ({pg_export!r}): {exc}",
-            export_id=pending.export_id,
-            step="settle",
-            rolled_back=False,
-            pending=True,
-        ) from exc
-    state: Literal["done", "abandoned"] = "done" if pg_export == pending.export_id else "abandoned"
-    catalog.finish_publication_attempt(
-        pending.id, state, error=None if state == "done" else "settled by a later run: PostgreSQL had not committed"
-    )
-    return [f"attempt {pending.id} ({pending.action} {pending.export_id!r}) settled as {state}; public: {pg_export!r}"]
-
-
-def _check(
-    catalog: Catalog, search: SearchClient | None, export_id: str, valid: int, sample_size: int
-) -> PublicationCheck:
-    pg_rows = catalog.count()
-    if search is None:
-        return PublicationCheck(pg_rows=pg_rows, es_docs=None, valid_records=valid, sampled=0)
-    es_docs = search.count()
-    sample = catalog.sample_content_hashes(sample_size)
-    es_hashes = search.sample_hashes(export_id, list(sample))
-    mismatched = sorted(rid for rid, digest in sample.items() if es_hashes.get(rid) != digest)
-    return PublicationCheck(
-        pg_rows=pg_rows, es_docs=es_docs, valid_records=valid, sampled=len(sample), mismatched=mismatched
-    )
-
-
 def _finish(
     catalog: Catalog,
     search: SearchClient | None,
@@ -558,6 +608,7 @@ def _finish(
     sample_size: int,
     settled: list[str],
 ) -> PublicationOutcome:
+    """7. Check both stores, close the attempt, apply retention; raise ``PublicationCheckFailed`` if they differ."""
     started = time.perf_counter()
     check = _check(catalog, search, export_id, valid, sample_size)
     timings["check"] = time.perf_counter() - started
@@ -607,6 +658,22 @@ def _finish(
     return outcome
 
 
+def _check(
+    catalog: Catalog, search: SearchClient | None, export_id: str, valid: int, sample_size: int
+) -> PublicationCheck:
+    """PostgreSQL rows = Elasticsearch documents = valid records, and a sample of content hashes equal."""
+    pg_rows = catalog.count()
+    if search is None:
+        return PublicationCheck(pg_rows=pg_rows, es_docs=None, valid_records=valid, sampled=0)
+    es_docs = search.count()
+    sample = catalog.sample_content_hashes(sample_size)
+    es_hashes = search.sample_hashes(export_id, list(sample))
+    mismatched = sorted(rid for rid, digest in sample.items() if es_hashes.get(rid) != digest)
+    return PublicationCheck(
+        pg_rows=pg_rows, es_docs=es_docs, valid_records=valid, sampled=len(sample), mismatched=mismatched
+    )
+
+
 def _pg_only(
     catalog: Catalog,
     export_id: str,
@@ -615,6 +682,7 @@ def _pg_only(
     *,
     keep: int | None,
 ) -> PublicationOutcome:
+    """Without Elasticsearch: PostgreSQL's own gated publication (or rollback), finished like the two-store one."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     result = pg_step()

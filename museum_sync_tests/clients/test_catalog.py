@@ -181,9 +181,37 @@ def test_migrate_is_idempotent_and_safe_concurrently(fresh_db: str) -> None:
         "quarantine",
         "quarantined_partitions",
         "publications",
+        "publication_attempts",
         EMPTY_TABLE,
         "objects",
     }
+
+
+def test_one_migrate_prepares_the_publication_attempts_log(catalog: Catalog) -> None:
+    """``migrate`` alone is enough for the cross-store protocol: its intent log allows one pending attempt."""
+    first = catalog.begin_publication_attempt(
+        "tate-20240601-aaaa1111",
+        "publish",
+        previous_export_id=None,
+        search_previous_export_id=None,
+        search_index="museum-objects-tate-20240601-aaaa1111",
+    )
+    assert catalog.pending_publication_attempt() == first
+    with pytest.raises(CatalogError, match="still pending"):
+        catalog.begin_publication_attempt(
+            "tate-20240602-bbbb2222",
+            "publish",
+            previous_export_id=None,
+            search_previous_export_id=None,
+            search_index=None,
+        )
+    assert catalog.finish_publication_attempt(first.id, "done")
+    assert catalog.pending_publication_attempt() is None
+    with psycopg.connect(catalog.conninfo) as conn:
+        indexes = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (catalog.schema,))
+        }
+    assert "publication_attempts_one_pending" in indexes
 
 
 def test_unreachable_server_raises_operational_error_without_the_password() -> None:

@@ -1,0 +1,87 @@
+"""PostgreSQL catalogue: one staging table per export, quarantine, and all-or-nothing publication.
+
+``Catalog`` is the one client; each of its roles reads in a module of its own:
+
+- ``connection``: settings, one short connection and one transaction per call, advisory locks, ``redact``;
+- ``schema``: ``migrate`` (every table, the publication attempts included), staging table names, the view;
+- ``staging``: register an export, COPY its chunks in, chunk states, counts and digests;
+- ``quarantine``: rejected records and held-back chunks;
+- ``publication``: the gate, the carry-over of incremental exports, publish, rollback, retention;
+- ``attempts``: the cross-store publication's lock and intent log (``museum_sync.publication`` drives it);
+- ``roles``: the reader role;
+- ``types``: the dataclasses and exceptions the methods return and raise.
+
+Concurrency, with transaction-scoped advisory locks keyed on the schema:
+
+- ``migrate`` serialises DDL, so several workers may call it at start;
+- ``register_export``/``publish``/``drop_old_exports`` take the export's lock exclusively and
+  ``load_chunk`` takes it shared: chunks of one export load in parallel, but never during its publication;
+- ``load_chunk``/``record_validation`` of one partition key are serialised (a redelivered Celery task
+  running twice at once must not leave the chunk half-counted);
+- publications and rollbacks are serialised on one catalogue-wide lock.
+"""
+
+from __future__ import annotations
+
+from museum_sync.clients.catalog.attempts import CatalogAttempts
+from museum_sync.clients.catalog.connection import redact
+from museum_sync.clients.catalog.publication import CatalogPublishing
+from museum_sync.clients.catalog.quarantine import CatalogQuarantine
+from museum_sync.clients.catalog.roles import CatalogGrants
+from museum_sync.clients.catalog.schema import EMPTY_TABLE, VIEW, CatalogSchema, staging_table_name
+from museum_sync.clients.catalog.staging import CatalogStaging
+from museum_sync.clients.catalog.types import (
+    CarryOver,
+    CatalogError,
+    ChunkState,
+    ChunkStateName,
+    ExportKind,
+    LoadResult,
+    Publication,
+    PublicationAttempt,
+    PublicationRefused,
+    PublicationResult,
+    PublishCheck,
+    QuarantinedPartition,
+    QuarantineRow,
+)
+
+__all__ = [
+    "EMPTY_TABLE",
+    "VIEW",
+    "CarryOver",
+    "Catalog",
+    "CatalogError",
+    "ChunkState",
+    "ChunkStateName",
+    "ExportKind",
+    "LoadResult",
+    "Publication",
+    "PublicationAttempt",
+    "PublicationRefused",
+    "PublicationResult",
+    "PublishCheck",
+    "QuarantineRow",
+    "QuarantinedPartition",
+    "redact",
+    "staging_table_name",
+]
+
+
+class Catalog(
+    CatalogPublishing,
+    CatalogStaging,
+    CatalogSchema,
+    CatalogQuarantine,
+    CatalogAttempts,
+    CatalogGrants,
+):
+    """The catalogue in one PostgreSQL schema. Call ``migrate()`` once before anything else.
+
+    ``Catalog(conninfo, schema="catalog", *, lock_timeout_s=2.0, swap_timeout_s=120.0, connect_timeout_s=10)``.
+    An instance holds settings only (no connection), so it is safe to share between threads and to
+    pickle into a Celery task. Every method opens one short connection and runs in one transaction.
+    """
+
+    def __repr__(self) -> str:
+        return f"Catalog({redact(self.conninfo)!r}, schema={self.schema!r})"

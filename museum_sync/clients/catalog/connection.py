@@ -1,0 +1,111 @@
+"""What every catalogue role stands on: settings, one short connection per call, names, advisory locks.
+
+Every call opens one connection (a chunk step makes two or three calls, so a pool would save milliseconds
+and add a dependency) and runs in one transaction. Connection failures surface as
+``psycopg.OperationalError`` (retryable by Dagster's ``RetryPolicy``) with the connection string redacted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+__all__ = ["MAX_IDENTIFIER", "CatalogConnection", "redact"]
+
+MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1, in bytes
+
+_URL_SCHEME = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"^password=", re.IGNORECASE)
+
+
+def redact(conninfo: str) -> str:
+    """The connection string with any password replaced by ``***``, safe for messages and logs."""
+    if not _URL_SCHEME.match(conninfo):
+        return _KV_PASSWORD.sub(r"\1***", conninfo)
+    parts = urlsplit(conninfo)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:***@{hosts}" if colon else netloc
+    query = "&".join("password=***" if _QUERY_PASSWORD.match(item) else item for item in parts.query.split("&"))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class CatalogConnection:
+    """Settings only (no open connection), so an instance is safe to share between threads and to pickle
+    into a Celery task. The role classes build on it; ``Catalog`` composes them.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str = "catalog",
+        *,
+        lock_timeout_s: float = 2.0,
+        swap_timeout_s: float = 120.0,
+        connect_timeout_s: int = 10,
+    ) -> None:
+        if not schema or len(schema.encode("utf-8")) > MAX_IDENTIFIER:
+            raise ValueError(f"schema name must be 1-{MAX_IDENTIFIER} bytes: {schema!r}")
+        self.conninfo = conninfo
+        self.schema = schema
+        self.lock_timeout_s = lock_timeout_s
+        self.swap_timeout_s = swap_timeout_s
+        given = conninfo_to_dict(conninfo)
+        self._connect_kwargs: dict[str, Any] = {}
+        if "connect_timeout" not in given:
+            self._connect_kwargs["connect_timeout"] = connect_timeout_s
+        if "application_name" not in given:
+            self._connect_kwargs["application_name"] = "museum-sync catalog"
+
+    def _open(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+        """A new connection; a failure names the server with its password hidden."""
+        try:
+            return psycopg.connect(self.conninfo, autocommit=autocommit, **self._connect_kwargs)
+        except psycopg.OperationalError as exc:
+            raise psycopg.OperationalError(
+                f"cannot connect to the catalogue at {redact(self.conninfo)}: {exc}"
+            ) from exc
+
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
+        """One connection, one transaction: committed on success, rolled back on any exception."""
+        conn = self._open()
+        with conn:
+            yield conn
+
+    def _ident(self, name: str) -> sql.Identifier:
+        """``<schema>.<name>``, quoted."""
+        return sql.Identifier(self.schema, name)
+
+    def _lock_key(self, *parts: str) -> int:
+        """The advisory lock key of ``parts`` in this schema (two schemas never share a lock)."""
+        digest = hashlib.sha256("\x1f".join(("museum_sync.catalog", self.schema, *parts)).encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _lock(self, conn: psycopg.Connection[Any], *parts: str, shared: bool = False) -> None:
+        """Take the transaction-scoped advisory lock of ``parts`` (released at commit or rollback)."""
+        fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(fn)), (self._lock_key(*parts),))
+
+    def _set_lock_timeout(self, conn: psycopg.Connection[Any]) -> None:
+        ms = max(1, int(self.lock_timeout_s * 1000))
+        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{ms}ms")))
+
+    def _relation_exists(self, conn: psycopg.Connection[Any], name: str) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (self.schema, name),
+        ).fetchone()
+        return row is not None
