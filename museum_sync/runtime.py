@@ -20,26 +20,28 @@ from typing import Any
 
 from museum_sync.services import ServiceUrls
 from museum_sync.services._common import pdeathsig_preexec
+from museum_sync.settings import env_name
 
-__all__ = ["WorkerPool", "configure_environment", "dagster_instance", "run_job", "runtime_env"]
+__all__ = ["WorkerPool", "configure_environment", "dagster_instance", "instance_yaml", "run_job", "runtime_env"]
 
 DEFAULT_QUEUES = ("ingestion_high", "iiif", "dagster")
+# Folders every process expects to exist: created by configure_environment.
+_FOLDERS = ("paths.artifact_root", "paths.io_dir", "paths.inbox")
 
 
 def runtime_env(services: ServiceUrls, home: Path, *, catalog_schema: str = "catalog") -> dict[str, str]:
-    """Every variable a museum-sync process (CLI, worker, webserver, daemon) needs, derived in one place."""
+    """Every variable a museum-sync process (CLI, worker, webserver, daemon) needs, derived in one place.
+
+    The names are ``museum_sync.settings``' own, so what a child reads is exactly what is written here.
+    """
     home = home.resolve()
     return {
-        "MUSEUM_SYNC_HOME": str(home),
-        "MUSEUM_SYNC_ARTIFACT_ROOT": str(home / "artifacts"),
-        "MUSEUM_SYNC_IO_DIR": str(home / "io"),
-        "MUSEUM_SYNC_INBOX": str(home / "inbox"),
-        "MUSEUM_SYNC_PG_URL": services.pg_url,
-        "MUSEUM_SYNC_DAGSTER_PG_URL": services.dagster_pg_url,
-        "MUSEUM_SYNC_CATALOG_SCHEMA": catalog_schema,
-        "MUSEUM_SYNC_REDIS_URL": services.redis_py_url,
-        "MUSEUM_SYNC_BROKER_URL": services.broker_url,
-        "MUSEUM_SYNC_RESULT_BACKEND": services.result_backend_url,
+        env_name("paths.home"): str(home),
+        env_name("paths.artifact_root"): str(home / "artifacts"),
+        env_name("paths.io_dir"): str(home / "io"),
+        env_name("paths.inbox"): str(home / "inbox"),
+        env_name("postgres.catalog_schema"): catalog_schema,
+        **services.as_env(),
         "DAGSTER_HOME": str(home / "dagster"),
     }
 
@@ -48,13 +50,22 @@ def configure_environment(env: Mapping[str, str]) -> None:
     """Apply ``env`` to this process and write the Dagster instance config into ``DAGSTER_HOME``."""
     os.environ.update(env)
     dagster_home = Path(env["DAGSTER_HOME"])
-    for key in ("MUSEUM_SYNC_ARTIFACT_ROOT", "MUSEUM_SYNC_IO_DIR", "MUSEUM_SYNC_INBOX"):
-        Path(env[key]).mkdir(parents=True, exist_ok=True)
+    for path in _FOLDERS:
+        Path(env[env_name(path)]).mkdir(parents=True, exist_ok=True)
     dagster_home.mkdir(parents=True, exist_ok=True)
-    template = resources.files("museum_sync").joinpath("dagster_instance.yaml").read_text(encoding="utf-8")
+    template = instance_yaml()
     target = dagster_home / "dagster.yaml"
     if not target.exists() or target.read_text(encoding="utf-8") != template:
         target.write_text(template, encoding="utf-8")
+
+
+def instance_yaml() -> str:
+    """The Dagster instance config, ``museum_sync/dagster_instance.yaml`` as packaged: the one source.
+
+    Every other copy (the root ``dagster.yaml`` for a bare ``dagster dev``, the image's ``$DAGSTER_HOME``,
+    the Helm values) is written from or checked against it (museum_sync_tests/test_instance_yaml.py).
+    """
+    return resources.files("museum_sync").joinpath("dagster_instance.yaml").read_text(encoding="utf-8")
 
 
 def dagster_instance() -> Any:

@@ -21,25 +21,23 @@ import pytest
 import redis
 
 from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.redaction import redact
 from museum_sync.services import (
-    BROKER_ENV,
-    PG_ENV,
-    REDIS_ENV,
-    RESULT_BACKEND_ENV,
     EmbeddedPostgres,
     EmbeddedRedis,
     ServiceUnavailable,
     ServiceUrls,
     check_reachable,
-    describe_url,
     make_scratch_dir,
-    redis_urls,
     start_services,
 )
 from museum_sync.services.postgres import database_name, to_sqlalchemy_url, with_database
+from museum_sync.settings import env_name, redis_urls
 from museum_sync_tests.services_fixtures import FreshRedisDb
 
 REPO = Path(__file__).resolve().parent.parent
+PG_ENV, REDIS_ENV = env_name("postgres.pg_url"), env_name("redis.redis_url")
+BROKER_ENV, RESULT_BACKEND_ENV = env_name("redis.broker_url"), env_name("redis.result_backend")
 integration = pytest.mark.integration
 
 
@@ -284,7 +282,7 @@ def test_embedded_redis_restart_keeps_the_same_urls(short_tmp: Path) -> None:
     ],
 )  # fmt: skip
 def test_describe_url_hides_passwords(url: str, shown: str) -> None:
-    assert describe_url(url) == shown
+    assert redact(url) == shown
 
 
 def test_redis_url_forms_and_postgres_url_helpers() -> None:

@@ -1,6 +1,7 @@
 """Zero-setup services: embedded PostgreSQL and Redis as child processes, or real servers from env vars.
 
-``start_services()`` is what ``museum-sync demo``/``dev`` and the test suite use::
+``start_services()`` is what ``museum-sync demo``/``dev`` and the test suite use. It reads the
+``postgres`` and ``redis`` groups of ``museum_sync.settings``::
 
     MUSEUM_SYNC_PG_URL          postgresql://user:pw@host:5432/db   catalogue (else embedded PostgreSQL)
     MUSEUM_SYNC_DAGSTER_PG_URL  optional: where Dagster's instance storage lives (default: see below)
@@ -15,13 +16,12 @@ database) also leaves run history alone. On a server where we may not create dat
 ``MUSEUM_SYNC_DAGSTER_PG_URL`` to an existing one.
 
 Celery's result backend uses the next Redis db number after the broker's (the one before it when the broker
-is on db 15), so results never share a keyspace with queues.
+is on db 15), so results never share a keyspace with queues: ``settings.result_backend_for``, the one rule.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from museum_sync.redaction import redact, scrub
 from museum_sync.services._common import ServiceConfigError, ServiceUnavailable
 from museum_sync.services.postgres import (
     EmbeddedPostgres,
@@ -41,14 +41,10 @@ from museum_sync.services.postgres import (
     with_database,
 )
 from museum_sync.services.redis import EmbeddedRedis
+from museum_sync.settings import env_name, get_settings, redis_urls, result_backend_for
 
 __all__ = [
-    "BROKER_ENV",
     "CATALOGUE_DB",
-    "DAGSTER_PG_ENV",
-    "PG_ENV",
-    "REDIS_ENV",
-    "RESULT_BACKEND_ENV",
     "EmbeddedPostgres",
     "EmbeddedRedis",
     "ServiceConfigError",
@@ -56,74 +52,11 @@ __all__ = [
     "ServiceUrls",
     "check_reachable",
     "default_state_dir",
-    "describe_url",
     "make_scratch_dir",
-    "redis_urls",
     "start_services",
 ]
 
-PG_ENV = "MUSEUM_SYNC_PG_URL"
-DAGSTER_PG_ENV = "MUSEUM_SYNC_DAGSTER_PG_URL"
-REDIS_ENV = "MUSEUM_SYNC_REDIS_URL"
-BROKER_ENV = "MUSEUM_SYNC_BROKER_URL"
-RESULT_BACKEND_ENV = "MUSEUM_SYNC_RESULT_BACKEND"
-HOME_ENV = "MUSEUM_SYNC_HOME"
 CATALOGUE_DB = "museum_sync"
-_SECRET_QUERY = re.compile(r"(?i)(^|&)((?:ssl)?pass(?:word|wd)?|secret|token)=[^&]*")
-
-
-def describe_url(url: str) -> str:
-    """``url`` safe for logs and error messages: the password (userinfo or ``?password=``) becomes ``***``."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None and not _SECRET_QUERY.search(parts.query):
-            return url
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = f"{netloc.rsplit('@', 1)[0].split(':', 1)[0]}:***@{netloc.rsplit('@', 1)[1]}"
-        query = _SECRET_QUERY.sub(r"\1\2=***", parts.query)
-        # rebuilt by hand: urlunsplit drops the "//" of an empty authority (redis+socket:///path)
-        text = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else f"{netloc}{parts.path}"
-        return text + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
-    except ValueError:  # unparseable (bad port, brackets): mask anything between "user:" and "@"
-        return _SECRET_QUERY.sub(r"\1\2=***", re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url))
-
-
-def redis_urls(url: str, db: int | None = None) -> tuple[str, str]:
-    """``(kombu_url, redis_py_url)`` for a Redis URL in any supported form, optionally on another db number.
-
-    Accepts ``redis://``, ``rediss://`` (same form for both libraries, db in the path), redis-py's
-    ``unix:///path?db=N`` and kombu's ``redis+socket:///path?virtual_host=N``.
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if parts.scheme in ("redis", "rediss"):
-        path_db = parts.path.strip("/")
-        current = int(path_db) if path_db.isdigit() else int(dict(query).get("db", "0"))
-        rest = [(k, v) for k, v in query if k != "db"]
-        same = urlunsplit(parts._replace(path=f"/{current if db is None else db}", query=urlencode(rest)))
-        return same, same
-    if parts.scheme in ("unix", "redis+socket", "socket"):
-        key = "db" if parts.scheme == "unix" else "virtual_host"
-        current = int(dict(query).get(key, "0") or "0")
-        others = urlencode([(k, v) for k, v in query if k not in ("db", "virtual_host")])
-        n = current if db is None else db
-        path = quote(unquote(parts.path), safe="/")
-        tail = f"&{others}" if others else ""
-        return (
-            f"redis+socket://{parts.netloc}{path}?virtual_host={n}{tail}",
-            f"unix://{parts.netloc}{path}?db={n}{tail}",
-        )
-    raise ServiceConfigError(
-        f"unsupported Redis URL {describe_url(url)}: use redis://, rediss://, unix:// or redis+socket://"
-    )
-
-
-def _redis_db(url: str) -> int:
-    parts = urlsplit(redis_urls(url)[1])
-    if parts.scheme == "unix":
-        return int(dict(parse_qsl(parts.query)).get("db") or 0)
-    return int(parts.path.strip("/") or 0)
 
 
 @dataclass(frozen=True)
@@ -144,10 +77,10 @@ class ServiceUrls:
 
     def __repr__(self) -> str:
         return (
-            f"ServiceUrls(pg_url={describe_url(self.pg_url)!r}, "
-            f"dagster_pg_url={describe_url(self.dagster_pg_url)!r}, "
-            f"broker_url={describe_url(self.broker_url)!r}, "
-            f"result_backend_url={describe_url(self.result_backend_url)!r}, "
+            f"ServiceUrls(pg_url={redact(self.pg_url)!r}, "
+            f"dagster_pg_url={redact(self.dagster_pg_url)!r}, "
+            f"broker_url={redact(self.broker_url)!r}, "
+            f"result_backend_url={redact(self.result_backend_url)!r}, "
             f"pg_embedded={self.pg_embedded}, redis_embedded={self.redis_embedded})"
         )
 
@@ -162,14 +95,15 @@ class ServiceUrls:
     def as_env(self) -> dict[str, str]:
         """Env vars that make a child process (worker, webserver, daemon) use these same servers.
 
-        The broker and result backend are spelled out too, for readers of ``museum_sync.settings``.
+        The broker and result backend are spelled out too, for readers of ``museum_sync.settings``; the names
+        are the settings' own.
         """
         return {
-            PG_ENV: self.pg_url,
-            DAGSTER_PG_ENV: self.dagster_pg_url,
-            REDIS_ENV: self.redis_py_url,
-            BROKER_ENV: self.broker_url,
-            RESULT_BACKEND_ENV: self.result_backend_url,
+            env_name("postgres.pg_url"): self.pg_url,
+            env_name("postgres.dagster_pg_url"): self.dagster_pg_url,
+            env_name("redis.redis_url"): self.redis_py_url,
+            env_name("redis.broker_url"): self.broker_url,
+            env_name("redis.result_backend"): self.result_backend_url,
         }
 
 
@@ -190,8 +124,8 @@ def make_scratch_dir(prefix: str = "ms-") -> Path:
 
 
 def default_state_dir() -> Path:
-    """``$MUSEUM_SYNC_HOME`` or ``./.state`` (as in ``museum_sync.settings``): ``pg/`` and ``redis/`` go there."""
-    return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".state").resolve()
+    """The settings' ``home`` (``$MUSEUM_SYNC_HOME`` or ``./.state``): ``pg/`` and ``redis/`` go there."""
+    return get_settings().home
 
 
 @contextmanager
@@ -199,12 +133,12 @@ def start_services(state_dir: Path | None = None, *, env: Mapping[str, str] | No
     """Start (or connect to) PostgreSQL and Redis; stop what was started on exit, Redis first.
 
     Embedded servers keep their files in ``state_dir`` (``pg/``, ``redis/``; reused on the next start), or
-    in a fresh scratch dir (``make_scratch_dir``) removed on exit when ``state_dir`` is None. ``env``
-    defaults to os.environ.
+    in a fresh scratch dir (``make_scratch_dir``) removed on exit when ``state_dir`` is None. Settings are read
+    from ``env`` (default os.environ).
     Start it from the main thread: the servers get a death signal when the starting *thread* ends.
     """
-    env = os.environ if env is None else env
-    pg_env, redis_env = env.get(PG_ENV, "").strip(), env.get(REDIS_ENV, "").strip()
+    settings = get_settings(env)
+    pg_env, redis_env = settings.postgres.pg_url, settings.redis.redis_url
     with ExitStack() as stack:
         if state_dir is None and not (pg_env and redis_env):
             state_dir = make_scratch_dir()
@@ -215,7 +149,7 @@ def start_services(state_dir: Path | None = None, *, env: Mapping[str, str] | No
         if pg_env:
             pg_url = libpq_url(pg_env)
             _probe_pg(pg_url)
-            dagster_env = env.get(DAGSTER_PG_ENV, "").strip()
+            dagster_env = settings.postgres.dagster_pg_url
             if dagster_env:
                 dagster_url = libpq_url(dagster_env)
             else:
@@ -238,14 +172,12 @@ def start_services(state_dir: Path | None = None, *, env: Mapping[str, str] | No
             rd.start()
             stack.callback(rd.stop)  # LIFO: Redis stops before PostgreSQL
             broker_url, redis_py_url = rd.url(0), rd.redis_py_url(0)
-        broker_db = _redis_db(redis_py_url)
-        result_db = broker_db + 1 if broker_db < 15 else broker_db - 1
 
         yield ServiceUrls(
             pg_url=pg_url,
             dagster_pg_url=to_sqlalchemy_url(dagster_url),
             broker_url=broker_url,
-            result_backend_url=redis_urls(redis_py_url, result_db)[0],
+            result_backend_url=result_backend_for(broker_url),
             redis_py_url=redis_py_url,
             pg_embedded=pg is not None,
             redis_embedded=rd is not None,
@@ -287,13 +219,6 @@ def check_reachable(urls: ServiceUrls, *, timeout: float = 2.0) -> None:
         raise ServiceUnavailable("; ".join(failures))
 
 
-def _scrub(text: str, url: str) -> str:
-    password = urlsplit(url).password
-    if password:
-        text = text.replace(password, "***").replace(quote(password, safe=""), "***")
-    return text
-
-
 def _probe_pg(url: str, timeout: float = 2.0) -> None:
     import psycopg
 
@@ -301,8 +226,8 @@ def _probe_pg(url: str, timeout: float = 2.0) -> None:
         with psycopg.connect(url, connect_timeout=max(2, round(timeout))) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as err:
-        msg = _scrub(str(err).strip(), url)
-        raise ServiceUnavailable(f"PostgreSQL at {describe_url(url)} is not reachable: {msg}") from None
+        msg = scrub(str(err).strip(), url)
+        raise ServiceUnavailable(f"PostgreSQL at {redact(url)} is not reachable: {msg}") from None
 
 
 def _probe_redis(url: str, timeout: float = 2.0) -> None:
@@ -319,8 +244,8 @@ def _probe_redis(url: str, timeout: float = 2.0) -> None:
         finally:
             client.close()
     except (redis.RedisError, OSError, ValueError) as err:
-        msg = _scrub(str(err).strip(), url)
-        raise ServiceUnavailable(f"Redis at {describe_url(url)} is not reachable: {msg}") from None
+        msg = scrub(str(err).strip(), url)
+        raise ServiceUnavailable(f"Redis at {redact(url)} is not reachable: {msg}") from None
 
 
 def _create_dagster_db(pg_url: str, name: str) -> None:
@@ -330,10 +255,10 @@ def _create_dagster_db(pg_url: str, name: str) -> None:
         create_database(pg_url, name)
     except psycopg.errors.InsufficientPrivilege as err:
         raise ServiceConfigError(
-            f"cannot create Dagster's database {name!r} on {describe_url(pg_url)} ({err}); create it, or set "
-            f"{DAGSTER_PG_ENV} to an existing database"
+            f"cannot create Dagster's database {name!r} on {redact(pg_url)} ({err}); create it, or set "
+            f"{env_name('postgres.dagster_pg_url')} to an existing database"
         ) from None
     except psycopg.OperationalError as err:
         raise ServiceUnavailable(
-            f"PostgreSQL at {describe_url(pg_url)} failed while creating {name!r}: {_scrub(str(err), pg_url)}"
+            f"PostgreSQL at {redact(pg_url)} failed while creating {name!r}: {scrub(str(err), pg_url)}"
         ) from None
