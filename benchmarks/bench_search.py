@@ -39,6 +39,7 @@ from psycopg import sql  # noqa: E402
 
 from museum_sync.clients.catalog import Catalog  # noqa: E402
 from museum_sync.clients.search import SearchClient, to_document  # noqa: E402
+from museum_sync.core.keys import partition_key  # noqa: E402
 from museum_sync.core.locator import Locator  # noqa: E402
 from museum_sync.core.models import MuseumRecord  # noqa: E402
 from museum_sync.core.profiles import load_profile  # noqa: E402
@@ -116,7 +117,7 @@ def load_export(
     pg_s = es_s = 0.0
     docs = 0
     for index, chunk in enumerate(chunks):
-        key = f"{export_id}/{index:04d}"
+        key = partition_key(export_id, index)
         catalog.record_validation(export_id, key, index, True, "bench", len(chunk), 0, "bench")
         started = time.perf_counter()
         catalog.load_chunk(export_id, key, index, chunk, "bench")

@@ -342,13 +342,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     """Publish an export in both stores, gated, exactly as the pipeline does (never PostgreSQL alone)."""
     with _stack(Path(args.state_dir)):
-        from museum_sync import stages
+        from museum_sync import pipeline
         from museum_sync.clients.artifacts import ArtifactStore
         from museum_sync.clients.search import SearchClient
         from museum_sync.settings import get_settings
 
         settings = get_settings()
-        outcome = stages.publish(
+        outcome = pipeline.publish(
             ArtifactStore(settings.artifact_root),
             _catalog(),
             SearchClient.from_env(),
@@ -411,22 +411,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     import tempfile
     from collections import Counter
 
-    from museum_sync import stages
+    from museum_sync import pipeline
     from museum_sync.clients.artifacts import ArtifactStore
     from museum_sync.core.profiles import load_profile
 
     profile = load_profile(args.profile)
     with tempfile.TemporaryDirectory(prefix="ms-validate-") as tmp:
         store = ArtifactStore(Path(tmp))
-        export = stages.extract(Path(args.file), profile, store)
+        export = pipeline.extract(Path(args.file), profile, store)
         reasons: Counter[str] = Counter()
         valid = 0
         blocked: list[int] = []
         for index in range(len(export.plan.chunks)):
-            report = stages.validate_chunk(store, export, index, profile)
+            report = pipeline.validate_chunk(store, export, index, profile)
             valid += report.valid
             reasons.update(report.reasons)
-            for row in stages.iter_rejects(store, export.export_id, index):
+            for row in pipeline.iter_rejects(store, export.export_id, index):
                 if args.show:
                     loc = row["locator"]
                     place = where(loc["file"], loc["line"], loc.get("pointer"))

@@ -1,4 +1,4 @@
-"""The bad-input corpus (``fixtures/bad``): every case through ``stages.extract`` + ``stages.validate_chunk``.
+"""The bad-input corpus (``fixtures/bad``): every case through ``pipeline.extract`` + ``pipeline.validate_chunk``.
 
 Each case in ``cases.toml`` states its outcome exactly: the exception class, message and position for a file
 that cannot be read, or the valid count, rejected counts by reason, drift verdict and check verdict for one
@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.core.exceptions import MuseumSyncError, SourceError
 from museum_sync.core.locator import where
@@ -84,7 +84,7 @@ def profile_arg(case: dict[str, Any]) -> str:
 @dataclass
 class Outcome:
     error: BaseException | None = None
-    reports: list[stages.ChunkReport] = field(default_factory=list)
+    reports: list[pipeline.ChunkReport] = field(default_factory=list)
     valid_lines: list[bytes] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
@@ -111,14 +111,14 @@ class Outcome:
 def run_case(path: Path, profile: Profile, store: ArtifactStore) -> Outcome:
     """extract + validate_chunk for every chunk; a whole-file error is the outcome, not a test crash."""
     try:
-        export = stages.extract(path, profile, store)
+        export = pipeline.extract(path, profile, store)
     except MuseumSyncError as exc:
         return Outcome(error=exc)
     outcome = Outcome()
     for index in range(len(export.plan.chunks)):
-        outcome.reports.append(stages.validate_chunk(store, export, index, profile))
+        outcome.reports.append(pipeline.validate_chunk(store, export, index, profile))
         outcome.valid_lines += (store.chunk_dir(export.export_id, index) / "valid.jsonl").read_bytes().splitlines()
-        outcome.rejects += stages.iter_rejects(store, export.export_id, index)
+        outcome.rejects += pipeline.iter_rejects(store, export.export_id, index)
     return outcome
 
 

@@ -7,9 +7,7 @@ either the old complete file or the new complete file, never a torn one.
 
 Layout under the root::
 
-    snapshots/<export_id>/snapshot.<csv|jsonl|xmll>   the export, unchanged (or one record per line)
-    snapshots/<export_id>/manifest.json               sha256, size, records, profile, fetched-at...
-    snapshots/<export_id>/plan.json                   byte range of every chunk
+    snapshots/<export_id>/                            one immutable snapshot (layout: ``pipeline.snapshot``)
     chunks/<export_id>/<nnnn>/valid.jsonl             validated records (canonical JSON, one per line)
     chunks/<export_id>/<nnnn>/rejects.jsonl           rejected records with every problem and the raw record
     chunks/<export_id>/<nnnn>/report.json             counts, reasons, drift report, check verdicts, digests
@@ -77,13 +75,3 @@ class ArtifactStore:
     @staticmethod
     def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
-
-    def find_snapshot(self, source: str, sha8: str) -> str | None:
-        """An existing export of the same source with the same bytes (re-extracting is a no-op)."""
-        base = self.root / "snapshots"
-        if not base.is_dir():
-            return None
-        for candidate in sorted(base.glob(f"{source}-*-{sha8}")):
-            if (candidate / "manifest.json").is_file():
-                return candidate.name
-        return None

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.clients.catalog import PublicationRefused
 from museum_sync.core.exceptions import SourceError
+from museum_sync.core.keys import split_partition_key
 from museum_sync.core.profiles import load_profile
 from museum_sync.defs import chunk_steps
 from museum_sync.defs.executor import INGESTION_QUEUE, QUEUE_TAG
-from museum_sync.defs.partitions import chunk_partitions, export_partitions, split_chunk_key
+from museum_sync.defs.partitions import chunk_partitions, export_partitions
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource
 from museum_sync.settings import get_settings
 
@@ -51,17 +52,18 @@ class SnapshotConfig(dg.Config):
 
 
 def register_export(
-    context: dg.OpExecutionContext | dg.AssetExecutionContext, export: stages.ExportRef, catalog: CatalogResource
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, export: pipeline.ExportRef, catalog: CatalogResource
 ) -> dict[str, object]:
     """Make a snapshot known to the catalogue and to Dagster (its export and chunk partitions). Idempotent."""
+    manifest = export.manifest
     catalog.client().register_export(
         export.export_id,
-        export.manifest["source"],
+        manifest.source,
         export.profile,
-        export.manifest,
+        manifest.to_dict(),
         len(export.plan.chunks),
         export.plan.total_records,
-        kind=export.manifest.get("kind", "full"),
+        kind=manifest.kind,
     )
     instance = context.instance
     instance.add_dynamic_partitions(export_partitions.name, [export.export_id])
@@ -72,10 +74,10 @@ def register_export(
     return {
         "export_id": export.export_id,
         "profile": export.profile,
-        "kind": export.manifest.get("kind", "full"),
-        "source_path": export.manifest.get("source_path") or export.manifest.get("source", ""),
-        "sha256": export.manifest["sha256"],
-        "bytes": dg.MetadataValue.int(export.manifest["bytes"]),
+        "kind": manifest.kind,
+        "source_path": manifest.source_path or manifest.source,
+        "sha256": manifest.sha256,
+        "bytes": dg.MetadataValue.int(manifest.bytes),
         "records": dg.MetadataValue.int(export.plan.total_records),
         "chunks": dg.MetadataValue.int(len(export.plan.chunks)),
         "snapshot": dg.MetadataValue.path(str(export.snapshot)),
@@ -88,10 +90,10 @@ def snapshot(
     config: SnapshotConfig,
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
-) -> tuple[stages.ExportRef, dict[str, object]]:
+) -> tuple[pipeline.ExportRef, dict[str, object]]:
     """Snapshot + chunk plan, registered in the catalogue and as dynamic partitions. Idempotent."""
     profile = load_profile(config.profile)
-    export = stages.extract(
+    export = pipeline.extract(
         Path(config.path), profile, artifacts.store(), source=config.source, chunk_size=config.chunk_size
     )
     return export, register_export(context, export, catalog)
@@ -122,18 +124,18 @@ def run_validation(
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
     partition_key: str,
-) -> stages.ChunkReport:
-    export_id, index = split_chunk_key(partition_key)
+) -> pipeline.ChunkReport:
+    export_id, index = split_partition_key(partition_key)
     store = artifacts.store()
-    export = stages.open_export(store, export_id)
+    export = pipeline.open_export(store, export_id)
     try:
-        report = stages.validate_chunk(store, export, index)
+        report = pipeline.validate_chunk(store, export, index)
     except SourceError as exc:
         # Undecodable bytes, an unterminated quote...: the chunk cannot be read as its format says. It is
         # quarantined (the bytes stay in the snapshot) and the step fails without retries.
-        stages.quarantine_unreadable_chunk(catalog.client(), export, index, exc, context.run_id)
+        pipeline.quarantine_unreadable_chunk(catalog.client(), export, index, exc, context.run_id)
         raise dg.Failure(description=f"chunk {partition_key} quarantined: {exc}", allow_retries=False) from exc
-    stages.record_chunk_outcome(catalog.client(), store, report, context.run_id)
+    pipeline.record_chunk_outcome(catalog.client(), store, report, context.run_id)
     context.log.info(
         f"{partition_key}: {report.valid} valid, {report.rejected} rejected {report.reasons}; "
         f"checks {'passed' if report.passed else 'FAILED: ' + ', '.join(report.failed_checks)}"
@@ -171,14 +173,14 @@ def run_load(
     catalog: CatalogResource,
     partition_key: str,
 ) -> dict[str, object]:
-    export_id, index = split_chunk_key(partition_key)
+    export_id, index = split_partition_key(partition_key)
     store = artifacts.store()
     try:
-        result = stages.load_chunk(catalog.client(), store, export_id, index, context.run_id)
-    except stages.GateRefused as exc:
+        result = pipeline.load_chunk(catalog.client(), store, export_id, index, context.run_id)
+    except pipeline.GateRefused as exc:
         raise dg.Failure(description=f"catalog gate refused: {exc}", allow_retries=False) from exc
     context.log.info(f"{partition_key}: {result.loaded} rows loaded, {len(result.duplicates)} duplicates quarantined")
-    return chunk_steps.catalog_metadata(result, stages.read_report(store, export_id, index))
+    return chunk_steps.catalog_metadata(result, pipeline.read_report(store, export_id, index))
 
 
 @dg.asset(
@@ -210,10 +212,10 @@ def run_index(
     client = search.client()
     if client is None:
         return {"search": "not configured (PostgreSQL-only publication)"}
-    export_id, index = split_chunk_key(partition_key)
+    export_id, index = split_partition_key(partition_key)
     try:
-        result = stages.index_chunk(client, catalog.client(), artifacts.store(), export_id, index, context.run_id)
-    except stages.GateRefused as exc:
+        result = pipeline.index_chunk(client, catalog.client(), artifacts.store(), export_id, index, context.run_id)
+    except pipeline.GateRefused as exc:
         raise dg.Failure(description=f"search gate refused: {exc}", allow_retries=False) from exc
     if result.errors:
         raise dg.Failure(
@@ -258,7 +260,7 @@ def publish(
     """Gate, then switch PostgreSQL and (when configured) Elasticsearch together: both or neither."""
     client, search_client = catalog.client(), search.client()
     try:
-        outcome = stages.publish(
+        outcome = pipeline.publish(
             artifacts.store(), client, search_client, export_id, keep=max(2, get_settings().keep_exports)
         )
     except PublicationRefused as exc:

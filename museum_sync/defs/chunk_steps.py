@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import dagster as dg
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.core.locator import where
 from museum_sync.defs.partitions import chunk_partitions
 
@@ -94,7 +94,7 @@ def rejects_markdown(samples: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def validated_metadata(report: stages.ChunkReport) -> dict[str, Any]:
+def validated_metadata(report: pipeline.ChunkReport) -> dict[str, Any]:
     return {
         "export_id": report.export_id,
         "chunk": report.index,
@@ -108,7 +108,7 @@ def validated_metadata(report: stages.ChunkReport) -> dict[str, Any]:
     }
 
 
-def check_results(report: stages.ChunkReport) -> list[dg.AssetCheckResult]:
+def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
     drift = report.drift
     drift_meta: Mapping[str, Any] = {
         "diff": dg.MetadataValue.md(f"```\n{report.drift_diff}\n```"),
@@ -143,7 +143,7 @@ def check_results(report: stages.ChunkReport) -> list[dg.AssetCheckResult]:
     ]
 
 
-def catalog_metadata(result: Any, report: stages.ChunkReport | None) -> dict[str, Any]:
+def catalog_metadata(result: Any, report: pipeline.ChunkReport | None) -> dict[str, Any]:
     return {
         "rows_loaded": dg.MetadataValue.int(result.loaded),
         "duplicates_quarantined": dg.MetadataValue.int(len(result.duplicates)),
@@ -193,7 +193,7 @@ def retry_only_connection_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def quarantine_message(report: stages.ChunkReport) -> str:
+def quarantine_message(report: pipeline.ChunkReport) -> str:
     parts = []
     if not report.drift_passed:
         parts.append("schema drift: " + report.drift_diff.replace("\n", "; ")[:400])

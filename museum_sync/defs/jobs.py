@@ -13,7 +13,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.defs import chunk_steps
 from museum_sync.defs.assets import (
     CONNECTION_RETRY,
@@ -90,7 +90,7 @@ def harvest(context: dg.OpExecutionContext, config: HarvestConfig, artifacts: Ar
     )
     if result.export_id is None:
         return None
-    return stages.open_export(store, result.export_id)
+    return pipeline.open_export(store, result.export_id)
 
 
 @dg.op(

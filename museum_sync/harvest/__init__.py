@@ -1,7 +1,7 @@
 """Harvesting: paged JSON APIs and OAI-PMH (LIDO, oai_dc) into the same immutable snapshots as ``extract``.
 
 A harvest writes ``<artifact root>/snapshots/<export_id>/`` (``snapshot.jsonl`` or ``snapshot.xmll``,
-``manifest.json``, ``plan.json``), so ``stages.open_export`` and the chunk pipeline run on it unchanged.
+``manifest.json``, ``plan.json``), so ``pipeline.open_export`` and the chunk pipeline run on it unchanged.
 Harvests are resumable (a killed one continues from its last checkpointed page), incremental (OAI
 ``from``/``until``, API ``since``; deletions listed in the manifest) and polite (one pooled client,
 ``Retry-After``, backoff with jitter, a User-Agent naming museum-sync). No Dagster here.

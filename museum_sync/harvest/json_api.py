@@ -8,7 +8,7 @@ Museum APIs page in one of three ways, and a profile's ``[harvest]`` table says 
   page is empty or shorter than ``page_size``. Used when the response has no next link at all.
 
 Items are the array at ``items`` (a dotted path, ``""`` for a top-level array) and are written one per
-line exactly as ``stages.extract`` writes a JSON document's items (compact, UTF-8), so harvesting pages
+line exactly as ``pipeline.extract`` writes a JSON document's items (compact, UTF-8), so harvesting pages
 and extracting the same items from one file give the same snapshot bytes and the same export id.
 
 Incremental harvests pass ``since``: it goes into ``since_param``, against ``since_url`` when the API
@@ -36,13 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient, HttpError, HttpStats, get_client, redact_url
+from museum_sync.core import keys
 from museum_sync.core.profiles import Profile, load_profile
-from museum_sync.harvest.snapshot import (
-    HarvestError,
-    HarvestResult,
-    PartialHarvest,
-    source_slug,
-)
+from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest
 
 __all__ = ["JsonApiConfig", "harvest_json_api", "json_api_config"]
 
@@ -140,7 +136,7 @@ def harvest_json_api(
     if not cfg.profile:
         raise HarvestError(f"{redact_url(cfg.url)}: name the mapping profile of this API (profile = ...)")
     profile_name = cfg.profile
-    slug = source_slug(source or Path(profile_name).stem)
+    slug = keys.slug(source or Path(profile_name).stem)
     if since is not None and not cfg.since_param:
         raise HarvestError(f"{slug}: this API config has no since_param; it cannot harvest incrementally")
     client = client or get_client()

@@ -42,14 +42,10 @@ from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient, HttpError, HttpResponse, HttpStats, get_client, redact_url
 from museum_sync.core import lido_xml
 from museum_sync.core.exceptions import SourceError
-from museum_sync.core.lido_xml import _parse_bytes  # the one safe parse (entities refused), shared on purpose
+from museum_sync.core.keys import slug
+from museum_sync.core.lido import parse_xml_bytes  # the one safe parse (entities refused), shared on purpose
 from museum_sync.core.profiles import Profile, load_profile
-from museum_sync.harvest.snapshot import (
-    HarvestError,
-    HarvestResult,
-    PartialHarvest,
-    source_slug,
-)
+from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest
 
 __all__ = [
     "DAY",
@@ -200,7 +196,7 @@ def _request(
         max_bytes=max_bytes,
     )
     try:
-        root = _parse_bytes(response.content, response.url)
+        root = parse_xml_bytes(response.content, response.url)
     except SourceError as exc:
         if response.status >= 400:
             raise OaiProtocolError(f"{response.url}: HTTP {response.status}: {_snippet(response.content)}") from None
@@ -353,7 +349,7 @@ def harvest_oai(
     """
     cfg = config if isinstance(config, OaiConfig) else OaiConfig.model_validate(dict(config))
     client = client or get_client()
-    slug = source_slug(source)
+    source = slug(source)  # as it appears in export ids
     stats = HttpStats()
     headers = cfg.request_headers()
     base = cfg.base_url
@@ -364,15 +360,15 @@ def harvest_oai(
             offered = [f.prefix for f in list_metadata_formats(base, client=client, headers=headers, stats=stats)]
             if cfg.metadata_prefix not in offered:
                 raise HarvestError(
-                    f"{slug}: {shown} does not offer metadataPrefix {cfg.metadata_prefix!r}; "
+                    f"{source}: {shown} does not offer metadataPrefix {cfg.metadata_prefix!r}; "
                     f"it offers {', '.join(offered) or 'nothing'}"
                 )
     except HttpError as exc:
-        raise HarvestError(f"{slug}: {exc}") from exc
+        raise HarvestError(f"{source}: {exc}") from exc
     from_ = format_datestamp(cfg.from_, repo.granularity, bound="from")
     until = format_datestamp(cfg.until, repo.granularity, bound="until")
     if from_ and until and from_ > until:
-        raise HarvestError(f"{slug}: from {from_} is after until {until}")
+        raise HarvestError(f"{source}: from {from_} is after until {until}")
     params = {
         "base_url": shown,
         "metadata_prefix": cfg.metadata_prefix,
@@ -382,7 +378,7 @@ def harvest_oai(
     }
     with PartialHarvest.resume_or_start(
         state_dir or store.root / "snapshots",
-        source=slug,
+        source=source,
         protocol="oai-pmh",
         fmt="xmllines",
         params=params,

@@ -14,11 +14,11 @@ fetching everything again and without ever exposing half a snapshot. So:
 - The harvest key is a hash of the harvest parameters (endpoint, format, set, from/until or since), so
   a different harvest never resumes someone else's partial. An ``flock`` on the partial folder makes a
   second concurrent harvest of the same key fail at once instead of interleaving pages.
-- Publishing builds the snapshot folder exactly as ``stages.extract`` does (``snapshot.<jsonl|xmll>``,
-  ``manifest.json``, ``plan.json``) in a ``.incoming-`` folder, then renames it to
-  ``<artifact root>/snapshots/<export_id>/`` with ``export_id = <source>-<UTC date>-<sha8>``: content
-  addressed, so identical bytes reuse the existing export. The partial folder is never renamed into
-  place; it is deleted once the export exists. ``stages.open_export`` reads the result unchanged.
+- Publishing links the finished file into a staging folder and hands it to
+  ``pipeline.snapshot.publish_snapshot``, exactly as a file export is published: the same layout and
+  manifest keys, ``export_id = <source>-<UTC date>-<sha8>``, content addressed, so identical bytes reuse
+  the existing export. The partial folder is never renamed into place; it is deleted once the export
+  exists. ``pipeline.open_export`` reads the result unchanged.
 """
 
 from __future__ import annotations
@@ -34,14 +34,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, Any, cast
 
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer
 from museum_sync.clients.http import HttpStats
 from museum_sync.core import chunking
 from museum_sync.core.exceptions import MuseumSyncError, ProfileError
+from museum_sync.core.keys import export_id_for
 from museum_sync.core.profiles import load_profile
 from museum_sync.core.sources import SnapshotFormat
+from museum_sync.pipeline.snapshot import (
+    ExportRef,
+    HarvestInfo,
+    Manifest,
+    SnapshotKind,
+    open_export,
+    publish_snapshot,
+    snapshot_file_name,
+    staging_folder,
+)
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -53,12 +64,10 @@ __all__ = [
     "harvest_key",
     "partial_dir",
     "prune_partials",
-    "source_slug",
 ]
 
 CHECKPOINT_VERSION = 1
-SnapshotKind = Literal["full", "incremental"]
-_SUFFIX = {"jsonl": "jsonl", "xmllines": "xmll"}
+_FORMATS: tuple[SnapshotFormat, ...] = ("jsonl", "xmllines")  # what a harvest writes, one record a line
 
 
 class HarvestError(MuseumSyncError):
@@ -67,11 +76,6 @@ class HarvestError(MuseumSyncError):
 
 class HarvestBusy(HarvestError):
     """Another process is running the same harvest (its partial snapshot is locked)."""
-
-
-def source_slug(text: str) -> str:
-    """The same slug ``stages.extract`` makes of a source name (export ids must match)."""
-    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_") or "export"
 
 
 def harvest_key(params: Mapping[str, Any]) -> str:
@@ -170,19 +174,17 @@ class HarvestResult:
     reused: bool  # an export with the same bytes already existed and was returned
     snapshot_dir: Path | None
     next_from: str | None = None
-    manifest: Mapping[str, Any] = field(default_factory=dict)
+    manifest: Manifest | None = None  # the published snapshot's (None: no export)
 
     @property
     def records_per_second(self) -> float:
         return self.fetched_records / self.seconds if self.seconds > 0 else 0.0
 
-    def open_export(self, store: ArtifactStore) -> Any:
-        """The ``stages.ExportRef`` of the published snapshot (imported lazily: stages pulls in validation)."""
+    def open_export(self, store: ArtifactStore) -> ExportRef:
+        """The ``ExportRef`` of the published snapshot."""
         if self.export_id is None:
             raise HarvestError(f"{self.source}: the harvest produced no export (no records)")
-        from museum_sync import stages
-
-        return stages.open_export(store, self.export_id)
+        return open_export(store, self.export_id)
 
 
 class PartialHarvest:
@@ -236,7 +238,7 @@ class PartialHarvest:
         A checkpoint of another version, other parameters, older than ``max_age_s`` (paging cursors
         expire) or whose files are shorter than it says (damaged) is discarded: the harvest starts over.
         """
-        if fmt not in _SUFFIX:
+        if fmt not in _FORMATS:
             raise ValueError(f"unknown snapshot format {fmt!r}")
         folder = partial_dir(state_dir, source, key)
         folder.mkdir(parents=True, exist_ok=True)
@@ -449,37 +451,32 @@ class PartialHarvest:
             loaded = load_profile(profile)
         except ProfileError:
             loaded = None
-        size = chunk_size or (loaded.chunk_size if loaded else 1000)
-        fmt = cp.format
-        staging = store.root / "snapshots" / f".incoming-{cp.source}-{cp.key}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
-            target = staging / f"snapshot.{_SUFFIX[fmt]}"
+        fmt = cast(SnapshotFormat, cp.format)
+        fetched_at = now or datetime.now(UTC)
+        with staging_folder(store, cp.source, cp.key) as staging:
+            target = staging / snapshot_file_name(fmt)
             try:
                 os.link(self.data_path, target)  # same bytes, no copy; the partial stays intact until the end
             except OSError:
                 shutil.copyfile(self.data_path, target)
-            plan = chunking.plan_chunks(target, cast(SnapshotFormat, fmt), size)
-            sha256 = plan.snapshot_sha256
-            existing = store.find_snapshot(cp.source, sha256[:8])
-            if existing is None:
-                stamp = (now or datetime.now(UTC)).strftime("%Y%m%d")
-                export_id = f"{cp.source}-{stamp}-{sha256[:8]}"
-                manifest: dict[str, Any] = {
-                    "export_id": export_id,
-                    "source": cp.source,
-                    "profile": loaded.name if loaded else profile,
-                    "format": fmt,
-                    "sha256": sha256,
-                    "bytes": plan.size,
-                    "records": plan.total_records,
-                    "chunk_size": plan.chunk_size,
-                    "chunks": len(plan.chunks),
-                    "lido_schema_version": loaded.lido_schema_version if loaded else None,
-                    "fetched_at": (now or datetime.now(UTC)).isoformat(),
-                    "kind": kind,
-                    "harvest": {
+            plan = chunking.plan_chunks(target, fmt, chunk_size or (loaded.chunk_size if loaded else 1000))
+            manifest = Manifest(
+                export_id=export_id_for(cp.source, plan.snapshot_sha256, fetched_at),
+                source=cp.source,
+                profile=loaded.name if loaded else profile,
+                profile_origin=loaded.origin if loaded else None,
+                format=fmt,
+                sha256=plan.snapshot_sha256,
+                bytes=plan.size,
+                records=plan.total_records,
+                chunk_size=plan.chunk_size,
+                chunks=len(plan.chunks),
+                lido_schema_version=loaded.lido_schema_version if loaded else None,
+                fetched_at=fetched_at,
+                kind=kind,
+                source_url=source_url or None,
+                harvest=HarvestInfo.model_validate(
+                    {
                         "protocol": cp.protocol,
                         "key": cp.key,
                         **cp.params,
@@ -490,34 +487,19 @@ class PartialHarvest:
                         "resumes": cp.resumes,
                         "started_at": cp.started_at,
                         "next_from": next_from,
-                    },
-                    "deleted_ids": deleted,
-                    "requests": cp.requests,
-                    "retries": cp.retries,
-                }
-                if loaded is not None:
-                    manifest["profile_origin"] = loaded.origin
-                if source_url:
-                    manifest["source_url"] = source_url
-                store.write_json(staging / "manifest.json", manifest)
-                with atomic_writer(staging / "plan.json") as handle:
-                    handle.write(plan.to_json().encode("utf-8"))
-                final = store.snapshot_dir(export_id)
-                if final.exists():
-                    existing = export_id  # a concurrent harvest of the same bytes won the race
-                else:
-                    staging.rename(final)
-            else:
-                export_id = existing
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        folder = store.snapshot_dir(export_id)
-        published = store.read_json(folder / "manifest.json")
+                    }
+                ),
+                deleted_ids=tuple(deleted),
+                requests=cp.requests,
+                retries=cp.retries,
+            )
+            published = publish_snapshot(store, staging, manifest, plan)
         shutil.rmtree(self.folder, ignore_errors=True)
+        export = published.export
         return HarvestResult(
-            export_id=export_id,
-            reused=existing is not None,
-            snapshot_dir=folder,
-            manifest=published,
+            export_id=export.export_id,
+            reused=published.reused,
+            snapshot_dir=export.snapshot.parent,
+            manifest=export.manifest,
             **base,
         )

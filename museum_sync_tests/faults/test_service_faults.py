@@ -15,8 +15,8 @@ import psycopg
 import pytest
 import redis
 
+from museum_sync.pipeline.failpoints import FAILPOINTS_ENV
 from museum_sync.services import EmbeddedRedis
-from museum_sync.stages import FAILPOINTS_ENV
 from museum_sync_tests.faults.conftest import FaultStack, Reference, RunHandle, wait_for
 from museum_sync_tests.faults.test_worker_faults import UNACKED_INDEX, _children, _running_chunk_steps
 

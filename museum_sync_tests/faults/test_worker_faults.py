@@ -17,7 +17,7 @@ import psutil
 import pytest
 import redis
 
-from museum_sync.stages import FAILPOINTS_ENV
+from museum_sync.pipeline.failpoints import FAILPOINTS_ENV
 from museum_sync_tests.faults.conftest import CHUNKS, FaultStack, Reference, wait_for
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient
 from museum_sync.core.profiles import load_profile
@@ -66,21 +66,21 @@ def test_full_harvest_follows_next_url_and_matches_extract(
     result = harvest_json_api(aic(server), store, source="aic", client=client)
     assert result.records == 7 and result.pages == 3 and result.requests == 3 and result.kind == "full"
     assert [r.params.get("page") for r in server.logged(path="/aic/artworks")] == ["1", "2", "3"]
-    ref = stages.open_export(store, result.export_id or "")
+    ref = pipeline.open_export(store, result.export_id or "")
     manifest = ref.manifest
-    assert manifest["format"] == "jsonl" and manifest["profile"] == "aic_artworks_api" and manifest["chunks"] == 2
-    assert manifest["harvest"]["since"] is None and manifest["deleted_ids"] == []
+    assert manifest.format == "jsonl" and manifest.profile == "aic_artworks_api" and manifest.chunks == 2
+    assert manifest.harvest.details["since"] is None and manifest.deleted_ids == ()
     assert ref.snapshot.name == "snapshot.jsonl"
-    report = stages.validate_chunk(store, ref, 0)
+    report = pipeline.validate_chunk(store, ref, 0)
     assert report.records == 5 and report.valid == 5
     # The same items as one JSON document, extracted: same bytes, same export id.
     document = tmp_path / "artworks.json"
     document.write_text(json.dumps({"data": server.artworks}, indent=1), encoding="utf-8")
-    extracted = stages.extract(
+    extracted = pipeline.extract(
         document, load_profile("aic_artworks_api"), ArtifactStore(tmp_path / "x"), source="aic", chunk_size=5
     )
     assert extracted.export_id == result.export_id
-    assert result.export_id == f"aic-{datetime.now(UTC):%Y%m%d}-{manifest['sha256'][:8]}"
+    assert result.export_id == f"aic-{datetime.now(UTC):%Y%m%d}-{manifest.sha256[:8]}"
 
 
 def test_incremental_harvest_uses_since_on_the_search_endpoint_with_page_numbers(
@@ -93,9 +93,9 @@ def test_incremental_harvest_uses_since_on_the_search_endpoint_with_page_numbers
     assert [r.params["page"] for r in searches] == ["1", "2"]  # no next_url: pages counted, short page ends
     assert searches[0].params["query[range][updated_at][gte]"] == since
     assert "main_reference_number" in searches[0].params["fields"].split(",")  # whole records asked for
-    manifest = stages.open_export(store, result.export_id or "").manifest
-    assert manifest["kind"] == "incremental" and manifest["harvest"]["since"] == since
-    assert manifest["harvest"]["next_from"].endswith("Z")
+    manifest = pipeline.open_export(store, result.export_id or "").manifest
+    assert manifest.kind == "incremental" and manifest.harvest.details["since"] == since
+    assert manifest.harvest.next_from.endswith("Z")
 
 
 @pytest.mark.parametrize(

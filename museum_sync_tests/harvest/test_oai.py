@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient
 from museum_sync.core.profiles import load_profile
@@ -51,13 +51,13 @@ def server(shared_data: Path) -> Iterator[HarvestServer]:
 
 @pytest.fixture(scope="module")
 def extracted_sha(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """sha256 of ``stages.extract`` on the unpaged KENOM capture: what a harvest must reproduce."""
+    """sha256 of ``pipeline.extract`` on the unpaged KENOM capture: what a harvest must reproduce."""
     store = ArtifactStore(tmp_path_factory.mktemp("extract"))
-    ref = stages.extract(
+    ref = pipeline.extract(
         shared_data / "oaipmh" / "kenom_ListRecords_lido.xml", load_profile("lido_xml"), store, source="kenom",
         chunk_size=5,
     )  # fmt: skip
-    return str(ref.manifest["sha256"])
+    return str(ref.manifest.sha256)
 
 
 def published(store: ArtifactStore) -> list[str]:
@@ -121,16 +121,16 @@ def test_full_harvest_is_the_same_snapshot_as_extracting_the_capture(
     assert result.records == 20 and result.pages == 4 and result.kind == "full"
     assert result.requests == 6 and result.retries == 0  # Identify, ListMetadataFormats, 4 pages
     assert result.export_id == f"kenom-{datetime.now(UTC):%Y%m%d}-{extracted_sha[:8]}"
-    ref = stages.open_export(store, result.export_id)
+    ref = pipeline.open_export(store, result.export_id)
     manifest = ref.manifest
-    assert MANIFEST_KEYS <= set(manifest)
-    assert manifest["sha256"] == extracted_sha and manifest["format"] == "xmllines"
-    assert manifest["profile"] == "lido_xml" and manifest["lido_schema_version"] == "1.1"
-    assert manifest["records"] == 20 and manifest["chunks"] == 4 and manifest["deleted_ids"] == []
-    assert manifest["harvest"]["complete_list_size"] == "20"
-    assert manifest["harvest"]["next_from"] == KENOM_RESPONSE_DATE
+    assert MANIFEST_KEYS <= set(manifest.to_dict())
+    assert manifest.sha256 == extracted_sha and manifest.format == "xmllines"
+    assert manifest.profile == "lido_xml" and manifest.lido_schema_version == "1.1"
+    assert manifest.records == 20 and manifest.chunks == 4 and manifest.deleted_ids == ()
+    assert manifest.harvest.details["complete_list_size"] == "20"
+    assert manifest.harvest.next_from == KENOM_RESPONSE_DATE
     assert ref.snapshot.name == "snapshot.xmll" and ref.plan.total_records == 20
-    report = stages.validate_chunk(store, ref, 0)  # the chunk pipeline runs on it unchanged
+    report = pipeline.validate_chunk(store, ref, 0)  # the chunk pipeline runs on it unchanged
     assert report.records == 5 and report.valid == 5
     assert published(store) == [result.export_id]  # no partial or staging folder left visible
     assert not list((store.root / "snapshots").glob(".*"))
@@ -173,12 +173,12 @@ def test_incremental_harvest_lists_updates_and_deletions(
         result = harvest_oai(kenom(srv, **{"from": "2023-09-01"}), store, source="kenom", client=client)
     assert result.kind == "incremental" and result.records == 3
     assert sorted(result.deleted_ids) == sorted(gone)
-    manifest = stages.open_export(store, result.export_id or "").manifest
-    assert manifest["kind"] == "incremental" and manifest["records"] == 3
-    assert sorted(manifest["deleted_ids"]) == sorted(gone)
-    assert manifest["harvest"]["from"] == "2023-09-01T00:00:00Z"
-    assert manifest["harvest"]["deleted_record"] == "persistent"
-    assert manifest["harvest"]["next_from"] == KENOM_RESPONSE_DATE
+    manifest = pipeline.open_export(store, result.export_id or "").manifest
+    assert manifest.kind == "incremental" and manifest.records == 3
+    assert sorted(manifest.deleted_ids) == sorted(gone)
+    assert manifest.harvest.details["from"] == "2023-09-01T00:00:00Z"
+    assert manifest.harvest.details["deleted_record"] == "persistent"
+    assert manifest.harvest.next_from == KENOM_RESPONSE_DATE
 
 
 def test_deleted_record_of_the_sickle_capture(server: HarvestServer, client: HttpClient, store: ArtifactStore) -> None:
@@ -225,8 +225,8 @@ def test_expired_resumption_token_restarts_the_list(
     bad = (server.data / "oaipmh" / "edge" / "sickle_error_badResumptionToken.xml").read_bytes()
     server.inject("body", path="/oai", params={"resumptionToken": "*"}, body=bad)
     result = harvest_oai(kenom(server), store, source="kenom", client=client)
-    manifest = stages.open_export(store, result.export_id or "").manifest
-    assert manifest["sha256"] == extracted_sha and manifest["harvest"]["restarts"] == 1
+    manifest = pipeline.open_export(store, result.export_id or "").manifest
+    assert manifest.sha256 == extracted_sha and manifest.harvest.restarts == 1
     assert server.count(path="/oai", verb="ListRecords", metadataPrefix="lido") == 2  # the list, twice
 
 
@@ -256,8 +256,8 @@ def test_transient_faults_are_retried_to_the_same_snapshot(
     server.inject(fault, path="/oai", params={"resumptionToken": "*"}, **options)
     result = harvest_oai(kenom(server), store, source="kenom", client=client)
     assert result.retries == 1 and result.requests == 7
-    manifest = stages.open_export(store, result.export_id or "").manifest
-    assert manifest["sha256"] == extracted_sha and manifest["retries"] == 1
+    manifest = pipeline.open_export(store, result.export_id or "").manifest
+    assert manifest.sha256 == extracted_sha and manifest.retries == 1
 
 
 @pytest.mark.parametrize(
@@ -287,7 +287,7 @@ def test_bad_pages_stop_with_a_clear_error_and_a_rerun_resumes(
     result = harvest_oai(kenom(server), store, source="kenom", client=client)
     assert result.resumed and result.fetched_records == 15
     assert server.count(path="/oai", verb="ListRecords", metadataPrefix="lido") == 0  # page 1 not fetched again
-    assert stages.open_export(store, result.export_id or "").manifest["sha256"] == extracted_sha
+    assert pipeline.open_export(store, result.export_id or "").manifest.sha256 == extracted_sha
 
 
 # ------------------------------------------------------------------------------------ hostile XML
@@ -333,9 +333,9 @@ def test_harvest_from_a_profile_harvest_table(
     config = oai_config(profile)
     assert config.set_spec == "institution:DE-68" and config.profile == str(profile.resolve())
     result = harvest_oai(config, store, source="kenom", client=client)
-    manifest = stages.open_export(store, result.export_id or "").manifest
-    assert manifest["profile"] == "kenom_oai" and manifest["profile_origin"] == str(profile.resolve())
-    assert manifest["chunks"] == 2 and manifest["harvest"]["set"] == "institution:DE-68"
+    manifest = pipeline.open_export(store, result.export_id or "").manifest
+    assert manifest.profile == "kenom_oai" and manifest.profile_origin == str(profile.resolve())
+    assert manifest.chunks == 2 and manifest.harvest.details["set"] == "institution:DE-68"
 
 
 def test_wrong_base_url_says_http_404(server: HarvestServer, client: HttpClient, store: ArtifactStore) -> None:

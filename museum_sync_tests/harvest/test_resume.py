@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient, HttpSettings
 from museum_sync.core.profiles import load_profile
@@ -102,8 +102,8 @@ def test_oai_harvest_killed_half_way_resumes_with_the_same_bytes(
         pages = [r.params for r in server.logged(path="/oai", verb="ListRecords")]
 
     assert result.resumed and result.records == 20
-    manifest = stages.open_export(store, result.export_id or "").manifest
-    assert manifest["harvest"]["resumes"] == 1
+    manifest = pipeline.open_export(store, result.export_id or "").manifest
+    assert manifest.harvest.resumes == 1
     if tokens == "still_valid":
         # Only the pages after the checkpoint, each once: page 3 (its token from the checkpoint), page 4.
         assert [p.get("resumptionToken", "").rsplit("-", 1)[-1] for p in pages] == ["p2", "p3"]
@@ -112,18 +112,18 @@ def test_oai_harvest_killed_half_way_resumes_with_the_same_bytes(
         # The checkpointed token is dead: the list restarts from its first request (no token needed).
         assert pages[0] == {"verb": "ListRecords", "resumptionToken": pages[0]["resumptionToken"]}
         assert pages[1] == {"verb": "ListRecords", "metadataPrefix": "lido"} and len(pages) == 5
-        assert manifest["harvest"]["restarts"] == 1
+        assert manifest.harvest.restarts == 1
 
     clean = ArtifactStore(tmp_path / "uninterrupted")
     with HarvestServer(shared_data, page_size=5) as server:
         straight = harvest_oai({"base_url": server.oai_url, "chunk_size": 5}, clean, source="kenom", client=client)
     assert straight.export_id == result.export_id
-    assert manifest["sha256"] == stages.open_export(clean, straight.export_id or "").manifest["sha256"]
-    extracted = stages.extract(
+    assert manifest.sha256 == pipeline.open_export(clean, straight.export_id or "").manifest.sha256
+    extracted = pipeline.extract(
         shared_data / "oaipmh" / "kenom_ListRecords_lido.xml", load_profile("lido_xml"),
         ArtifactStore(tmp_path / "extract"), source="kenom", chunk_size=5,
     )  # fmt: skip
-    assert manifest["sha256"] == extracted.manifest["sha256"]
+    assert manifest.sha256 == extracted.manifest.sha256
     assert published(store) == [result.export_id] and not list((store.root / "snapshots").glob(".partial-*"))
 
 
@@ -147,7 +147,7 @@ def test_json_api_harvest_killed_half_way_fetches_only_the_missing_page(
         artworks = server.artworks
     document = tmp_path / "aic_artworks.json"
     document.write_text(json.dumps({"data": artworks}), encoding="utf-8")
-    extracted = stages.extract(
+    extracted = pipeline.extract(
         document, load_profile("aic_artworks_api"), ArtifactStore(tmp_path / "extract"), source="aic", chunk_size=5
     )
     assert result.export_id == extracted.export_id and result.records == 7 and result.fetched_records == 1

@@ -33,7 +33,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog, staging_table_name
 from museum_sync.core import lido_xml
@@ -248,8 +248,8 @@ def _published(stack: SecretStack) -> list[Any]:
     publication = stack.catalog.current_publication()
     assert publication is not None
     store = ArtifactStore(Path(stack.env["MUSEUM_SYNC_ARTIFACT_ROOT"]))
-    export = stages.open_export(store, publication.export_id)
-    return [r for i in range(len(export.plan.chunks)) for r in stages.iter_valid_records(store, export.export_id, i)]
+    export = pipeline.open_export(store, publication.export_id)
+    return [r for i in range(len(export.plan.chunks)) for r in pipeline.iter_valid_records(store, export.export_id, i)]
 
 
 # ---------------------------------------------------------------------- (b) no secrets in messages or logs
@@ -391,14 +391,19 @@ def _tables_containing(url: str, schema: str, password: str, label: str) -> list
 def _load_and_publish(catalog: Catalog, path: Path, profile_name: str, store: ArtifactStore, source: str) -> str:
     """A real export through the stages, without Dagster: extract, validate, quarantine, load, publish."""
     profile = load_profile(profile_name)
-    export = stages.extract(path, profile, store, source=source)
+    export = pipeline.extract(path, profile, store, source=source)
     catalog.register_export(
-        export.export_id, source, profile.name, export.manifest, len(export.plan.chunks), export.plan.total_records
+        export.export_id,
+        source,
+        profile.name,
+        export.manifest.to_dict(),
+        len(export.plan.chunks),
+        export.plan.total_records,
     )
     for index in range(len(export.plan.chunks)):
-        report = stages.validate_chunk(store, export, index, profile)
-        stages.record_chunk_outcome(catalog, store, report, None)
-        stages.load_chunk(catalog, store, export.export_id, index, None)
+        report = pipeline.validate_chunk(store, export, index, profile)
+        pipeline.record_chunk_outcome(catalog, store, report, None)
+        pipeline.load_chunk(catalog, store, export.export_id, index, None)
     catalog.publish(export.export_id, expected_chunks=len(export.plan.chunks))
     return export.export_id
 

@@ -1,6 +1,6 @@
 """Rejects of JSON-document and LIDO exports name the museum's own file, not the snapshot it was rewritten into.
 
-Real records (shared data) with one thing broken, through ``stages.extract`` + ``stages.validate_chunk`` over
+Real records (shared data) with one thing broken, through ``pipeline.extract`` + ``pipeline.validate_chunk`` over
 several chunks: the reject's locator is the original file name, the record element's line (LIDO) and the
 item's pointer, read from the locator sidecar kept beside the snapshot.
 """
@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from museum_sync import stages
+from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.core import chunking
 from museum_sync.core.exceptions import ChunkPlanError, SourceFormatError
 from museum_sync.core.profiles import Profile, load_profile
 from museum_sync.core.source_locators import ENTRIES, INDEX
+from museum_sync.pipeline.snapshot import LocatorSidecar
 from museum_sync_tests.conftest import REPO
 
 INP = "inp_ro_science_technology_486records.xml"
@@ -43,12 +44,12 @@ class RecordingCatalog:
         pass
 
 
-def all_rejects(store: ArtifactStore, export: stages.ExportRef, profile: Profile) -> dict[int, list[dict[str, Any]]]:
+def all_rejects(store: ArtifactStore, export: pipeline.ExportRef, profile: Profile) -> dict[int, list[dict[str, Any]]]:
     """Validate every chunk; the rejects of each, by chunk index."""
     rejects = {}
     for index in range(len(export.plan.chunks)):
-        stages.validate_chunk(store, export, index, profile)
-        rejects[index] = list(stages.iter_rejects(store, export.export_id, index))
+        pipeline.validate_chunk(store, export, index, profile)
+        rejects[index] = list(pipeline.iter_rejects(store, export.export_id, index))
     return rejects
 
 
@@ -90,7 +91,7 @@ def lido_start_lines(data: bytes) -> list[int]:
 def test_json_reject_names_the_file_and_item_pointer(aic_page: Path, tmp_path: Path) -> None:
     profile = load_profile("aic_artworks_api")
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(aic_page, profile, store, chunk_size=3)
+    export = pipeline.extract(aic_page, profile, store, chunk_size=3)
     assert [span.records for span in export.plan.chunks] == [3, 3, 1]
     rejects = all_rejects(store, export, profile)
     assert locators(rejects) == {
@@ -101,9 +102,9 @@ def test_json_reject_names_the_file_and_item_pointer(aic_page: Path, tmp_path: P
     assert [p["reason"] for p in row["problems"]] == ["unknown_rights"]
     # What catalog.quarantine gets: the museum's file and the item's pointer; no line (NULL), no offset.
     catalog = RecordingCatalog()
-    report = stages.read_report(store, export.export_id, 1)
+    report = pipeline.read_report(store, export.export_id, 1)
     assert report is not None
-    stages.record_chunk_outcome(catalog, store, report, None)
+    pipeline.record_chunk_outcome(catalog, store, report, None)
     (quarantined,) = catalog.rows
     assert (quarantined.file, quarantined.line, quarantined.byte_offset, quarantined.pointer) == (
         "aic_artworks_page_2.json",
@@ -128,7 +129,7 @@ def test_json_top_level_array_gets_item_pointers(shared_data: Path, tmp_path: Pa
     path = tmp_path / "tate_artworks.json"
     path.write_text(json.dumps(items, indent=2), encoding="utf-8")
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(path, profile, store, chunk_size=4)
+    export = pipeline.extract(path, profile, store, chunk_size=4)
     rejects = all_rejects(store, export, profile)
     assert locators(rejects) == {1: [{"file": "tate_artworks.json", "line": 0, "offset": None, "pointer": "/7"}]}
     assert rejects[1][0]["record_id"] == str(items[7]["id"])
@@ -138,7 +139,7 @@ def test_lido_rejects_in_several_chunks_name_file_line_and_pointer(inp_broken: P
     """Chunks of 100: records 100 | 101 straddle a chunk boundary; record 396 (a real bad date) is past line 65535."""
     profile = load_profile("lido_xml")
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(inp_broken, profile, store, chunk_size=100)
+    export = pipeline.extract(inp_broken, profile, store, chunk_size=100)
     assert len(export.plan.chunks) == 5
     starts = lido_start_lines(inp_broken.read_bytes())
     assert len(starts) == 486
@@ -157,24 +158,24 @@ def test_snapshot_bytes_and_export_id_do_not_depend_on_the_sidecar(aic_page: Pat
     profile = load_profile("aic_artworks_api")
     store = ArtifactStore(tmp_path / "artifacts")
     now = datetime(2025, 3, 1, tzinfo=UTC)
-    export = stages.extract(aic_page, profile, store, chunk_size=3, now=now)
+    export = pipeline.extract(aic_page, profile, store, chunk_size=3, now=now)
     items = json.loads(aic_page.read_bytes())["data"]
     expected = b"".join(json.dumps(i, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n" for i in items)
     assert export.snapshot.read_bytes() == expected
     sha = hashlib.sha256(expected).hexdigest()
-    assert export.manifest["sha256"] == sha and export.export_id == f"aic_artworks_api-20250301-{sha[:8]}"
-    assert export.manifest["source_locators"] == {"file": aic_page.name, "records": 7}
+    assert export.manifest.sha256 == sha and export.export_id == f"aic_artworks_api-20250301-{sha[:8]}"
+    assert export.manifest.source_locators == LocatorSidecar(file=aic_page.name, records=7)
     assert (export.snapshot.parent / INDEX).stat().st_size == 8 * 7
     assert len((export.snapshot.parent / ENTRIES).read_bytes().splitlines()) == 7
-    assert stages.extract(aic_page, profile, store, chunk_size=3, now=now).export_id == export.export_id
+    assert pipeline.extract(aic_page, profile, store, chunk_size=3, now=now).export_id == export.export_id
 
 
 def test_csv_exports_keep_their_own_locators_and_get_no_sidecar(shared_data: Path, tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(
+    export = pipeline.extract(
         shared_data / "csv" / "tate_artwork_data_first52rows.csv", load_profile("tate_artworks_csv"), store
     )
-    assert stages.source_locators(export) is None and "source_locators" not in export.manifest
+    assert pipeline.source_locators(export) is None and "source_locators" not in export.manifest.to_dict()
     assert not (export.snapshot.parent / INDEX).exists() and not (export.snapshot.parent / ENTRIES).exists()
 
 
@@ -185,7 +186,7 @@ def test_csv_rejects_name_the_museums_file_at_the_same_line_and_byte(tmp_path: P
     path = write_export(ExportSpec(records=300, seed=3, bad_share=0.05), tmp_path / "tate_nightly_2026-11-25.csv")
     profile = load_profile("tate_artworks_csv")
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(path, profile, store, chunk_size=100)
+    export = pipeline.extract(path, profile, store, chunk_size=100)
     rows = [row for chunk in all_rejects(store, export, profile).values() for row in chunk]
     assert len(rows) >= 5
     data = path.read_bytes()
@@ -204,14 +205,14 @@ def test_an_old_snapshot_without_the_sidecar_still_validates(aic_page: Path, tmp
     """Snapshots extracted before the sidecar existed: the snapshot's own locator, as before."""
     profile = load_profile("aic_artworks_api")
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(aic_page, profile, store, chunk_size=3)
+    export = pipeline.extract(aic_page, profile, store, chunk_size=3)
     folder = export.snapshot.parent
     (folder / ENTRIES).unlink()
     (folder / INDEX).unlink()
     manifest = store.read_json(folder / "manifest.json")
     del manifest["source_locators"]
     store.write_json(folder / "manifest.json", manifest)
-    old = stages.open_export(store, export.export_id)
+    old = pipeline.open_export(store, export.export_id)
     rejects = all_rejects(store, old, profile)
     offset = old.snapshot.read_bytes().split(b"\n")[:4]
     assert locators(rejects) == {
@@ -222,19 +223,19 @@ def test_an_old_snapshot_without_the_sidecar_still_validates(aic_page: Path, tmp
 def test_a_sidecar_that_does_not_fit_the_snapshot_stops_the_chunk(aic_page: Path, tmp_path: Path) -> None:
     profile = load_profile("aic_artworks_api")
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(aic_page, profile, store, chunk_size=3)
+    export = pipeline.extract(aic_page, profile, store, chunk_size=3)
     index = export.snapshot.parent / INDEX
     index.write_bytes(index.read_bytes()[:-8])
     with pytest.raises(ChunkPlanError, match="expected 56 for 7 records"):
-        stages.validate_chunk(store, export, 1, profile)
+        pipeline.validate_chunk(store, export, 1, profile)
 
 
 def test_an_unreadable_chunk_is_quarantined_at_the_original_record(inp_broken: Path, tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "artifacts")
-    export = stages.extract(inp_broken, load_profile("lido_xml"), store, chunk_size=100)
+    export = pipeline.extract(inp_broken, load_profile("lido_xml"), store, chunk_size=100)
     error = SourceFormatError("line is too long", file=str(export.snapshot), line=150, offset=123)
     catalog = RecordingCatalog()
-    stages.quarantine_unreadable_chunk(catalog, export, 1, error, None)
+    pipeline.quarantine_unreadable_chunk(catalog, export, 1, error, None)
     (row,) = catalog.rows
     line = lido_start_lines(inp_broken.read_bytes())[149]
     assert (row.file, row.line, row.byte_offset, row.pointer) == (INP, line, None, "/lidoWrap/lido[150]")
@@ -250,7 +251,7 @@ def test_a_planning_error_names_the_original_record(
     plan = chunking.plan_chunks
     monkeypatch.setattr(chunking, "plan_chunks", lambda *a, **k: plan(*a, **k, max_record_bytes=40_000))
     with pytest.raises(SourceFormatError) as caught:
-        stages.extract(aic_page, load_profile("aic_artworks_api"), ArtifactStore(tmp_path / "artifacts"))
+        pipeline.extract(aic_page, load_profile("aic_artworks_api"), ArtifactStore(tmp_path / "artifacts"))
     message = str(caught.value)
     assert message.startswith(f"{aic_page}: ") and "(record /data/5)" in message and "snapshot" not in message
     assert caught.value.line is None
