@@ -8,6 +8,8 @@ The names are resolved lazily (PEP 562 ``__getattr__``): importing one core modu
 ``museum_sync.core.keys``, runs this file and must stay cheap, so no module is imported before one of
 its names is used. LIDO/Dublin Core XML lives in the subpackage ``museum_sync.core.lido`` with its own
 ``__all__``; it needs lxml, which CSV-only workers never import, so its names are not restated here.
+The export readers live in the subpackage ``museum_sync.core.sources``, which restates its own modules'
+API the same way; like every subpackage's, its names are not restated here.
 """
 
 from __future__ import annotations
@@ -66,24 +68,6 @@ if TYPE_CHECKING:
         profile_search_path,
     )
     from museum_sync.core.source_locators import ENTRIES, INDEX, LocatorWriter, SourceLocators
-    from museum_sync.core.sources import (
-        ERROR,
-        EXTRA,
-        MAX_RECORD_BYTES,
-        MISSING,
-        UNPARSEABLE,
-        RawRecord,
-        SnapshotFormat,
-        csv_header,
-        ensure_not_empty,
-        iter_csv,
-        iter_json_items,
-        iter_jsonl,
-        iter_records,
-        iter_xmllines,
-        open_checked,
-        record_boundaries,
-    )
     from museum_sync.core.validation import (
         ChunkValidator,
         Problem,
@@ -112,14 +96,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AAT_PREFIX",
     "ENTRIES",
-    "ERROR",
     "EXPORT_ID_PATTERN",
-    "EXTRA",
     "INDEX",
-    "MAX_RECORD_BYTES",
-    "MISSING",
     "PARTITION_KEY_PATTERN",
-    "UNPARSEABLE",
     "VOCABULARIES",
     "AatKind",
     "Change",
@@ -156,10 +135,8 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Provenance",
-    "RawRecord",
     "Reason",
     "Rejected",
-    "SnapshotFormat",
     "SourceDecodeError",
     "SourceError",
     "SourceFormat",
@@ -179,22 +156,14 @@ __all__ = [
     "coerce_rights",
     "compare",
     "compile_mapper",
-    "csv_header",
-    "ensure_not_empty",
     "export_id_for",
     "fold",
     "infer_type",
-    "iter_csv",
-    "iter_json_items",
-    "iter_jsonl",
-    "iter_records",
-    "iter_xmllines",
     "list_profiles",
     "load_profile",
     "load_vocabulary",
     "lookup_aat",
     "normalise_aat_uri",
-    "open_checked",
     "parse_date",
     "parse_year",
     "partition_key",
@@ -202,7 +171,6 @@ __all__ = [
     "profile_search_path",
     "raw_text",
     "read_chunk",
-    "record_boundaries",
     "slug",
     "split_partition_key",
     "validate",
@@ -265,24 +233,6 @@ _HOMES: dict[str, str] = {
             "profile_search_path",
         ),
         "source_locators": ("ENTRIES", "INDEX", "LocatorWriter", "SourceLocators"),
-        "sources": (
-            "ERROR",
-            "EXTRA",
-            "MAX_RECORD_BYTES",
-            "MISSING",
-            "UNPARSEABLE",
-            "RawRecord",
-            "SnapshotFormat",
-            "csv_header",
-            "ensure_not_empty",
-            "iter_csv",
-            "iter_json_items",
-            "iter_jsonl",
-            "iter_records",
-            "iter_xmllines",
-            "open_checked",
-            "record_boundaries",
-        ),
         "validation": (
             "ChunkValidator",
             "Problem",
