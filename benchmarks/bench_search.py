@@ -42,10 +42,12 @@ from museum_sync.clients.search import SearchClient, to_document  # noqa: E402
 from museum_sync.core.keys import partition_key  # noqa: E402
 from museum_sync.core.locator import Locator  # noqa: E402
 from museum_sync.core.models import MuseumRecord  # noqa: E402
-from museum_sync.core.profiles import load_profile  # noqa: E402
 from museum_sync.core.validation import ChunkValidator, Valid  # noqa: E402
+from museum_sync.pipeline.profiles import load_profile  # noqa: E402
 from museum_sync.publication import PublicationOutcome, publish_export  # noqa: E402
+from museum_sync.redaction import redact  # noqa: E402
 from museum_sync.samples.generate import ExportSpec, generate  # noqa: E402
+from museum_sync.settings import get_settings  # noqa: E402
 
 
 def _serve(conn: Any) -> None:
@@ -59,11 +61,12 @@ def _serve(conn: Any) -> None:
 @contextmanager
 def search_target(tag: str) -> Iterator[tuple[SearchClient, str]]:
     """A real cluster from the environment, or the test server in a child process."""
-    if os.environ.get("MUSEUM_SYNC_ES_URL"):
+    es_url = get_settings().search.url
+    if es_url:
         client = SearchClient.from_env(alias=f"ms-bench-{tag}", index_prefix=f"ms-bench-{tag}-")
         assert client is not None
         try:
-            yield client, "cluster " + os.environ["MUSEUM_SYNC_ES_URL"].split("@")[-1]
+            yield client, "cluster " + redact(es_url)
         finally:
             from museum_sync_tests.es_server import remove_scratch_alias_and_indices
 

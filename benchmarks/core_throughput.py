@@ -63,9 +63,9 @@ def _child(mode: str, path: str, records: int) -> dict[str, float]:
         results = [validator.validate(Locator(path, i), row) for i, row in enumerate(rows)]
         valid = sum(isinstance(r, Valid) for r in results)
     elif mode == "lido":
-        from museum_sync.core import lido_xml
+        from museum_sync.core import lido
 
-        schema = lido_xml.load_schema("lido-1.1")
+        schema = lido.load_schema("lido-1.1")
         validator = ChunkValidator(profile=profile, export_id="bench")
         count = 0
         started_build = None
@@ -78,7 +78,7 @@ def _child(mode: str, path: str, records: int) -> dict[str, float]:
                 break
         started_build = time.perf_counter()
         for record in records_built:
-            element = lido_xml.lido_element(record)
+            element = lido.lido_element(record)
             if not schema.validate(element):
                 raise SystemExit(f"LIDO of {record.record_id} is invalid: {schema.error_log.last_error}")
             count += 1

@@ -8,19 +8,21 @@ same core rules, so the comparison is about the architecture, not about doing le
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import psycopg
 from celery import Celery
 
 from museum_sync.core.locator import Locator
+
+# The shipped profile by name, from the core: the baseline loads it per record as before, without the
+# settings read the configured search path would add to every task.
 from museum_sync.core.profiles import load_profile
 from museum_sync.core.validation import Valid, validate
+from museum_sync.settings import get_settings
 
-app = Celery(
-    "naive", broker=os.environ.get("MUSEUM_SYNC_BROKER_URL"), backend=os.environ.get("MUSEUM_SYNC_RESULT_BACKEND")
-)
+_settings = get_settings()
+app = Celery("naive", broker=_settings.broker_url, backend=_settings.result_backend)
 app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
 
 _conn: psycopg.Connection[Any] | None = None
@@ -30,7 +32,7 @@ TABLE = "naive_objects"
 def _db() -> psycopg.Connection[Any]:
     global _conn
     if _conn is None:
-        _conn = psycopg.connect(os.environ["MUSEUM_SYNC_PG_URL"], autocommit=True)
+        _conn = psycopg.connect(get_settings().pg_url, autocommit=True)
         _conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (record_id text PRIMARY KEY, record jsonb)")
     return _conn
 
@@ -52,7 +54,7 @@ def sync(path: Any) -> tuple[int, int]:
     """Returns (tasks sent, records the tasks reported as stored)."""
     import pandas as pd
 
-    with psycopg.connect(os.environ["MUSEUM_SYNC_PG_URL"], autocommit=True) as conn:
+    with psycopg.connect(get_settings().pg_url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.execute(f"CREATE TABLE {TABLE} (record_id text PRIMARY KEY, record jsonb)")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -62,6 +64,6 @@ def sync(path: Any) -> tuple[int, int]:
 
 
 def count() -> int:
-    with psycopg.connect(os.environ["MUSEUM_SYNC_PG_URL"]) as conn:
+    with psycopg.connect(get_settings().pg_url) as conn:
         row = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
     return int(row[0]) if row else 0

@@ -412,3 +412,122 @@ def test_scrub_removes_a_urls_secrets_from_a_drivers_message() -> None:
     )
     assert scrub("refused", "postgresql://museum@db/cat") == "refused"
     assert scrub("bad key s3cret", "https://es/x?api_key=s3cret") == "bad key ***"
+
+
+# ------------------------------------------------------------------------------ one reader of MUSEUM_SYNC_*
+# Only museum_sync/settings.py reads MUSEUM_SYNC_* variables by name. Another module that needs one asks
+# get_settings(), or spells the name with env_name() (pipeline/failpoints.py does, on its hot path).
+
+_VARIABLE = re.compile(r"MUSEUM_SYNC_[A-Z0-9_]+")
+_ENVIRON_NAMES = frozenset({"environ", "env", "environment"})
+
+
+def environ_reads_by_literal(source: str) -> list[tuple[int, str]]:
+    """``(line, variable)`` of every read of the environment keyed by a ``"MUSEUM_SYNC_..."`` literal.
+
+    Reads: ``os.environ[...]``/``.get``/``.pop``/``in``, ``os.getenv``, Dagster's ``EnvVar``, on
+    ``os.environ`` or a name for it (``environ``, ``env``, or a variable assigned from ``os.environ``),
+    and calls of a function of the same module that reads the environment (``_int("MUSEUM_SYNC_HOME", 1)``).
+    The key may be the literal itself or a module constant holding it.
+    """
+    import ast
+
+    tree = ast.parse(source)
+    constants: dict[str, str] = {}
+    aliases = set(_ENVIRON_NAMES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target = node.targets[0].id
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                if _VARIABLE.fullmatch(node.value.value):
+                    constants[target] = node.value.value
+            elif any(isinstance(n, ast.Attribute) and n.attr == "environ" for n in ast.walk(node.value)):
+                aliases.add(target)
+
+    def key_of(node: ast.expr | None) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _VARIABLE.fullmatch(node.value):
+            return node.value
+        if isinstance(node, ast.Name):
+            return constants.get(node.id)
+        return None
+
+    def is_environ(node: ast.expr) -> bool:
+        return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+            isinstance(node, ast.Name) and node.id in aliases
+        )
+
+    def callee(node: ast.Call) -> str:
+        func = node.func
+        return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+    def reads(node: ast.AST) -> ast.expr | None:
+        """The key expression when ``node`` reads the environment, else None."""
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and is_environ(node.value):
+            return node.slice
+        if isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn):
+            if is_environ(node.comparators[0]):
+                return node.left
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ("get", "pop") and is_environ(func.value):
+                return node.args[0]
+            if callee(node) in ("getenv", "EnvVar"):
+                return node.args[0]
+        return None
+
+    readers = {
+        fn.name
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and any(reads(n) is not None for n in ast.walk(fn))
+    }
+    found = []
+    for node in ast.walk(tree):
+        key = key_of(reads(node))
+        if key is None and isinstance(node, ast.Call) and node.args and callee(node) in readers:
+            key = key_of(node.args[0])
+        if key is not None:
+            found.append((getattr(node, "lineno", 0), key))
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'import os\nos.environ.get("MUSEUM_SYNC_HOME")',
+        'import os\nx = os.environ["MUSEUM_SYNC_HOME"]',
+        'import os\nx = "MUSEUM_SYNC_HOME" in os.environ',
+        'import os\nos.getenv("MUSEUM_SYNC_HOME", ".state")',
+        'import dagster as dg\ndg.EnvVar("MUSEUM_SYNC_HOME")',
+        'import os\nenv = os.environ\nenv.get("MUSEUM_SYNC_HOME")',
+        'import os\nVAR = "MUSEUM_SYNC_HOME"\nos.environ.get(VAR)',
+        'import os\ndef _int(name, d):\n    return int(os.environ.get(name) or d)\n_int("MUSEUM_SYNC_HOME", 1)',
+    ],
+)
+def test_the_environ_read_finder_finds_every_form(source: str) -> None:
+    assert [variable for _, variable in environ_reads_by_literal(source)] == ["MUSEUM_SYNC_HOME"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'import os\nos.environ.get(env_name("testing.failpoints"))',
+        'import os\nos.environ["MUSEUM_SYNC_HOME"] = "/srv"',  # a write, for a child process
+        'print("set MUSEUM_SYNC_ES_URL to index into Elasticsearch")',  # a message naming a variable
+        'import os\nchild = {k: v for k, v in os.environ.items() if k.startswith("MUSEUM_SYNC_")}',
+    ],
+)
+def test_the_environ_read_finder_ignores_what_is_not_a_read_by_literal(source: str) -> None:
+    assert environ_reads_by_literal(source) == []
+
+
+def test_only_settings_reads_museum_sync_variables_by_name() -> None:
+    package = REPO / "museum_sync"
+    offenders = [
+        f"{path.relative_to(REPO)}:{line}: {variable}"
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "settings.py"
+        for line, variable in environ_reads_by_literal(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], "read these through museum_sync.settings.get_settings() (or env_name()):\n" + "\n".join(
+        offenders
+    )

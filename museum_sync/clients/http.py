@@ -3,8 +3,9 @@
 Why a wrapper and not bare httpx: harvesting a museum's API or OAI-PMH endpoint for hours must survive
 the network (connection resets, timeouts, 429/5xx with ``Retry-After``) without hammering the server,
 must never hold an unbounded body in memory (a misconfigured endpoint can stream gigabytes), and must
-say *which* URL failed without leaking the API key in its query string. Callers also need to report how
-many requests were retried, so every attempt is counted (``HttpStats``).
+say *which* URL failed without leaking the API key in its query string (``museum_sync.redaction.redact``,
+with ``REDACTED`` as the placeholder). Callers also need to report how many requests were retried, so
+every attempt is counted (``HttpStats``).
 
 Retry policy: connection errors, timeouts (including a body slower than ``total_timeout``), 429 and
 5xx other than 501 are retried up to ``max_attempts`` in total, waiting ``Retry-After`` when the
@@ -31,6 +32,8 @@ from typing import Literal
 import httpx
 
 from museum_sync import __version__
+from museum_sync.redaction import redact
+from museum_sync.settings import HttpClientSettings, get_settings
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -40,62 +43,23 @@ __all__ = [
     "HttpSettings",
     "HttpStats",
     "HttpStatusError",
+    "REDACTED",
     "ResponseTooLarge",
     "UnexpectedContentType",
     "close_client",
     "get_client",
     "parse_retry_after",
-    "redact_url",
     "user_agent",
 ]
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# The settings own the defaults (``MUSEUM_SYNC_HTTP_*``); a client built in code starts from the same ones.
+_DEFAULTS = HttpClientSettings()
+DEFAULT_MAX_BYTES = _DEFAULTS.max_bytes
+# What stands for a secret in a URL this client (or a harvest) shows: kept from before the one redactor,
+# so errors and the URLs harvests record read as they always did.
+REDACTED = "REDACTED"
 Expect = Literal["json", "xml"]
-
-# Query parameters whose values never appear in errors or logs (API keys and friends). Exact names, and
-# names ending in one of the suffixes: "resumptionToken" (OAI-PMH paging, not a secret) stays readable.
-_SECRET_PARAMS = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "key",
-        "wskey",
-        "token",
-        "access_token",
-        "auth",
-        "authorization",
-        "password",
-        "passwd",
-        "secret",
-        "client_secret",
-        "signature",
-        "sig",
-        "session",
-    }
-)
-_SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "-key", "-token")
 _NO_RETRY_5XX = frozenset({501, 505})
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    """The URL without user/password and with secret-looking query values replaced by ``REDACTED``."""
-    try:
-        parsed = httpx.URL(str(url))
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return "<unparseable URL>"
-    if parsed.userinfo:
-        parsed = parsed.copy_with(username=None, password=None)
-    if parsed.query:
-        items: list[tuple[str, str | int | float | bool | None]] = [
-            (k, "REDACTED" if _is_secret(k) else v) for k, v in parsed.params.multi_items()
-        ]
-        parsed = parsed.copy_with(params=httpx.QueryParams(items))
-    return str(parsed)
-
-
-def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _SECRET_PARAMS or lowered.endswith(_SECRET_SUFFIXES)
 
 
 def user_agent(contact: str | None = None) -> str:
@@ -148,37 +112,34 @@ class HttpStats:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Timeouts, retry and size limits. ``from_env`` reads the ``MUSEUM_SYNC_HTTP_*`` variables."""
+    """Timeouts, retry and size limits. ``from_env`` reads the ``MUSEUM_SYNC_HTTP_*`` settings; the fields the
+    settings own default to the settings' defaults, the others are the client's own tuning."""
 
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0  # per socket read: a server that sends nothing for this long is stuck
+    connect_timeout: float = _DEFAULTS.connect_timeout
+    read_timeout: float = _DEFAULTS.timeout  # per socket read: a server that sends nothing for this long is stuck
     write_timeout: float = 30.0
     pool_timeout: float = 30.0
-    total_timeout: float | None = 600.0  # whole response, headers to last byte (a trickling body)
-    max_attempts: int = 5
+    total_timeout: float | None = _DEFAULTS.total_timeout or None  # whole response, headers to last byte
+    max_attempts: int = _DEFAULTS.attempts
     backoff_base: float = 1.0
     backoff_max: float = 60.0
     max_retry_after: float = 600.0
     max_bytes: int = DEFAULT_MAX_BYTES
     max_connections: int = 10
-    contact: str | None = None  # e.g. "(+mailto:collections-it@museum.example)" in the User-Agent
+    contact: str | None = _DEFAULTS.contact  # e.g. "(+mailto:collections-it@museum.example)" in the User-Agent
     trust_env: bool = True  # proxies and CA bundle from the environment
 
     @classmethod
-    def from_env(cls) -> HttpSettings:
-        env = os.environ
-
-        def number(name: str, default: float) -> float:
-            value = env.get(name)
-            return float(value) if value not in (None, "") else default
-
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
+        """From the ``http`` settings group (``environ``: a mapping instead of ``os.environ``)."""
+        s = get_settings(environ).http
         return cls(
-            connect_timeout=number("MUSEUM_SYNC_HTTP_CONNECT_TIMEOUT", cls.connect_timeout),
-            read_timeout=number("MUSEUM_SYNC_HTTP_TIMEOUT", cls.read_timeout),
-            total_timeout=number("MUSEUM_SYNC_HTTP_TOTAL_TIMEOUT", cls.total_timeout or 0) or None,
-            max_attempts=int(number("MUSEUM_SYNC_HTTP_ATTEMPTS", cls.max_attempts)),
-            max_bytes=int(number("MUSEUM_SYNC_HTTP_MAX_BYTES", cls.max_bytes)),
-            contact=env.get("MUSEUM_SYNC_HTTP_CONTACT") or None,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.timeout,
+            total_timeout=s.total_timeout or None,
+            max_attempts=s.attempts,
+            max_bytes=s.max_bytes,
+            contact=s.contact,
         )
 
 
@@ -315,8 +276,8 @@ class HttpClient:
             if params:
                 full = full.copy_merge_params(dict(params))
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise HttpError(f"invalid URL ({exc})", url=redact_url(url)) from None
-        shown = redact_url(full)
+            raise HttpError(f"invalid URL ({exc})", url=redact(str(url), mask=REDACTED)) from None
+        shown = redact(str(full), mask=REDACTED)
         limit = self.settings.max_bytes if max_bytes is None else max_bytes
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
@@ -363,7 +324,7 @@ class HttpClient:
         try:
             with self._client.stream("GET", url, headers=dict(headers) if headers else None) as response:
                 status = response.status_code
-                final = redact_url(response.url)
+                final = redact(str(response.url), mask=REDACTED)
                 if status == 429 or (status >= 500 and status not in _NO_RETRY_5XX):
                     wait = parse_retry_after(response.headers.get("retry-after"))
                     raise _Retry(f"HTTP {status} {response.reason_phrase}".strip(), wait, status)

@@ -1,7 +1,7 @@
 """Mapping profiles: how one museum's export maps onto the canonical record, as data, not code.
 
 A profile is a TOML file (shipped ones live in ``museum_sync/core/profiles/``; a museum adds its own by
-pointing ``MUSEUM_SYNC_PROFILE_PATH`` at a folder or passing a file path). It declares:
+passing a file path or extra folders to search). It declares:
 
 - the source format and how to read it (encoding, delimiter, item path of a JSON document);
 - who publishes it (institution, source system) and the defaults that the source leaves implicit;
@@ -10,13 +10,15 @@ pointing ``MUSEUM_SYNC_PROFILE_PATH`` at a folder or passing a file path). It de
 - the policy for bad data (reject ratio that blocks a chunk, drift mode in dlt's words:
   ``evolve`` lets additive drift through with a warning, ``freeze`` blocks any drift);
 - ``[map]``: for each canonical field, where its value comes from (see ``museum_sync.core.mapping``).
+
+The core reads no environment: callers pass the extra folders. ``museum_sync.pipeline.profiles`` passes the
+configured ones (``MUSEUM_SYNC_PROFILE_PATH``).
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -126,33 +128,32 @@ class Profile(BaseModel):
         return None
 
 
-def profile_search_path() -> list[Path]:
-    """Folders searched for ``<name>.toml``: ``MUSEUM_SYNC_PROFILE_PATH`` entries first, then shipped ones."""
-    extra = [Path(p) for p in os.environ.get("MUSEUM_SYNC_PROFILE_PATH", "").split(os.pathsep) if p]
-    return [*extra, Path(str(resources.files("museum_sync.core") / "profiles"))]
+def profile_search_path(extra: Sequence[str | Path] = ()) -> list[Path]:
+    """Folders searched for ``<name>.toml``: the ``extra`` folders first, in order, then the shipped ones."""
+    return [*(Path(p) for p in extra), Path(str(resources.files("museum_sync.core") / "profiles"))]
 
 
-def _candidates() -> Iterator[Path]:
-    for folder in profile_search_path():
+def _candidates(search_path: Sequence[str | Path]) -> Iterator[Path]:
+    for folder in profile_search_path(search_path):
         if folder.is_dir():
             yield from sorted(folder.glob("*.toml"))
 
 
-def list_profiles() -> list[str]:
-    """Names of every profile on the search path (first one wins on a name clash)."""
-    return sorted({p.stem for p in _candidates()})
+def list_profiles(search_path: Sequence[str | Path] = ()) -> list[str]:
+    """Names of every profile in ``search_path`` and the shipped folder (first one wins on a name clash)."""
+    return sorted({p.stem for p in _candidates(search_path)})
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a profile by name (searched on ``profile_search_path()``) or by file path."""
+def load_profile(name_or_path: str | Path, search_path: Sequence[str | Path] = ()) -> Profile:
+    """Load a profile by file path, or by name from ``search_path`` then the shipped folder."""
     text = str(name_or_path)
     path = Path(text)
     if text.endswith(".toml") or path.is_file():
         return _load_cached(path.resolve())
-    for candidate in _candidates():
+    for candidate in _candidates(search_path):
         if candidate.stem == text:
             return _load_cached(candidate)
-    known = ", ".join(list_profiles()) or "none"
+    known = ", ".join(list_profiles(search_path)) or "none"
     raise ProfileError(f"unknown profile {text!r}; known profiles: {known}")
 
 

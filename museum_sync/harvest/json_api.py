@@ -35,10 +35,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from museum_sync.clients.artifacts import ArtifactStore
-from museum_sync.clients.http import HttpClient, HttpError, HttpStats, get_client, redact_url
+from museum_sync.clients.http import REDACTED, HttpClient, HttpError, HttpStats, get_client
 from museum_sync.core import keys
-from museum_sync.core.profiles import Profile, load_profile
-from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest
+from museum_sync.core.profiles import Profile
+from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest, recorded_url
+from museum_sync.pipeline.profiles import load_profile
+from museum_sync.redaction import redact
 
 __all__ = ["JsonApiConfig", "harvest_json_api", "json_api_config"]
 
@@ -134,7 +136,7 @@ def harvest_json_api(
     """
     cfg = config if isinstance(config, JsonApiConfig) else json_api_config(config)
     if not cfg.profile:
-        raise HarvestError(f"{redact_url(cfg.url)}: name the mapping profile of this API (profile = ...)")
+        raise HarvestError(f"{redact(cfg.url, mask=REDACTED)}: name the mapping profile of this API (profile = ...)")
     profile_name = cfg.profile
     slug = keys.slug(source or Path(profile_name).stem)
     if since is not None and not cfg.since_param:
@@ -145,7 +147,7 @@ def harvest_json_api(
     if cfg.auth_env:
         secret = os.environ.get(cfg.auth_env)
         if not secret:
-            raise HarvestError(f"{slug}: set {cfg.auth_env} (credentials for {redact_url(cfg.url)})")
+            raise HarvestError(f"{slug}: set {cfg.auth_env} (credentials for {redact(cfg.url, mask=REDACTED)})")
     headers = dict(cfg.headers)
     if secret and not cfg.auth_query_param:
         headers[cfg.auth_header] = cfg.auth_prefix + secret
@@ -160,7 +162,7 @@ def harvest_json_api(
             if loaded.fields:
                 params[cfg.since_fields_param] = ",".join(f.name for f in loaded.fields)
     harvest_params = {
-        "url": redact_url(url),
+        "url": recorded_url(url),
         "params": {k: v for k, v in params.items() if k != cfg.auth_query_param},
         "items": cfg.items,
         "since": since,
@@ -181,7 +183,7 @@ def harvest_json_api(
             profile=profile_name,
             chunk_size=cfg.chunk_size,
             harvest={"since_param": cfg.since_param},
-            source_url=redact_url(url),
+            source_url=recorded_url(url),
             next_from=started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             stats=stats,
             now=now,
@@ -212,7 +214,7 @@ class _Pager:
             url, params = str(cursor["url"]), {}
             if self.secret and _origin(url) != self.origin:
                 raise HarvestError(
-                    f"{self.partial.checkpoint.source}: next link {redact_url(url)} leaves "
+                    f"{self.partial.checkpoint.source}: next link {redact(url, mask=REDACTED)} leaves "
                     f"{self.origin[1]}; refusing to send credentials there"
                 )
         else:
@@ -274,7 +276,7 @@ class _Pager:
                     return None
                 if not isinstance(link, str):
                     raise HarvestError(f"{self.partial.checkpoint.source}: {current}: {cfg.next_url} is not a URL")
-                absolute = str(httpx.URL(current).join(link)) if current != "<unparseable URL>" else link
+                absolute = str(httpx.URL(current).join(link))
                 stripped = _strip_param(absolute, cfg.auth_query_param)
                 if cursor and cursor.get("url") == stripped:
                     raise HarvestError(f"{self.partial.checkpoint.source}: {current} links to itself as next page")

@@ -18,10 +18,10 @@ The protocol as museum-sync uses it:
 - Deleted records (``header status="deleted"``) are collected as deletions: their OAI identifiers go
   to ``deleted_ids`` in the manifest for incremental publication; they add no line to the snapshot.
 
-All XML goes through ``lido_xml``'s safe parser (no DTD, no network, no entity substitution; documents
+All XML goes through ``core.lido``'s safe parser (no DTD, no network, no entity substitution; documents
 declaring entities are refused), so an entity-expansion or external-entity response fails the harvest
 before anything is expanded or fetched. Records are serialised one per line exactly as
-``lido_xml.iter_lido_elements`` does, so a harvested snapshot and an extracted ListRecords file with the
+``core.lido.iter_lido_elements`` does, so a harvested snapshot and an extracted ListRecords file with the
 same records have the same bytes.
 """
 
@@ -39,13 +39,18 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from museum_sync.clients.artifacts import ArtifactStore
-from museum_sync.clients.http import HttpClient, HttpError, HttpResponse, HttpStats, get_client, redact_url
-from museum_sync.core import lido_xml
+from museum_sync.clients.http import REDACTED, HttpClient, HttpError, HttpResponse, HttpStats, get_client
 from museum_sync.core.exceptions import SourceError
 from museum_sync.core.keys import slug
-from museum_sync.core.lido import parse_xml_bytes  # the one safe parse (entities refused), shared on purpose
-from museum_sync.core.profiles import Profile, load_profile
-from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest
+from museum_sync.core.lido import (  # the one safe parse (entities refused), shared on purpose
+    OAI_NS,
+    iter_oai_records,
+    parse_xml_bytes,
+)
+from museum_sync.core.profiles import Profile
+from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest, recorded_url
+from museum_sync.pipeline.profiles import load_profile
+from museum_sync.redaction import redact
 
 __all__ = [
     "DAY",
@@ -66,7 +71,7 @@ __all__ = [
 
 DAY = "YYYY-MM-DD"
 SECONDS = "YYYY-MM-DDThh:mm:ssZ"
-_O = "{" + lido_xml.OAI_NS + "}"
+_O = "{" + OAI_NS + "}"
 # OAI-PMH puts protocol errors in the body; some servers send them with a 4xx status.
 _OAI_ERROR_STATUSES = (400, 404, 422)
 _DEFAULT_PROFILES = {"lido": "lido_xml"}
@@ -125,7 +130,9 @@ class OaiConfig(BaseModel):
         if self.auth_env:
             value = os.environ.get(self.auth_env)
             if not value:
-                raise HarvestError(f"{redact_url(self.base_url)}: set {self.auth_env} (the {self.auth_header} value)")
+                raise HarvestError(
+                    f"{redact(self.base_url, mask=REDACTED)}: set {self.auth_env} (the {self.auth_header} value)"
+                )
             headers[self.auth_header] = self.auth_prefix + value
         return headers
 
@@ -226,7 +233,7 @@ def identify(
     _, root = _request(client or get_client(), base_url, {"verb": "Identify"}, headers=headers, stats=stats)
     node = root.find(_O + "Identify")
     if node is None:
-        raise OaiProtocolError(f"{redact_url(base_url)}: Identify response without <Identify>")
+        raise OaiProtocolError(f"{redact(base_url, mask=REDACTED)}: Identify response without <Identify>")
     granularity = _text(node.find(_O + "granularity")) or DAY
     return Identify(
         repository_name=_text(node.find(_O + "repositoryName")),
@@ -285,7 +292,7 @@ def list_sets(
         if not token:
             return sets
         params = {"verb": "ListSets", "resumptionToken": token}
-    raise OaiProtocolError(f"{redact_url(base_url)}: ListSets did not end after {max_pages} pages")
+    raise OaiProtocolError(f"{redact(base_url, mask=REDACTED)}: ListSets did not end after {max_pages} pages")
 
 
 def _as_datetime(value: datetime | date | str) -> tuple[datetime, bool]:
@@ -353,7 +360,7 @@ def harvest_oai(
     stats = HttpStats()
     headers = cfg.request_headers()
     base = cfg.base_url
-    shown = redact_url(base)
+    shown = recorded_url(base)
     try:
         repo = identify(base, client=client, headers=headers, stats=stats)
         if cfg.check_format:
@@ -477,7 +484,7 @@ def _page_records(partial: PartialHarvest, response: HttpResponse, source: str) 
     deleted: list[str] = []
     skipped = 0
     try:
-        for record in lido_xml.iter_oai_records(page):
+        for record in iter_oai_records(page):
             if record.deleted:
                 deleted.append(record.identifier)
             elif record.metadata is None:

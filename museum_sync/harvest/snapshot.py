@@ -36,13 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
+import httpx
+
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer
-from museum_sync.clients.http import HttpStats
+from museum_sync.clients.http import REDACTED, HttpStats
 from museum_sync.core import chunking
 from museum_sync.core.exceptions import MuseumSyncError, ProfileError
 from museum_sync.core.keys import export_id_for
-from museum_sync.core.profiles import load_profile
 from museum_sync.core.sources import SnapshotFormat
+from museum_sync.pipeline.profiles import load_profile
 from museum_sync.pipeline.snapshot import (
     ExportRef,
     HarvestInfo,
@@ -53,6 +55,7 @@ from museum_sync.pipeline.snapshot import (
     snapshot_file_name,
     staging_folder,
 )
+from museum_sync.redaction import redact
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -64,6 +67,7 @@ __all__ = [
     "harvest_key",
     "partial_dir",
     "prune_partials",
+    "recorded_url",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -76,6 +80,23 @@ class HarvestError(MuseumSyncError):
 
 class HarvestBusy(HarvestError):
     """Another process is running the same harvest (its partial snapshot is locked)."""
+
+
+def recorded_url(url: str) -> str:
+    """``url`` as a harvest records it (checkpoint parameters, so the harvest key, and ``source_url``).
+
+    Spelt as httpx sends it (host lower-cased, query re-encoded: ``,`` -> ``%2C``, space -> ``+``), then
+    redacted with the HTTP client's placeholder. The spelling is data: another one would change harvest
+    keys (a partial harvest would not resume) and the URLs manifests record.
+    """
+    try:
+        parsed = httpx.URL(url)
+        if parsed.query:
+            parsed = parsed.copy_with(params=parsed.params)  # re-encoded as httpx encodes params
+        url = str(parsed)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        pass  # recorded as given, redacted: the request itself fails on it
+    return redact(url, mask=REDACTED)
 
 
 def harvest_key(params: Mapping[str, Any]) -> str:

@@ -6,6 +6,7 @@ benchmark: extract -> validate chunk -> load (and index) chunk -> publish.
 - ``extraction``: a museum's export file -> snapshot + chunk plan.
 - ``validation``: one chunk validated into valid records, rejects and a ``ChunkReport``; reads of them.
 - ``loading``: behind the gate: catalogue, search index, quarantine and the publication entry point.
+- ``profiles``: mapping profiles on the configured search path (``MUSEUM_SYNC_PROFILE_PATH``).
 - ``failpoints``: a hook for the fault-injection tests only.
 
 ``museum_sync.defs`` only wires these functions into ops and assets. Every stage is idempotent: it reads its

@@ -139,9 +139,9 @@ def _record_lines(source_path: Path, profile: Profile) -> Iterator[tuple[Locator
             line = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             yield locator, line
     else:
-        from museum_sync.core import lido_xml
+        from museum_sync.core import lido
 
-        yield from lido_xml.iter_lido_elements(source_path)
+        yield from lido.iter_lido_elements(source_path)
 
 
 def _source_error(exc: SourceError, source_path: Path, located: SourceLocators | None) -> SourceError:

@@ -31,9 +31,10 @@ from museum_sync.clients.artifacts import ArtifactStore, atomic_writer
 from museum_sync.core.chunking import ChunkPlan
 from museum_sync.core.exceptions import ChunkPlanError
 from museum_sync.core.keys import partition_key, slug
-from museum_sync.core.profiles import Profile, load_profile
+from museum_sync.core.profiles import Profile
 from museum_sync.core.source_locators import SourceLocators
 from museum_sync.core.sources import SnapshotFormat
+from museum_sync.pipeline.profiles import load_profile
 
 __all__ = [
     "MANIFEST",

@@ -8,10 +8,10 @@ records, one drifted chunk) and written fresh on every demo run, so they are alw
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from museum_sync.samples.generate import ExportSpec, write_export
+from museum_sync.settings import get_settings
 
 __all__ = ["DEMO_PROFILE", "demo_exports", "night1_spec", "night2_spec"]
 
@@ -38,7 +38,8 @@ def night2_spec() -> ExportSpec:
 
 
 def demo_exports(folder: Path | None = None) -> list[tuple[str, Path]]:
-    folder = folder or Path(os.environ.get("MUSEUM_SYNC_HOME", ".state")) / "samples"
+    """Write the two demo nights' exports into ``folder`` (default ``<home>/samples``); ``(label, path)`` each."""
+    folder = folder or get_settings().home / "samples"
     return [
         ("night 1 (clean export)", write_export(night1_spec(), folder / "tate_export_night1.csv")),
         (

@@ -27,10 +27,10 @@ from museum_sync.clients.catalog import (
     CatalogError,
     PublicationRefused,
     QuarantineRow,
-    redact,
     staging_table_name,
 )
 from museum_sync.core.models import MuseumRecord
+from museum_sync.redaction import redact
 
 RIGHTS = "http://rightsstatements.org/vocab/InC/1.0/"
 

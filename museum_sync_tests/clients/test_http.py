@@ -22,7 +22,6 @@ from museum_sync.clients.http import (
     ResponseTooLarge,
     UnexpectedContentType,
     parse_retry_after,
-    redact_url,
 )
 from museum_sync_tests.harvest_server import HarvestServer
 
@@ -48,12 +47,19 @@ def identify_url(server: HarvestServer) -> str:
 # ------------------------------------------------------------------------------------------- pure parts
 
 
-def test_redact_url_hides_credentials_and_keys_but_keeps_paging_tokens() -> None:
-    shown = redact_url("https://user:pw@api.example.org/v1/objects?apikey=abc&q=x&access_token=t&resumptionToken=r1")
-    assert "user" not in shown and "pw" not in shown
-    assert "abc" not in shown and "=t&" not in shown
-    assert "q=x" in shown and "resumptionToken=r1" in shown
-    assert shown.count("REDACTED") == 2
+def test_settings_come_from_the_http_settings_group() -> None:
+    assert HttpSettings.from_env({}) == HttpSettings()  # the settings' defaults are the client's
+    env = {
+        "MUSEUM_SYNC_HTTP_CONNECT_TIMEOUT": "3",
+        "MUSEUM_SYNC_HTTP_TIMEOUT": "7.5",
+        "MUSEUM_SYNC_HTTP_TOTAL_TIMEOUT": "0",
+        "MUSEUM_SYNC_HTTP_ATTEMPTS": "2",
+        "MUSEUM_SYNC_HTTP_MAX_BYTES": "1024",
+        "MUSEUM_SYNC_HTTP_CONTACT": "(+mailto:it@museum.example)",
+    }
+    settings = HttpSettings.from_env(env)
+    assert (settings.connect_timeout, settings.read_timeout, settings.total_timeout) == (3.0, 7.5, None)
+    assert (settings.max_attempts, settings.max_bytes, settings.contact) == (2, 1024, "(+mailto:it@museum.example)")
 
 
 def test_parse_retry_after_reads_seconds_and_http_dates() -> None:

@@ -29,7 +29,7 @@ from museum_sync.clients.search import (
     title_field,
     to_document,
 )
-from museum_sync.core import lido_xml
+from museum_sync.core import lido
 from museum_sync.core.locator import Locator
 from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import load_profile
@@ -68,7 +68,7 @@ def lido_records(shared_data: Path) -> list[MuseumRecord]:
     validator = ChunkValidator(profile=load_profile("lido_xml"), export_id="lido-20240601-bbbb2222")
     found = []
     for path in sorted((shared_data / "lido" / "records").glob("*.xml")):
-        for number, (_, element) in enumerate(lido_xml.iter_lido_elements(path), start=1):
+        for number, (_, element) in enumerate(lido.iter_lido_elements(path), start=1):
             result = validator.validate(Locator(file=path.name, line=number), element)
             if isinstance(result, Valid):
                 found.append(result.record)

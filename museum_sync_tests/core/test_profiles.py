@@ -1,4 +1,8 @@
-"""Mapping profiles: the shipped TOML files, the search path, errors that name file and field, the cache."""
+"""Mapping profiles: the shipped TOML files, the search path, errors that name file and field, the cache.
+
+Loaded through ``museum_sync.pipeline.profiles`` (the configured search path, ``MUSEUM_SYNC_PROFILE_PATH``);
+the pure core functions take the extra folders as an argument (tested at the end).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from museum_sync.core import profiles as core_profiles
 from museum_sync.core.exceptions import ProfileError
 from museum_sync.core.mapping import compile_mapper
-from museum_sync.core.profiles import (
-    FieldSpec,
-    Policy,
-    Profile,
-    list_profiles,
-    load_profile,
-    profile_search_path,
-)
+from museum_sync.core.profiles import FieldSpec, Policy, Profile
+from museum_sync.pipeline.profiles import list_profiles, load_profile, profile_search_path
 
 SHIPPED = [
     "aic_artworks_api",
@@ -304,3 +303,21 @@ def test_edited_profile_is_reread_by_name(tmp_path: Path, monkeypatch: pytest.Mo
     path.write_text(MINIMAL.replace("Test Museum", "Best Museum"), encoding="utf-8")
     os.utime(path, ns=(mtime, mtime + 5_000_000_000))
     assert load_profile("by_name").institution == "Best Museum"
+
+
+# ------------------------------------------------------------------------------------ the pure core
+
+
+def test_core_takes_extra_folders_as_an_argument_and_reads_no_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "profiles"
+    write(folder, "vam_objects_csv", MINIMAL.replace("Test Museum", "Victoria and Albert Museum"))
+    monkeypatch.setenv("MUSEUM_SYNC_PROFILE_PATH", str(folder))
+    assert core_profiles.list_profiles() == SHIPPED  # the environment is the pipeline's business
+    with pytest.raises(ProfileError, match="unknown profile 'vam_objects_csv'"):
+        core_profiles.load_profile("vam_objects_csv")
+    assert core_profiles.list_profiles([folder]) == sorted([*SHIPPED, "vam_objects_csv"])
+    assert core_profiles.load_profile("vam_objects_csv", [str(folder)]).institution == "Victoria and Albert Museum"
+    assert core_profiles.profile_search_path([folder])[0] == folder
+    assert core_profiles.profile_search_path()[0].resolve() == SHIPPED_DIR

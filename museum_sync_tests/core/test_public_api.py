@@ -25,8 +25,6 @@ import museum_sync.core
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("museum_sync", "museum_sync_tests", "benchmarks")
 CORE = "museum_sync.core"
-# The old single-file LIDO module stays until its last importer has moved to ``core.lido``; not restated.
-LEAVING = {"lido_xml"}
 
 
 def isort_style(name: str) -> tuple[int, str]:
@@ -42,9 +40,7 @@ def core_modules() -> list[str]:
 
 def flat_core_modules() -> list[str]:
     """The modules directly in ``museum_sync.core`` (not the ``lido`` subpackage)."""
-    return sorted(
-        m.name for m in pkgutil.iter_modules(museum_sync.core.__path__) if not m.ispkg and m.name not in LEAVING
-    )
+    return sorted(m.name for m in pkgutil.iter_modules(museum_sync.core.__path__) if not m.ispkg)
 
 
 def public_names(module: ModuleType) -> list[str]:

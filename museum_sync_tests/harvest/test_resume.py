@@ -18,6 +18,7 @@ from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient, HttpSettings
 from museum_sync.core.profiles import load_profile
 from museum_sync.harvest import HarvestBusy, PartialHarvest, harvest_json_api, harvest_oai, json_api_config
+from museum_sync.harvest.snapshot import recorded_url
 from museum_sync_tests.conftest import REPO
 from museum_sync_tests.harvest_server import HarvestServer
 
@@ -180,3 +181,12 @@ def test_partial_with_other_parameters_or_too_old_starts_over(tmp_path: Path) ->
         partial.append_page([b"<a/>"], cursor=None, done=False)
     with PartialHarvest.open(tmp_path, params={"from": "2024-01-01"}, **args) as partial:
         assert partial.checkpoint.records == 0
+
+
+def test_urls_are_recorded_as_httpx_spells_them_with_secrets_masked() -> None:
+    """The recorded URL is part of the harvest key: its spelling must not drift, or partials stop resuming."""
+    raw = "https://User:pw@API.Example.org/v1/search?fields=id,title&q=a b&api_key=s3cret&resumptionToken=r1"
+    expected = "https://api.example.org/v1/search?fields=id%2Ctitle&q=a+b&api_key=REDACTED&resumptionToken=r1"
+    assert recorded_url(raw) == expected
+    assert recorded_url(expected) == expected
+    assert recorded_url("http://127.0.0.1:8080/oai") == "http://127.0.0.1:8080/oai"

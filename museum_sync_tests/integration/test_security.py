@@ -36,7 +36,7 @@ from psycopg import sql
 from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog, staging_table_name
-from museum_sync.core import lido_xml
+from museum_sync.core import lido
 from museum_sync.core.exceptions import SourceFormatError
 from museum_sync.core.profiles import load_profile
 from museum_sync.runtime import WorkerPool, configure_environment, dagster_instance, run_job, runtime_env
@@ -77,7 +77,7 @@ class SecretStack:
     dagster_db_url: str
 
     def sync(self, path: Path, profile: str, *, source: str, chunk_size: int | None = None) -> Any:
-        from museum_sync.defs.sensors import sync_run_config
+        from museum_sync.defs.run_config import sync_run_config
 
         config: dict[str, Any] = sync_run_config(path, profile, source)
         if chunk_size:
@@ -224,13 +224,13 @@ def test_xml_entities_dtds_and_includes_are_never_fetched(
 
     # In this process: every reader of XML bytes.
     with pytest.raises(SourceFormatError, match="entity declarations are not allowed"):
-        list(lido_xml.iter_lido_elements(attack_path))
+        list(lido.iter_lido_elements(attack_path))
     with pytest.raises(SourceFormatError, match="entit"):
-        lido_xml.parse_lido(attack)
-    ((_, line),) = list(lido_xml.iter_lido_elements(quiet_path))
-    draft = lido_xml.parse_lido(line)
+        lido.parse_lido(attack)
+    ((_, line),) = list(lido.iter_lido_elements(quiet_path))
+    draft = lido.parse_lido(line)
     assert "FETCHED" not in json.dumps(draft, default=str)
-    lido_xml.validate_xml(line, "lido-1.1")  # validation against the shipped XSD, not the named one
+    lido.validate_xml(line, "lido-1.1")  # validation against the shipped XSD, not the named one
     assert requests == [], f"the parser fetched {requests}"
 
     # On the real stack: snapshot and validation run in Celery workers.

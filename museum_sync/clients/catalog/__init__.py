@@ -2,7 +2,7 @@
 
 ``Catalog`` is the one client; each of its roles reads in a module of its own:
 
-- ``connection``: settings, one short connection and one transaction per call, advisory locks, ``redact``;
+- ``connection``: settings, one short connection and one transaction per call, advisory locks;
 - ``schema``: ``migrate`` (every table, the publication attempts included), staging table names, the view;
 - ``staging``: register an export, COPY its chunks in, chunk states, counts and digests;
 - ``quarantine``: rejected records and held-back chunks;
@@ -24,7 +24,6 @@ Concurrency, with transaction-scoped advisory locks keyed on the schema:
 from __future__ import annotations
 
 from museum_sync.clients.catalog.attempts import CatalogAttempts
-from museum_sync.clients.catalog.connection import redact
 from museum_sync.clients.catalog.publication import CatalogPublishing
 from museum_sync.clients.catalog.quarantine import CatalogQuarantine
 from museum_sync.clients.catalog.roles import CatalogGrants
@@ -45,6 +44,7 @@ from museum_sync.clients.catalog.types import (
     QuarantinedPartition,
     QuarantineRow,
 )
+from museum_sync.redaction import redact
 
 __all__ = [
     "EMPTY_TABLE",
@@ -63,7 +63,6 @@ __all__ = [
     "PublishCheck",
     "QuarantineRow",
     "QuarantinedPartition",
-    "redact",
     "staging_table_name",
 ]
 

@@ -2,43 +2,26 @@
 
 Every call opens one connection (a chunk step makes two or three calls, so a pool would save milliseconds
 and add a dependency) and runs in one transaction. Connection failures surface as
-``psycopg.OperationalError`` (retryable by Dagster's ``RetryPolicy``) with the connection string redacted.
+``psycopg.OperationalError`` (retryable by Dagster's ``RetryPolicy``) with the connection string redacted
+(``museum_sync.redaction.redact``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-__all__ = ["MAX_IDENTIFIER", "CatalogConnection", "redact"]
+from museum_sync.redaction import redact
+
+__all__ = ["MAX_IDENTIFIER", "CatalogConnection"]
 
 MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1, in bytes
-
-_URL_SCHEME = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
-_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
-_QUERY_PASSWORD = re.compile(r"^password=", re.IGNORECASE)
-
-
-def redact(conninfo: str) -> str:
-    """The connection string with any password replaced by ``***``, safe for messages and logs."""
-    if not _URL_SCHEME.match(conninfo):
-        return _KV_PASSWORD.sub(r"\1***", conninfo)
-    parts = urlsplit(conninfo)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{hosts}" if colon else netloc
-    query = "&".join("password=***" if _QUERY_PASSWORD.match(item) else item for item in parts.query.split("&"))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class CatalogConnection:

@@ -13,306 +13,34 @@ two levels: the transport retries a whole request on 429/502/503/504, timeouts a
 (with jittered exponential backoff), and ``streaming_bulk`` re-sends the documents of a chunk that
 Elasticsearch rejected with 429 (exponential backoff).
 
-Titles are multilingual: every title is indexed in ``titles.all`` (standard analyzer, language-blind
-recall) and in ``titles.<language>`` with Elasticsearch's built-in analyzer for that language (stemming,
-stop words), or ``titles.other`` when the language has none. One field per language is what Elastic
-recommends for documents whose language is known per value; a query searches ``titles.all`` plus the
-reader's language field. The set is closed (the mapping is ``dynamic: strict``), so a new language means
-a mapping version bump, never a silent dynamic field.
+The alias and index prefix default to the settings' (``MUSEUM_SYNC_ES_ALIAS``/``_INDEX_PREFIX``).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
-from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.clients.search.documents import MAPPING, MAPPING_VERSION, to_document
+from museum_sync.clients.search.errors import AliasConflict, SearchError, SearchUnavailable
+from museum_sync.clients.search.results import IndexFailure, IndexInfo, IndexResult
 from museum_sync.core.models import MuseumRecord
+from museum_sync.redaction import redact
+from museum_sync.settings import SearchSettings, get_settings
 
-__all__ = [
-    "ALIAS",
-    "INDEX_PREFIX",
-    "MAPPING",
-    "MAPPING_VERSION",
-    "TITLE_ANALYZERS",
-    "AliasConflict",
-    "IndexFailure",
-    "IndexInfo",
-    "IndexResult",
-    "SearchClient",
-    "SearchError",
-    "SearchUnavailable",
-    "title_field",
-    "to_document",
-]
+__all__ = ["ALIAS", "INDEX_PREFIX", "SearchClient"]
 
-ALIAS = "museum-objects"
-INDEX_PREFIX = "museum-objects-"
-# Bump when MAPPING or to_document change: an index built by other code is refused, not reused.
-MAPPING_VERSION = 1
+# The settings own the defaults; a client built in code (tests, benchmarks) starts from the same ones.
+ALIAS: str = SearchSettings.model_fields["alias"].default
+INDEX_PREFIX: str = SearchSettings.model_fields["index_prefix"].default
 MAX_INDEX_NAME = 255  # bytes
 RETRY_ON_STATUS = (429, 502, 503, 504)
-
-# ISO 639-1 code -> Elasticsearch built-in language analyzer.
-TITLE_ANALYZERS: dict[str, str] = {
-    "en": "english",
-    "de": "german",
-    "fr": "french",
-    "nl": "dutch",
-    "it": "italian",
-    "es": "spanish",
-    "pt": "portuguese",
-    "ca": "catalan",
-    "da": "danish",
-    "sv": "swedish",
-    "no": "norwegian",
-    "fi": "finnish",
-    "et": "estonian",
-    "ro": "romanian",
-    "cs": "czech",
-    "hu": "hungarian",
-    "el": "greek",
-    "ru": "russian",
-    "bg": "bulgarian",
-    "tr": "turkish",
-    "ga": "irish",
-    "lv": "latvian",
-    "lt": "lithuanian",
-    "eu": "basque",
-    "gl": "galician",
-}
-# ISO 639-2/B, 639-2/T and Norwegian variants of the languages above.
-_LANGUAGE_ALIASES = {
-    "eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "nld": "nl", "dut": "nl", "ita": "it",
-    "spa": "es", "por": "pt", "cat": "ca", "dan": "da", "swe": "sv", "nor": "no", "nob": "no", "nb": "no",
-    "nno": "no", "nn": "no", "fin": "fi", "est": "et", "ron": "ro", "rum": "ro", "ces": "cs", "cze": "cs",
-    "hun": "hu", "ell": "el", "gre": "el", "rus": "ru", "bul": "bg", "tur": "tr", "gle": "ga", "lav": "lv",
-    "lit": "lt", "eus": "eu", "baq": "eu", "glg": "gl",
-}  # fmt: skip
-
-_KEYWORD: dict[str, Any] = {"type": "keyword", "ignore_above": 2048}
-_TEXT: dict[str, Any] = {"type": "text", "analyzer": "standard"}
-_TEXT_AND_KEYWORD: dict[str, Any] = {**_TEXT, "fields": {"raw": _KEYWORD}}
-
-MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "export_id": {"type": "keyword"},
-        "record_id": {"type": "keyword"},
-        "content_hash": {"type": "keyword"},
-        "object_number": _KEYWORD,
-        # The preferred title, for display and sorting; every title is searchable in ``titles``.
-        "title": _TEXT_AND_KEYWORD,
-        "titles": {
-            "type": "object",
-            "dynamic": "strict",
-            "properties": {
-                "all": _TEXT,
-                "other": _TEXT,
-                **{code: {"type": "text", "analyzer": analyzer} for code, analyzer in TITLE_ANALYZERS.items()},
-            },
-        },
-        "title_languages": {"type": "keyword"},
-        # Nested, so that "name X in role Y" matches one creator, not a name and a role of two.
-        "creators": {
-            "type": "nested",
-            "dynamic": "strict",
-            "properties": {
-                "name": _TEXT_AND_KEYWORD,
-                "role": {"type": "keyword"},
-                "role_aat": {"type": "keyword"},
-                "source_id": {"type": "keyword"},
-                "life_dates": {"type": "keyword"},
-                "birth_year": {"type": "integer"},
-                "death_year": {"type": "integer"},
-            },
-        },
-        # Flat copy of the names for plain search and a creator facet without nested aggregations.
-        "creator_names": _TEXT_AND_KEYWORD,
-        "production_date": {"type": "date_range"},
-        "date_display": _TEXT,
-        "date_earliest": {"type": "date"},
-        "date_latest": {"type": "date"},
-        "date_edtf": {"type": "keyword"},
-        "date_approximate": {"type": "boolean"},
-        "work_type": _KEYWORD,
-        "work_type_aat": {"type": "keyword"},
-        "classification": _KEYWORD,
-        "materials": _KEYWORD,
-        "materials_aat": {"type": "keyword"},
-        "techniques": _KEYWORD,
-        "techniques_aat": {"type": "keyword"},
-        "medium_display": _TEXT,
-        "dimensions_display": _TEXT,
-        "inscription": _TEXT,
-        "description": _TEXT,
-        "credit_line": _TEXT,
-        "provenance": _TEXT,
-        "acquisition_year": {"type": "integer"},
-        "rights": {"type": "keyword"},
-        "institution": {"type": "keyword"},
-        "source_record_id": {"type": "keyword"},
-        "repository": _KEYWORD,
-        "language": {"type": "keyword"},
-        "source_profile": {"type": "keyword"},
-        "source_url": {"type": "keyword", "index": False},
-        "primary_image": {"type": "keyword", "index": False},
-        "image_count": {"type": "integer"},
-        "iiif_manifest": {"type": "keyword"},
-    },
-}
-
-
-class SearchError(MuseumSyncError):
-    """Elasticsearch refused what was asked; the message names the index or alias, status and reason."""
-
-    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-
-
-class SearchUnavailable(SearchError):
-    """Elasticsearch could not be reached (after the transport's retries): worth retrying later."""
-
-
-class AliasConflict(SearchError):
-    """The alias is not where the caller expected it: another publication moved it."""
-
-
-class IndexFailure(NamedTuple):
-    """A document Elasticsearch did not index: ``(record_id, status, reason)``."""
-
-    record_id: str
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class IndexResult:
-    indexed: int
-    errors: list[IndexFailure] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """One of our indices: its name, the export it holds, when it was created (epoch ms)."""
-
-    name: str
-    export_id: str | None
-    created_ms: int
-    mapping_version: int | None
-
-
-def title_field(lang: str | None) -> str:
-    """The ``titles`` sub-field for a language code: its analyzer's field, else ``other``."""
-    if not lang:
-        return "other"
-    primary = lang.split("-", 1)[0].lower()
-    primary = _LANGUAGE_ALIASES.get(primary, primary)
-    return primary if primary in TITLE_ANALYZERS else "other"
-
-
-def _drop_empty(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
-
-
-def to_document(record: MuseumRecord) -> dict[str, Any]:
-    """The search document for a record: a projection for search and facets (PostgreSQL keeps it all)."""
-    by_language: dict[str, list[str]] = {}
-    languages: set[str] = set()
-    for title in record.titles:
-        lang = title.lang or record.language
-        by_language.setdefault(title_field(lang), []).append(title.text)
-        if lang:
-            languages.add(lang)
-    span = record.production_date
-    date_range: dict[str, str] = {}
-    if span is not None and span.earliest is not None:
-        date_range["gte"] = span.earliest.isoformat()
-    if span is not None and span.latest is not None:
-        date_range["lte"] = span.latest.isoformat()
-    provenance = record.provenance
-    provenance_text = "\n".join(t for t in (provenance.acquisition, provenance.history) if t)
-    primary = next((i.url for i in record.images if i.is_primary), record.images[0].url if record.images else None)
-    return _drop_empty(
-        {
-            "export_id": record.export_id,
-            "record_id": record.record_id,
-            "content_hash": record.content_hash,
-            "object_number": record.object_number,
-            "title": record.title,
-            "titles": {"all": [t.text for t in record.titles], **by_language},
-            "title_languages": sorted(languages),
-            "creators": [
-                _drop_empty(
-                    {
-                        "name": c.name,
-                        "role": c.role.label,
-                        "role_aat": c.role.aat,
-                        "source_id": c.source_id,
-                        "life_dates": c.life_dates,
-                        "birth_year": c.birth_year,
-                        "death_year": c.death_year,
-                    }
-                )
-                for c in record.creators
-            ],
-            "creator_names": [c.name for c in record.creators],
-            "production_date": date_range or None,
-            "date_display": span.display if span else None,
-            "date_earliest": span.earliest.isoformat() if span and span.earliest else None,
-            "date_latest": span.latest.isoformat() if span and span.latest else None,
-            "date_edtf": span.edtf if span else None,
-            "date_approximate": span.approximate if span else None,
-            "work_type": record.work_type.label if record.work_type else None,
-            "work_type_aat": record.work_type.aat if record.work_type else None,
-            "classification": record.classification,
-            "materials": [t.label for t in record.materials],
-            "materials_aat": [t.aat for t in record.materials if t.aat],
-            "techniques": [t.label for t in record.techniques],
-            "techniques_aat": [t.aat for t in record.techniques if t.aat],
-            "medium_display": record.medium_display,
-            "dimensions_display": record.dimensions_display,
-            "inscription": record.inscription,
-            "description": record.description,
-            "credit_line": record.credit_line,
-            "provenance": provenance_text or None,
-            "acquisition_year": provenance.acquisition_year,
-            "rights": record.rights,
-            "institution": provenance.institution,
-            "source_record_id": provenance.source_record_id,
-            "repository": record.repository,
-            "language": record.language,
-            "source_profile": record.source_profile,
-            "source_url": record.source_url,
-            "primary_image": primary,
-            "image_count": len(record.images),
-            "iiif_manifest": record.iiif_manifest,
-        }
-    )
-
-
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _error_type(exc: ApiError) -> str | None:
@@ -402,38 +130,26 @@ class SearchClient:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> SearchClient | None:
-        """From ``MUSEUM_SYNC_ES_URL`` (None when unset: PostgreSQL-only mode) and its credentials.
+        """From the ``search`` settings (``MUSEUM_SYNC_ES_*``); None when no URL is set (PostgreSQL-only mode).
 
-        ``MUSEUM_SYNC_ES_API_KEY`` (encoded key) or ``MUSEUM_SYNC_ES_USER`` + ``MUSEUM_SYNC_ES_PASSWORD``;
-        optional ``MUSEUM_SYNC_ES_ALIAS``, ``MUSEUM_SYNC_ES_INDEX_PREFIX``, ``MUSEUM_SYNC_ES_CA_CERTS`` and
-        ``MUSEUM_SYNC_ES_REPLICAS`` (replicas of a loaded index; 0 on a single-node cluster keeps it green).
-        ``options`` override (tests give a cluster-unique alias and prefix).
+        Credentials: an encoded API key or user + password (``SearchSettings.credentials``); alias, index
+        prefix, CA bundle and replicas of a loaded index (0 on a single-node cluster keeps it green) when
+        set. ``options`` override (tests give a cluster-unique alias and prefix).
         """
-        env = os.environ if environ is None else environ
-        url = (env.get("MUSEUM_SYNC_ES_URL") or "").strip()
-        if not url:
+        s = get_settings(environ).search
+        if s.url is None:
             return None
-        api_key = env.get("MUSEUM_SYNC_ES_API_KEY") or None
-        user = env.get("MUSEUM_SYNC_ES_USER") or None
-        password = env.get("MUSEUM_SYNC_ES_PASSWORD") or None
-        if api_key and (user or password):
-            raise ValueError("set MUSEUM_SYNC_ES_API_KEY or MUSEUM_SYNC_ES_USER/MUSEUM_SYNC_ES_PASSWORD, not both")
-        if bool(user) != bool(password):
-            raise ValueError("MUSEUM_SYNC_ES_USER and MUSEUM_SYNC_ES_PASSWORD must be set together")
-        for key, variable in (
-            ("alias", "MUSEUM_SYNC_ES_ALIAS"),
-            ("index_prefix", "MUSEUM_SYNC_ES_INDEX_PREFIX"),
-            ("ca_certs", "MUSEUM_SYNC_ES_CA_CERTS"),
-        ):
-            if env.get(variable):
-                options.setdefault(key, env[variable])
-        if env.get("MUSEUM_SYNC_ES_REPLICAS"):
-            options.setdefault("replicas", int(env["MUSEUM_SYNC_ES_REPLICAS"]))
-        basic_auth = (user, password) if user and password else None
-        return cls(url, api_key=api_key, basic_auth=basic_auth, **options)
+        api_key, basic_auth = s.credentials()
+        options.setdefault("alias", s.alias)
+        options.setdefault("index_prefix", s.index_prefix)
+        if s.ca_certs is not None:
+            options.setdefault("ca_certs", s.ca_certs)
+        if s.replicas is not None:
+            options.setdefault("replicas", s.replicas)
+        return cls(s.url, api_key=api_key, basic_auth=basic_auth, **options)
 
     def __repr__(self) -> str:
-        return f"SearchClient({_redact_url(self.url)!r}, alias={self.alias!r}, index_prefix={self.index_prefix!r})"
+        return f"SearchClient({redact(self.url)!r}, alias={self.alias!r}, index_prefix={self.index_prefix!r})"
 
     def close(self) -> None:
         self.es.close()
@@ -456,7 +172,7 @@ class SearchClient:
                 f"{what}: {self._describe(exc)}", status=exc.status_code, error_type=_error_type(exc)
             ) from exc
         except TransportError as exc:
-            raise SearchUnavailable(f"{what}: Elasticsearch at {_redact_url(self.url)} unreachable: {exc}") from exc
+            raise SearchUnavailable(f"{what}: Elasticsearch at {redact(self.url)} unreachable: {exc}") from exc
 
     @staticmethod
     def _describe(exc: ApiError) -> str:
