@@ -113,7 +113,7 @@ def redis_window(services: Any, sampler: Sampler) -> Iterator[dict[str, float]]:
 
 def run_museum_sync(path: Path, services: Any, env: dict[str, str], home: Path, records: int) -> dict[str, Any]:
     from museum_sync.clients.catalog import Catalog
-    from museum_sync.defs.sensors import sync_run_config
+    from museum_sync.defs.run_config import sync_run_config
     from museum_sync.runtime import WorkerPool, dagster_instance, run_job
 
     instance = dagster_instance()

@@ -1,9 +1,10 @@
-"""The Dagster code location: loads and merges the definitions in ``museum_sync.defs``."""
+"""The Dagster code location: loads and merges the definitions in ``museum_sync.defs``, nothing else."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from museum_sync.defs.asset_keys import CHUNK_JOB, HARVEST_EXPORT_JOB, PUBLISH_JOB, SYNC_EXPORT_JOB
 from museum_sync.defs.assets import (
     catalog_chunk,
     export_snapshot,
@@ -30,16 +31,16 @@ defs = dg.Definitions(
 # Module-level accessors so that `reconstructable(...)` (and so the Celery workers) can rebuild each job
 # with the resources and executor bound above.
 def sync_export_job_def() -> dg.JobDefinition:
-    return defs.resolve_job_def("sync_export_job")
+    return defs.resolve_job_def(SYNC_EXPORT_JOB)
 
 
 def chunk_job_def() -> dg.JobDefinition:
-    return defs.resolve_job_def("chunk_job")
+    return defs.resolve_job_def(CHUNK_JOB)
 
 
 def publish_job_def() -> dg.JobDefinition:
-    return defs.resolve_job_def("publish_job")
+    return defs.resolve_job_def(PUBLISH_JOB)
 
 
 def harvest_export_job_def() -> dg.JobDefinition:
-    return defs.resolve_job_def("harvest_export_job")
+    return defs.resolve_job_def(HARVEST_EXPORT_JOB)

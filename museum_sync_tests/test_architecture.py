@@ -1,7 +1,9 @@
-"""Guards on the shape of the code: the pure core stays pure, typed and lint-clean."""
+"""Guards on the shape of the code: the pure core stays pure, typed and lint-clean; private Dagster and
+dagster-celery APIs are imported in one module; the light CLI commands load no orchestration."""
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
@@ -11,6 +13,9 @@ from pathlib import Path
 import museum_sync.core
 
 REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "museum_sync"
+# The one module allowed to import private Dagster / dagster-celery APIs, with why for each (see there).
+DAGSTER_INTERNALS = PACKAGE / "defs" / "dagster_internals.py"
 FORBIDDEN = ("dagster", "celery", "kombu", "psycopg", "psycopg2", "elasticsearch", "redis", "httpx")
 
 
@@ -38,3 +43,29 @@ def test_core_is_mypy_strict_clean():
 def test_ruff_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def _private_dagster_imports(path: Path) -> list[str]:
+    """``dagster._*`` modules and dagster-celery's submodules (it exports only ``celery_executor``) that
+    ``path`` imports, at the top or inside a function."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names if node.module == "dagster"]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found += [n for n in names if n.startswith(("dagster._", "dagster_celery."))]
+    return found
+
+
+def test_private_dagster_apis_are_imported_in_one_module():
+    """An upgrade of Dagster or dagster-celery is checked in one place: ``defs/dagster_internals.py``."""
+    offenders = {
+        str(path.relative_to(REPO)): imports
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != DAGSTER_INTERNALS and (imports := _private_dagster_imports(path))
+    }
+    assert not offenders, f"import these through museum_sync.defs.dagster_internals: {offenders}"
+    assert _private_dagster_imports(DAGSTER_INTERNALS), "the guard above would pass vacuously"

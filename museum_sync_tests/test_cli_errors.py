@@ -7,6 +7,7 @@ which needs no services; service errors with ``status``, which connects before d
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,11 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from museum_sync.core.profiles import list_profiles
+import museum_sync.samples
+from museum_sync.pipeline.profiles import list_profiles
 from museum_sync.services import ServiceUrls
 
 TATE_CSV = "csv/tate_artwork_data_first52rows.csv"
 PREFIX = "museum-sync: error: "
+SAMPLE_CSV = Path(museum_sync.samples.__file__).parent / "tate_artwork_data_first52rows.csv"
+# What the commands that need no services must never load: slow to import, and absent where only the
+# offline tools are installed.
+HEAVY = ("dagster", "celery", "psycopg", "elasticsearch")
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -60,6 +66,61 @@ def test_validate_reports_the_tate_sample_all_valid(tmp_path, shared_data):
     assert "52 records, 52 valid" in result.stdout
     assert result.stderr == ""
     assert not (tmp_path / ".state").exists(), "validate must not start services or create state"
+
+
+_LIGHT = """
+import contextlib, io, json, sys
+from museum_sync import cli
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        rc = cli.main(json.loads(sys.argv[1]))
+    except SystemExit as exit:  # --help
+        rc = exit.code
+loaded = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(sys.argv[2])))
+print(json.dumps({"rc": rc, "loaded": loaded, "out": out.getvalue()}))
+"""
+
+
+def _light_run(cwd: Path, args: list[str]) -> list[str]:
+    """Run ``cli.main(args)`` in a fresh process; which of ``HEAVY`` it imported."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MUSEUM_SYNC_", "DAGSTER_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", _LIGHT, json.dumps(args), json.dumps(HEAVY)],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["rc"] == 0, report
+    assert report["out"], "the command printed nothing"
+    return list(report["loaded"])
+
+
+# The commands that need no services, with arguments that make each print something.
+LIGHT_COMMANDS = {
+    "validate": ["validate", str(SAMPLE_CSV), "--profile", "tate_artworks_csv"],
+    "profiles": ["profiles"],
+    "help": ["--help"],
+}
+
+
+@pytest.mark.parametrize("command", LIGHT_COMMANDS)
+def test_light_commands_import_no_orchestration(tmp_path, command):
+    """validate, profiles and --help start fast: neither Dagster nor Celery is imported (the CLI imports
+    them inside the commands that run jobs or workers)."""
+    loaded = _light_run(tmp_path, LIGHT_COMMANDS[command])
+    assert not {"dagster", "celery"} & set(loaded), f"museum-sync {command} imported {loaded}"
+
+
+@pytest.mark.parametrize("command", LIGHT_COMMANDS)
+def test_light_commands_import_no_service_client(tmp_path, command):
+    """validate, profiles and --help need no services: psycopg and Elasticsearch are not imported."""
+    loaded = _light_run(tmp_path, LIGHT_COMMANDS[command])
+    assert not {"psycopg", "elasticsearch"} & set(loaded), f"museum-sync {command} imported {loaded}"
 
 
 # ---------------------------------------------------------------------------------------- file errors

@@ -1,151 +1,47 @@
-"""The one Celery configuration, used by the Dagster executor *and* by ``museum-sync worker``.
+"""The Celery executor every job runs on: dagster-celery's, bounded and watched.
 
-dagster-celery sends each step as a Celery task; if the executor and the workers were configured
-separately they would drift apart (a worker prefetching 4 steps, or acking early, silently undoes the
-guarantees below). So both are built from ``celery_config()``: the executor through
-``celery_executor.configured(...)`` and the worker app through
-``make_app(CeleryExecutor.for_cli(**celery_config()).app_args())`` (``museum_sync.defs.worker_app``).
+``BoundedCeleryExecutor`` is dagster-celery's ``CeleryExecutor`` with four changes, each measured or
+seen in the fault suite: at most ``MUSEUM_SYNC_MAX_INFLIGHT_STEPS`` steps queued or running per run
+(``_bounded_plan``); each step sent only the part of the run's known state it needs (``_known_state_for``);
+a step whose broker message was lost is resubmitted (``_LostSteps``); each result is forgotten once read
+(``_TrackedStep``). Its configuration is ``celery_config()``, the same dict the workers are built from
+(``defs.celery_config``).
 
-Every value can be overridden by an environment variable (name in the table) and is documented here:
-
-=================================  ===========================================  ==========================
-setting                            why                                          env (default)
-=================================  ===========================================  ==========================
-worker_prefetch_multiplier = 1     a child reserves one step at a time: a       -
-                                   killed child loses at most the step it runs
-task_acks_late                     ack after the step finished, so a lost       -
-                                   child's step is redelivered, not dropped
-task_reject_on_worker_lost         redeliver at once when a child is killed     -
-worker_max_tasks_per_child         recycle children: bounded memory growth      MUSEUM_SYNC_MAX_TASKS_PER_CHILD (100)
-worker_max_memory_per_child (KiB)  recycle a child that grew (checked *after*   MUSEUM_SYNC_MAX_MEMORY_PER_CHILD_KB
-                                   a task; steps are sized to stay small)       (400000)
-broker_pool_limit                  bounded broker connections per process      MUSEUM_SYNC_BROKER_POOL_LIMIT (10)
-broker_heartbeat                   detect dead AMQP connections (no-op on       MUSEUM_SYNC_BROKER_HEARTBEAT (30)
-                                   Redis, which uses health_check_interval)
-broker_connection_retry*           survive a broker restart instead of dying    MUSEUM_SYNC_BROKER_MAX_RETRIES (100)
-                                   with BrokerConnectionTimeout
-result_backend_always_retry        the run polls each step's result every       MUSEUM_SYNC_BROKER_MAX_RETRIES (100,
-                                   second: a Redis restart during a poll is     backoff up to 5 s)
-                                   retried, not a failed run (fault suite)
-visibility_timeout (s)             above the longest step, or a long step runs  MUSEUM_SYNC_VISIBILITY_TIMEOUT (1800)
-                                   twice (steps are idempotent anyway)
-result_expires (s)                 step results (~10 KB each) leave Redis       MUSEUM_SYNC_RESULT_EXPIRES (3600)
-steps in flight per run            queued+running steps a run submits: keeps    MUSEUM_SYNC_MAX_INFLIGHT_STEPS (8)
-                                   broker memory flat (BoundedCeleryExecutor)
-lost-step check (s)                a step whose message the broker lost (Redis  MUSEUM_SYNC_LOST_STEP_CHECK_S (10)
-                                   restarted without its data) is resubmitted
-                                   after this long, up to 3 times (_LostSteps)
-=================================  ===========================================  ==========================
-
-Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
-``iiif``, anything untagged to dagster-celery's default ``dagster``. Priorities are not used: on Redis
-dagster-celery's priorities run backwards, so routing is by queue only.
+The private dagster-celery functions it calls come from ``defs.dagster_internals``. Two things it relies
+on import nothing and are said where they are used: ``ExecutionPlan`` is a NamedTuple whose ``start``
+accepts ``max_concurrent`` (``_bounded_plan``), and ``KnownExecutionState`` is a NamedTuple whose
+``dynamic_mappings``/``ready_outputs``/``step_output_versions``/``previous_retry_attempts`` are what a
+worker reads for one step (``_known_state_for``). The lost-step scan reads kombu's Redis channel
+(``_q_for_pri``, ``unacked_key``): kombu has no public way to list a queue's messages.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
-from dagster._core.execution.retries import RetryMode
-from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
 
 from museum_sync.core.exceptions import MuseumSyncError
-from museum_sync.defs.result_backend import BACKEND_PREFIX
+from museum_sync.defs.celery_config import celery_config
+from museum_sync.defs.dagster_internals import (
+    CELERY_CONFIG,
+    CeleryExecutor,
+    celery_app,
+    celery_execution_loop,
+    retry_mode,
+    submit_step,
+)
 from museum_sync.settings import get_settings
 
 __all__ = [
-    "DEFAULT_QUEUE",
-    "INGESTION_QUEUE",
-    "IIIF_QUEUE",
-    "QUEUE_TAG",
     "BoundedCeleryExecutor",
+    "StepMessageLost",
     "bounded_celery_executor",
-    "celery_config",
     "museum_celery_executor",
 ]
-
-INGESTION_QUEUE = "ingestion_high"
-IIIF_QUEUE = "iiif"
-DEFAULT_QUEUE = "dagster"
-QUEUE_TAG = "dagster-celery/queue"
-
-
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise MuseumSyncError(f"{name}={value!r} is not a whole number (see museum_sync/defs/executor.py)") from None
-
-
-def celery_config() -> dict[str, Any]:
-    """broker/backend/include/config_source for ``celery_executor`` and ``CeleryExecutor.for_cli``."""
-    settings = get_settings()
-    visibility_timeout = _int("MUSEUM_SYNC_VISIBILITY_TIMEOUT", 1800)
-    retry = {
-        "max_retries": _int("MUSEUM_SYNC_BROKER_MAX_RETRIES", 100),
-        "interval_start": 0,
-        "interval_step": 0.5,
-        "interval_max": 5,
-    }
-    transport = {
-        "visibility_timeout": visibility_timeout,
-        "socket_timeout": 30,
-        "socket_connect_timeout": 5,
-        "health_check_interval": 10,
-        "retry_on_timeout": True,
-        **retry,
-    }
-    return {
-        "broker": settings.broker_url,
-        "backend": polling_backend_url(settings.result_backend),
-        "include": [],
-        "config_source": {
-            "worker_prefetch_multiplier": 1,
-            "task_acks_late": True,
-            "task_reject_on_worker_lost": True,
-            "worker_max_tasks_per_child": _int("MUSEUM_SYNC_MAX_TASKS_PER_CHILD", 100),
-            "worker_max_memory_per_child": _int("MUSEUM_SYNC_MAX_MEMORY_PER_CHILD_KB", 400_000),
-            "broker_pool_limit": _int("MUSEUM_SYNC_BROKER_POOL_LIMIT", 10),
-            "broker_heartbeat": _int("MUSEUM_SYNC_BROKER_HEARTBEAT", 30),
-            "broker_connection_retry": True,
-            "broker_connection_retry_on_startup": True,
-            "broker_connection_max_retries": _int("MUSEUM_SYNC_BROKER_MAX_RETRIES", 100),
-            "broker_transport_options": transport,
-            "result_backend_transport_options": transport,
-            "result_expires": _int("MUSEUM_SYNC_RESULT_EXPIRES", 3600),
-            # Without this a connection error while the orchestrator reads a step's result fails the whole
-            # run, although the broker kept every message (museum_sync_tests/faults: Redis restart).
-            "result_backend_always_retry": True,
-            "result_backend_max_retries": _int("MUSEUM_SYNC_BROKER_MAX_RETRIES", 100),
-            "result_backend_max_sleep_between_retries_ms": 5000,
-            "redis_backend_health_check_interval": 10,
-            "redis_socket_timeout": 30,
-            "redis_socket_connect_timeout": 5,
-            "redis_retry_on_timeout": True,
-            "task_default_queue": DEFAULT_QUEUE,
-            "worker_hijack_root_logger": False,
-            "worker_send_task_events": False,
-        },
-    }
-
-
-def polling_backend_url(url: str) -> str:
-    """The result backend URL that selects ``PollingRedisBackend`` (see there: no pub/sub per step)."""
-    if url.startswith(BACKEND_PREFIX):
-        return url
-    if url.startswith("redis+socket://"):  # Celery reads "redis+socket" as backend "redis", URL "socket://"
-        return BACKEND_PREFIX + url.removeprefix("redis+")
-    if url.startswith(("redis://", "rediss://", "socket://")):
-        return BACKEND_PREFIX + url
-    return url
 
 
 def _config_for_run(_: Any) -> dict[str, Any]:
@@ -155,7 +51,7 @@ def _config_for_run(_: Any) -> dict[str, Any]:
 class BoundedCeleryExecutor(CeleryExecutor):  # type: ignore[misc]
     """dagster-celery's executor with a bound on steps in flight (queued or running) per run.
 
-    It also deletes each step's stored result as soon as the run has read it (``_ForgetOnRead``).
+    It also deletes each step's stored result as soon as the run has read it (``_TrackedStep``).
 
     dagster-celery submits every ready step at once, and each step message carries the run's known state,
     which lists every chunk's mapping key: the broker held O(chunks^2) bytes (measured: +48 MB of Redis for
@@ -169,14 +65,11 @@ class BoundedCeleryExecutor(CeleryExecutor):  # type: ignore[misc]
         self.max_in_flight = max_in_flight
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Any:
-        from dagster_celery.core_execution_loop import core_celery_execution_loop
-
-        lost_steps = _LostSteps(
-            self, plan_context.log, check_s=float(_int("MUSEUM_SYNC_LOST_STEP_CHECK_S", 10)), max_resubmits=3
-        )
+        check_s = float(get_settings().run.lost_step_check_s)
+        lost_steps = _LostSteps(self, plan_context.log, check_s=check_s, max_resubmits=3)
         try:
-            yield from core_celery_execution_loop(
-                plan_context, _bounded_plan(execution_plan, self.max_in_flight), step_execution_fn=lost_steps.submit
+            yield from celery_execution_loop(
+                plan_context, _bounded_plan(execution_plan, self.max_in_flight), lost_steps.submit
             )
         finally:
             lost_steps.close()
@@ -203,7 +96,7 @@ class _LostSteps:
     ) -> None:
         self.executor = executor
         self.log = log
-        self.submit_task = submit or _submit_task  # dagster-celery's; a test sends plain Celery messages
+        self.submit_task = submit or submit_step  # dagster-celery's; a test sends plain Celery messages
         self.check_s = check_s
         self.max_resubmits = max_resubmits
         self._connection: Any = None
@@ -226,9 +119,7 @@ class _LostSteps:
     def _scan(self) -> set[str] | None:
         try:
             if self._connection is None:
-                from dagster_celery.make_app import make_app
-
-                self._connection = make_app(self.executor.app_args()).connection_for_write()
+                self._connection = celery_app(self.executor.app_args()).connection_for_write()
             channel = self._connection.default_channel
             client = channel.client
             raw: list[bytes] = []
@@ -364,12 +255,6 @@ def _known_state_for(step: Any, known_state: Any) -> Any:
     )
 
 
-def _submit_task(*args: Any) -> Any:
-    from dagster_celery.executor import _submit_task as submit
-
-    return submit(*args)
-
-
 def _bounded_plan(plan: Any, limit: int) -> Any:
     """The same execution plan (a NamedTuple), whose ``start`` caps concurrent steps at ``limit``."""
 
@@ -391,12 +276,12 @@ def _bounded_plan(plan: Any, limit: int) -> Any:
 def bounded_celery_executor(init_context: Any) -> BoundedCeleryExecutor:
     config = init_context.executor_config
     return BoundedCeleryExecutor(
-        max_in_flight=_int("MUSEUM_SYNC_MAX_INFLIGHT_STEPS", 8),
+        max_in_flight=get_settings().run.max_inflight_steps,
         broker=config.get("broker"),
         backend=config.get("backend"),
         config_source=config.get("config_source"),
         include=config.get("include"),
-        retries=RetryMode.from_config(config["retries"]),
+        retries=retry_mode(config["retries"]),
     )
 
 

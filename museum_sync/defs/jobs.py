@@ -2,35 +2,36 @@
 
 ``sync_export_job`` is measured to be ~6x faster than one run per chunk (``../shared/notes``): one run,
 one Celery step per chunk (``DynamicOut``), each recording its own chunk partition's materializations
-and check results, so a bad chunk stops only itself and the others still load.
+and check results, so a bad chunk stops only itself and the others still load. ``harvest_export_job`` is
+the same run after a harvest instead of a file snapshot. ``chunk_job`` and ``publish_job`` select the
+partitioned assets (``defs.assets``) for backfills, replays and the publication sensor.
 """
 
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluation,
-    AssetCheckEvaluationTargetMaterializationData,
-)
 
-from museum_sync import pipeline
-from museum_sync.defs import chunk_steps
-from museum_sync.defs.assets import (
-    CONNECTION_RETRY,
-    SnapshotConfig,
-    catalog_chunk,
-    publish,
-    published_export,
-    register_export,
-    run_index,
-    run_load,
-    run_validation,
-    search_chunk,
-    snapshot,
-    validated_chunk,
+from museum_sync.defs import checks, steps
+from museum_sync.defs.asset_keys import (
+    CATALOG_CHUNK,
+    CHUNK_JOB,
+    HARVEST_AND_PLAN,
+    HARVEST_EXPORT_JOB,
+    PUBLISH_JOB,
+    PUBLISH_SYNCED_EXPORT,
+    PUBLISHED_EXPORT,
+    SEARCH_CHUNK,
+    SNAPSHOT_AND_PLAN,
+    SYNC_CHUNK,
+    SYNC_EXPORT_JOB,
+    VALIDATED_CHUNK,
 )
-from museum_sync.defs.executor import INGESTION_QUEUE, QUEUE_TAG
+from museum_sync.defs.assets import catalog_chunk, published_export, search_chunk, validated_chunk
+from museum_sync.defs.celery_config import INGESTION_QUEUE, QUEUE_TAG
+from museum_sync.defs.dagster_internals import materialization_target
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource
+from museum_sync.defs.retries import CONNECTION_RETRY
+from museum_sync.defs.run_config import HarvestConfig, SnapshotConfig
 
 __all__ = ["chunk_job", "harvest_export_job", "publish_job", "sync_export_job"]
 
@@ -38,6 +39,7 @@ MAX_RUNTIME_TAG = {"dagster/max_runtime": "3600"}
 
 
 @dg.op(
+    name=SNAPSHOT_AND_PLAN,
     out=dg.DynamicOut(dict),
     tags={QUEUE_TAG: INGESTION_QUEUE},
     retry_policy=CONNECTION_RETRY,
@@ -49,51 +51,12 @@ def snapshot_and_plan(
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
 ) -> Any:
-    export, metadata = snapshot(context, config, artifacts, catalog)
-    yield dg.AssetMaterialization(asset_key=chunk_steps.EXPORT_SNAPSHOT, metadata=metadata)  # type: ignore[arg-type]
-    for index in range(len(export.plan.chunks)):
-        yield dg.DynamicOutput(
-            {"export_id": export.export_id, "index": index, "partition_key": export.partition_key(index)},
-            mapping_key=f"c{index:04d}",
-        )
-
-
-class HarvestConfig(dg.Config):
-    """Which configured source to harvest: a profile with a [harvest] table (OAI-PMH or paged JSON API)."""
-
-    profile: str
-    source: str | None = None
-    incremental: bool = False
-    since: str | None = None  # OAI `from` / API `since`; default for incremental: the last harvest's next_from
-
-
-def harvest(context: dg.OpExecutionContext, config: HarvestConfig, artifacts: ArtifactStoreResource) -> Any:
-    """Run (or resume) the harvest into a content-addressed snapshot; None when it found no records."""
-    from museum_sync.core.profiles import load_profile
-    from museum_sync.harvest import harvest_json_api, harvest_oai, json_api_config, oai_config
-
-    profile = load_profile(config.profile)
-    store = artifacts.store()
-    source = config.source or profile.name
-    protocol = (profile.harvest or {}).get(
-        "protocol", "oai-pmh" if profile.format in ("lido", "oai_dc") else "json_api"
-    )
-    since = config.since if config.incremental else None
-    if protocol == "oai-pmh":
-        overrides = {"from": since} if since else {}
-        result = harvest_oai(oai_config(profile, **overrides), store, source=source)
-    else:
-        result = harvest_json_api(json_api_config(profile), store, source=source, since=since)
-    context.log.info(
-        f"harvest {source}: {result.records} records, {len(result.deleted_ids)} deletions, {result.pages} pages, "
-        f"{result.requests} requests ({result.retries} retried)" + (" - resumed" if result.resumed else "")
-    )
-    if result.export_id is None:
-        return None
-    return pipeline.open_export(store, result.export_id)
+    export, metadata = steps.snapshot(context, config, artifacts, catalog)
+    yield from steps.fan_out(export, metadata)
 
 
 @dg.op(
+    name=HARVEST_AND_PLAN,
     out=dg.DynamicOut(dict),
     tags={QUEUE_TAG: INGESTION_QUEUE},
     description="Harvest a source (OAI-PMH or paged JSON API, resumable) into a snapshot; fan out its chunks.",
@@ -104,34 +67,37 @@ def harvest_and_plan(
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
 ) -> Any:
-    export = harvest(context, config, artifacts)
+    export = steps.harvest(context, config, artifacts)
     if export is None:
         return
-    metadata = register_export(context, export, catalog)
-    yield dg.AssetMaterialization(asset_key=chunk_steps.EXPORT_SNAPSHOT, metadata=metadata)  # type: ignore[arg-type]
-    for index in range(len(export.plan.chunks)):
-        yield dg.DynamicOutput(
-            {"export_id": export.export_id, "index": index, "partition_key": export.partition_key(index)},
-            mapping_key=f"c{index:04d}",
+    yield from steps.fan_out(export, steps.register_export(context, export, catalog))
+
+
+def _record_checks(context: dg.OpExecutionContext, partition_key: str, results: list[dg.AssetCheckResult]) -> None:
+    """Log the chunk's check results against the materialization just recorded for its partition, so the
+    UI shows them on that partition as it does for the asset (an op cannot return ``AssetCheckResult``)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=VALIDATED_CHUNK, asset_partitions=[partition_key]), limit=1
+    ).records
+    target = materialization_target(records[0].storage_id, records[0].run_id, records[0].timestamp) if records else None
+    for result in results:
+        context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=VALIDATED_CHUNK,
+                check_name=result.check_name or "",
+                passed=result.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+                description=result.description,
+                blocking=True,
+                partition=partition_key,
+                target_materialization_data=target,
+            )
         )
 
 
-def _latest_storage_id(
-    context: dg.OpExecutionContext, partition_key: str
-) -> AssetCheckEvaluationTargetMaterializationData | None:
-    """The materialization just recorded for this partition, so the UI ties the check result to it."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=chunk_steps.VALIDATED_CHUNK, asset_partitions=[partition_key]), limit=1
-    ).records
-    if not records:
-        return None
-    record = records[0]
-    return AssetCheckEvaluationTargetMaterializationData(
-        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
-    )
-
-
 @dg.op(
+    name=SYNC_CHUNK,
     tags={QUEUE_TAG: INGESTION_QUEUE},
     retry_policy=CONNECTION_RETRY,
     description="Validate one chunk, record its partition's checks, quarantine rejects, load it if it passed.",
@@ -144,41 +110,26 @@ def sync_chunk(
     search: SearchResource,
 ) -> Any:
     key = chunk["partition_key"]
-    report = run_validation(context, artifacts, catalog, key)
-    yield dg.AssetMaterialization(
-        asset_key=chunk_steps.VALIDATED_CHUNK, partition=key, metadata=chunk_steps.validated_metadata(report)
-    )
-    target = _latest_storage_id(context, key)
-    for result in chunk_steps.check_results(report):
-        context.log_event(
-            AssetCheckEvaluation(
-                asset_key=chunk_steps.VALIDATED_CHUNK,
-                check_name=result.check_name or "",
-                passed=result.passed,
-                metadata=result.metadata,
-                severity=result.severity,
-                description=result.description,
-                blocking=True,
-                partition=key,
-                target_materialization_data=target,
-            )
-        )
+    report = steps.run_validation(context, artifacts, catalog, key)
+    yield dg.AssetMaterialization(asset_key=VALIDATED_CHUNK, partition=key, metadata=checks.validated_metadata(report))
+    _record_checks(context, key, checks.check_results(report))
     if not report.passed:
         yield dg.ExpectationResult(success=False, label="chunk_checks", description="blocking checks failed")
-        raise dg.Failure(description=chunk_steps.quarantine_message(report), allow_retries=False)
-    metadata = run_load(context, artifacts, catalog, key)
-    yield dg.AssetMaterialization(asset_key=chunk_steps.CATALOG_CHUNK, partition=key, metadata=metadata)  # type: ignore[arg-type]
-    indexed = run_index(context, artifacts, catalog, search, key)
-    yield dg.AssetMaterialization(asset_key=chunk_steps.SEARCH_CHUNK, partition=key, metadata=indexed)  # type: ignore[arg-type]
+        raise dg.Failure(description=checks.quarantine_message(report), allow_retries=False)
+    metadata = steps.run_load(context, artifacts, catalog, key)
+    yield dg.AssetMaterialization(asset_key=CATALOG_CHUNK, partition=key, metadata=metadata)  # type: ignore[arg-type]
+    indexed = steps.run_index(context, artifacts, catalog, search, key)
+    yield dg.AssetMaterialization(asset_key=SEARCH_CHUNK, partition=key, metadata=indexed)  # type: ignore[arg-type]
     yield dg.Output({"partition_key": key, "export_id": chunk["export_id"], "valid": report.valid})
 
 
 @dg.op(
+    name=PUBLISH_SYNCED_EXPORT,
     tags={QUEUE_TAG: INGESTION_QUEUE},
     retry_policy=CONNECTION_RETRY,
     description="Publish the export atomically once every chunk is loaded.",
 )
-def publish_export(
+def publish_synced_export(
     context: dg.OpExecutionContext,
     chunks: list[dict[str, Any]],
     artifacts: ArtifactStoreResource,
@@ -189,38 +140,40 @@ def publish_export(
         yield dg.Output(None)
         return
     export_id = chunks[0]["export_id"]
-    metadata = publish(context, artifacts, catalog, search, export_id)
-    yield dg.AssetMaterialization(asset_key=chunk_steps.PUBLISHED_EXPORT, partition=export_id, metadata=metadata)  # type: ignore[arg-type]
+    metadata = steps.publish(context, artifacts, catalog, search, export_id)
+    yield dg.AssetMaterialization(asset_key=PUBLISHED_EXPORT, partition=export_id, metadata=metadata)  # type: ignore[arg-type]
     yield dg.Output(None)
 
 
 @dg.job(
+    name=SYNC_EXPORT_JOB,
     description="Sync one export end to end: snapshot, one Celery step per chunk, atomic publication.",
     tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "sync"},
 )
 def sync_export_job() -> None:
     chunks = snapshot_and_plan()
-    publish_export(chunks.map(sync_chunk).collect())
+    publish_synced_export(chunks.map(sync_chunk).collect())
 
 
 @dg.job(
+    name=HARVEST_EXPORT_JOB,
     description="Harvest one source (OAI-PMH LIDO/oai_dc or a paged JSON API) and sync it like an export file.",
     tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "harvest"},
 )
 def harvest_export_job() -> None:
     chunks = harvest_and_plan()
-    publish_export(chunks.map(sync_chunk).collect())
+    publish_synced_export(chunks.map(sync_chunk).collect())
 
 
 chunk_job = dg.define_asset_job(
-    "chunk_job",
+    CHUNK_JOB,
     selection=dg.AssetSelection.assets(validated_chunk, catalog_chunk, search_chunk),
     description="Validate and load one chunk partition (UI backfills and quarantine replays).",
     tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "replay"},
 )
 
 publish_job = dg.define_asset_job(
-    "publish_job",
+    PUBLISH_JOB,
     selection=dg.AssetSelection.assets(published_export),
     description="Publish one export (after replays have loaded its quarantined chunks).",
     tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "publish"},

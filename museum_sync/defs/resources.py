@@ -1,4 +1,8 @@
-"""Dagster resources: typed, configured from the environment where they are wired (never literals)."""
+"""Dagster resources: typed, configured from the environment where they are wired (never literals).
+
+The variables are named by ``museum_sync.settings`` (``env_name``) and resolved by Dagster (``dg.EnvVar``)
+when a run starts, so a long-lived code location follows the environment of each run.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import dagster as dg
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog
 from museum_sync.clients.search import SearchClient
+from museum_sync.settings import env_name
 
 __all__ = ["ArtifactStoreResource", "CatalogResource", "SearchResource", "default_resources"]
 
@@ -52,12 +57,13 @@ class SearchResource(dg.ConfigurableResource):
 
 
 def default_resources() -> dict[str, object]:
+    """The resources every job and sensor of the code location is bound to."""
     return {
         "catalog": CatalogResource(
-            pg_url=dg.EnvVar("MUSEUM_SYNC_PG_URL"),
-            schema_name=dg.EnvVar("MUSEUM_SYNC_CATALOG_SCHEMA"),
+            pg_url=dg.EnvVar(env_name("postgres.pg_url")),
+            schema_name=dg.EnvVar(env_name("postgres.catalog_schema")),
         ),
-        "artifacts": ArtifactStoreResource(root=dg.EnvVar("MUSEUM_SYNC_ARTIFACT_ROOT")),
+        "artifacts": ArtifactStoreResource(root=dg.EnvVar(env_name("paths.artifact_root"))),
         "search": SearchResource(),
-        "io_manager": dg.FilesystemIOManager(base_dir=dg.EnvVar("MUSEUM_SYNC_IO_DIR")),
+        "io_manager": dg.FilesystemIOManager(base_dir=dg.EnvVar(env_name("paths.io_dir"))),
     }

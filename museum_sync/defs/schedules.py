@@ -1,6 +1,7 @@
 """The nightly sync of configured sources.
 
-Sources are listed in a TOML file named by ``MUSEUM_SYNC_SOURCES`` (default ``<home>/sources.toml``)::
+Sources are listed in a TOML file named by ``MUSEUM_SYNC_SOURCES`` (``settings.paths.sources``, default
+``<home>/sources.toml``)::
 
     [[source]]
     name = "tate"
@@ -8,10 +9,10 @@ Sources are listed in a TOML file named by ``MUSEUM_SYNC_SOURCES`` (default ``<h
     path = "/exports/tate/artwork_data.csv"   # where the CMS drops its nightly dump
 
 Each source gets its own run (one per export); an unchanged file snapshots to the same export id, so
-the run finds nothing new to publish and changes nothing.
+the run finds nothing new to publish and changes nothing. ``[[harvest]]`` entries get a nightly
+incremental harvest each. Crons and time zone: ``settings.schedules`` (read when the code location loads).
 """
 
-import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -19,14 +20,17 @@ from pathlib import Path
 import dagster as dg
 
 from museum_sync.defs.jobs import harvest_export_job, sync_export_job
-from museum_sync.defs.sensors import sync_run_config
+from museum_sync.defs.run_config import harvest_run_config, sync_run_config
 from museum_sync.settings import get_settings
 
 __all__ = ["configured_harvests", "configured_sources", "nightly_harvest_schedule", "nightly_sync_schedule"]
 
+# Dagster takes a schedule's cron and time zone when it is defined, so they are read as the code location loads.
+_SCHEDULES = get_settings().schedules
+
 
 def _sources_file() -> dict[str, list[dict[str, str]]]:
-    path = Path(os.environ.get("MUSEUM_SYNC_SOURCES") or get_settings().home / "sources.toml")
+    path = get_settings().paths.sources
     if not path.is_file():
         return {}
     return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -43,8 +47,8 @@ def configured_harvests() -> list[dict[str, str]]:
 
 @dg.schedule(
     job=sync_export_job,
-    cron_schedule=os.environ.get("MUSEUM_SYNC_NIGHTLY_CRON", "0 2 * * *"),
-    execution_timezone=os.environ.get("MUSEUM_SYNC_TIMEZONE", "UTC"),
+    cron_schedule=_SCHEDULES.nightly_cron,
+    execution_timezone=_SCHEDULES.timezone,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def nightly_sync_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
@@ -64,8 +68,8 @@ def nightly_sync_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
 
 @dg.schedule(
     job=harvest_export_job,
-    cron_schedule=os.environ.get("MUSEUM_SYNC_HARVEST_CRON", "30 1 * * *"),
-    execution_timezone=os.environ.get("MUSEUM_SYNC_TIMEZONE", "UTC"),
+    cron_schedule=_SCHEDULES.harvest_cron,
+    execution_timezone=_SCHEDULES.timezone,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def nightly_harvest_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
@@ -78,13 +82,12 @@ def nightly_harvest_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.R
     requests = []
     for h in harvests:
         incremental = bool(h.get("incremental", True))
-        config = {"profile": h["profile"], "source": h["name"], "incremental": incremental}
-        if incremental:
-            config["since"] = since
         requests.append(
             dg.RunRequest(
                 run_key=f"harvest:{h['name']}:{when:%Y%m%d}",
-                run_config={"ops": {"harvest_and_plan": {"config": config}}},
+                run_config=harvest_run_config(
+                    h["profile"], source=h["name"], incremental=incremental, since=since if incremental else None
+                ),
                 tags={"museum-sync/kind": "nightly", "museum-sync/source": h["name"]},
             )
         )

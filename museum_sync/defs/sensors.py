@@ -6,23 +6,16 @@ in the right folder is all a registrar has to do. A file is picked up once it ha
 """
 
 import json
-from pathlib import Path
 
 import dagster as dg
 
-from museum_sync.core.profiles import list_profiles
 from museum_sync.defs.jobs import publish_job, sync_export_job
 from museum_sync.defs.resources import CatalogResource
+from museum_sync.defs.run_config import sync_run_config
+from museum_sync.pipeline.profiles import list_profiles
 from museum_sync.settings import get_settings
 
 __all__ = ["inbox_sensor", "publication_sensor"]
-
-
-def sync_run_config(path: Path, profile: str, source: str | None = None) -> dict[str, object]:
-    config: dict[str, object] = {"path": str(path), "profile": profile}
-    if source:
-        config["source"] = source
-    return {"ops": {"snapshot_and_plan": {"config": config}}}
 
 
 @dg.sensor(job=sync_export_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)

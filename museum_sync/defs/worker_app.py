@@ -5,17 +5,13 @@
 
 from __future__ import annotations
 
-from dagster_celery.executor import CeleryExecutor
-from dagster_celery.make_app import make_app
-from dagster_celery.tasks import create_execute_job_task, create_resume_job_task, create_task
 from kombu import Queue
 
-from museum_sync.defs.executor import DEFAULT_QUEUE, IIIF_QUEUE, INGESTION_QUEUE, celery_config
+from museum_sync.defs.celery_config import DEFAULT_QUEUE, IIIF_QUEUE, INGESTION_QUEUE, celery_config
+from museum_sync.defs.dagster_internals import CeleryExecutor, celery_app, register_worker_tasks
 
-app = make_app(CeleryExecutor.for_cli(**celery_config()).app_args())
+app = celery_app(CeleryExecutor.for_cli(**celery_config()).app_args())
 # make_app declares only the "dagster" queue; declare ours too so `-Q` can select them.
 app.conf.task_queues = [Queue(name, routing_key=f"{name}.#") for name in (INGESTION_QUEUE, IIIF_QUEUE, DEFAULT_QUEUE)]
 
-execute_plan = create_task(app)
-execute_job = create_execute_job_task(app)
-resume_job = create_resume_job_task(app)
+execute_plan, execute_job, resume_job = register_worker_tasks(app)

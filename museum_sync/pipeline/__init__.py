@@ -14,23 +14,60 @@ inputs from the artifact store or the catalogue and writes its outputs atomicall
 task (late ack, lost worker, visibility timeout) repeats the same work and leaves the same state.
 """
 
-from museum_sync.pipeline.extraction import extract
-from museum_sync.pipeline.loading import (
-    GateRefused,
-    index_chunk,
-    load_chunk,
-    publish,
-    quarantine_unreadable_chunk,
-    record_chunk_outcome,
-)
-from museum_sync.pipeline.snapshot import ExportRef, Manifest, open_export, source_locators
-from museum_sync.pipeline.validation import (
-    ChunkReport,
-    iter_rejects,
-    iter_valid_records,
-    read_report,
-    validate_chunk,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from museum_sync.pipeline.extraction import extract
+    from museum_sync.pipeline.loading import (
+        GateRefused,
+        index_chunk,
+        load_chunk,
+        publish,
+        quarantine_unreadable_chunk,
+        record_chunk_outcome,
+    )
+    from museum_sync.pipeline.snapshot import ExportRef, Manifest, open_export, source_locators
+    from museum_sync.pipeline.validation import (
+        ChunkReport,
+        iter_rejects,
+        iter_valid_records,
+        read_report,
+        validate_chunk,
+    )
+
+# Resolved lazily (PEP 562): `museum-sync validate` imports pipeline.validation, and must not pull in
+# pipeline.loading (psycopg, elasticsearch) just because this package's __init__ runs first.
+_HOMES = {
+    "extract": "extraction",
+    "GateRefused": "loading",
+    "index_chunk": "loading",
+    "load_chunk": "loading",
+    "publish": "loading",
+    "quarantine_unreadable_chunk": "loading",
+    "record_chunk_outcome": "loading",
+    "ExportRef": "snapshot",
+    "Manifest": "snapshot",
+    "open_export": "snapshot",
+    "source_locators": "snapshot",
+    "ChunkReport": "validation",
+    "iter_rejects": "validation",
+    "iter_valid_records": "validation",
+    "read_report": "validation",
+    "validate_chunk": "validation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ChunkReport",

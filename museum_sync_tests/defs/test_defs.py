@@ -16,10 +16,12 @@ import pytest
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 
-from museum_sync.defs.executor import bounded_celery_executor, celery_config, museum_celery_executor
+from museum_sync.defs.celery_config import celery_config
+from museum_sync.defs.executor import bounded_celery_executor, museum_celery_executor
 from museum_sync.defs.result_backend import BACKEND_PREFIX
+from museum_sync.defs.run_config import sync_run_config
 from museum_sync.defs.schedules import nightly_sync_schedule
-from museum_sync.defs.sensors import inbox_sensor, sync_run_config
+from museum_sync.defs.sensors import inbox_sensor
 
 JOBS = ("sync_export_job", "harvest_export_job", "chunk_job", "publish_job")
 QUEUE_TAG = "dagster-celery/queue"
@@ -98,13 +100,80 @@ def test_jobs_sensors_schedules_snapshot(defs):
     assert nightly_sync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
+def test_names_the_run_storage_depends_on(defs):
+    """Op, job, check and asset names are stored with every run: they change only on purpose, here."""
+    from museum_sync.defs import asset_keys as names
+
+    ops = {
+        job: sorted(node.name for node in defs.resolve_job_def(job).graph.node_defs)
+        for job in ("sync_export_job", "harvest_export_job")
+    }
+    assert ops == {
+        "sync_export_job": ["publish_synced_export", "snapshot_and_plan", "sync_chunk"],
+        "harvest_export_job": ["harvest_and_plan", "publish_synced_export", "sync_chunk"],
+    }
+    assert (names.SNAPSHOT_AND_PLAN, names.HARVEST_AND_PLAN, names.SYNC_CHUNK, names.PUBLISH_SYNCED_EXPORT) == (
+        "snapshot_and_plan",
+        "harvest_and_plan",
+        "sync_chunk",
+        "publish_synced_export",
+    )
+    assert (names.SYNC_EXPORT_JOB, names.HARVEST_EXPORT_JOB, names.CHUNK_JOB, names.PUBLISH_JOB) == JOBS
+    assert (names.SCHEMA_DRIFT, names.RECORD_VALIDITY) == ("schema_drift", "record_validity")
+    assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {
+        names.EXPORT_SNAPSHOT.to_user_string(),
+        names.VALIDATED_CHUNK.to_user_string(),
+        names.CATALOG_CHUNK.to_user_string(),
+        names.SEARCH_CHUNK.to_user_string(),
+        names.PUBLISHED_EXPORT.to_user_string(),
+    }
+    assert names.chunk_mapping_key(42) == "c0042"  # step key sync_chunk[c0042]
+
+
+def test_schedules_snapshot(defs):
+    repo = defs.get_repository_def()
+    schedules = {s.name: (s.cron_schedule, s.execution_timezone) for s in repo.schedule_defs}
+    assert schedules == {
+        "nightly_sync_schedule": ("0 2 * * *", "UTC"),
+        "nightly_harvest_schedule": ("30 1 * * *", "UTC"),
+    }
+
+
+def test_run_config_builders_fit_their_jobs(museum_env, defs):
+    from museum_sync.defs.run_config import harvest_run_config, quiet_console
+
+    sync = sync_run_config(Path("/exports/a.csv"), "tate_artworks_csv", "tate", chunk_size=500)
+    assert sync == {
+        "ops": {
+            "snapshot_and_plan": {
+                "config": {
+                    "path": "/exports/a.csv",
+                    "profile": "tate_artworks_csv",
+                    "source": "tate",
+                    "chunk_size": 500,
+                }
+            }
+        }
+    }
+    harvest = harvest_run_config("lido_xml", source="kenom", incremental=True, since="2026-03-03")
+    assert harvest == {
+        "ops": {
+            "harvest_and_plan": {
+                "config": {"profile": "lido_xml", "source": "kenom", "incremental": True, "since": "2026-03-03"}
+            }
+        }
+    }
+    assert dg.validate_run_config(defs.resolve_job_def("sync_export_job"), quiet_console(sync, verbose=False))
+    assert dg.validate_run_config(defs.resolve_job_def("harvest_export_job"), quiet_console(harvest, verbose=True))
+
+
 def test_job_selections(defs):
     chunk = defs.resolve_job_def("chunk_job").asset_layer.selected_asset_keys
     publish = defs.resolve_job_def("publish_job").asset_layer.selected_asset_keys
     assert {k.to_user_string() for k in chunk} == {"validated_chunk", "catalog_chunk", "search_chunk"}
     assert {k.to_user_string() for k in publish} == {"published_export"}
     ops = {node.name for node in defs.resolve_job_def("sync_export_job").graph.node_defs}
-    assert ops == {"snapshot_and_plan", "sync_chunk", "publish_export"}
+    assert ops == {"snapshot_and_plan", "sync_chunk", "publish_synced_export"}
 
 
 def test_every_op_and_asset_runs_on_the_ingestion_queue(defs):
@@ -207,7 +276,9 @@ def test_redis_url_alone_gives_broker_and_separate_result_db(monkeypatch):
     monkeypatch.setenv("MUSEUM_SYNC_REDIS_URL", "redis://cache.example:6379/2")
     config = celery_config()
     assert config["broker"] == "redis://cache.example:6379/2"
-    assert config["backend"] == BACKEND_PREFIX + "redis://cache.example:6379/1"
+    # Results on the broker's db n+1 (settings.result_backend_for). The old rule here (always db 1) disagreed
+    # with the CLI stack: a hand-started worker on a broker db n != 0 wrote results where nobody polled.
+    assert config["backend"] == BACKEND_PREFIX + "redis://cache.example:6379/3"
 
 
 def test_worker_app_has_the_executor_config_and_declares_the_queues():

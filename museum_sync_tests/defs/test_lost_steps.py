@@ -20,7 +20,8 @@ import redis
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 
-from museum_sync.defs.executor import StepMessageLost, _LostSteps, celery_config
+from museum_sync.defs.celery_config import celery_config
+from museum_sync.defs.executor import StepMessageLost, _LostSteps
 from museum_sync_tests.services_fixtures import FreshRedisDb
 
 QUEUE = "ingestion_high"

@@ -11,7 +11,7 @@ from celery import states
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 
-from museum_sync.defs.executor import celery_config, polling_backend_url
+from museum_sync.defs.celery_config import celery_config, polling_backend_url
 from museum_sync.defs.result_backend import BACKEND_PREFIX, PollingRedisBackend
 from museum_sync_tests.services_fixtures import FreshRedisDb
 

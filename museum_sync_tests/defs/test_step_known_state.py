@@ -71,7 +71,7 @@ def test_the_collecting_step_and_unmapped_steps_keep_the_whole_state() -> None:
     job = reconstructable(sync_export_job_def)
     state = _state(20)
     plan = _plan(job, state)
-    for key in ("snapshot_and_plan", "publish_export"):
+    for key in ("snapshot_and_plan", "publish_synced_export"):
         step = _step(plan, key)
         assert isinstance(step.handle, StepHandle)
         assert _known_state_for(step, state) is state

@@ -301,7 +301,7 @@ class FaultStack:
         return watcher
 
     def launch_sync(self, source: str, *, max_runtime: float = RUN_TIMEOUT_S) -> RunHandle:
-        from museum_sync.defs.sensors import sync_run_config
+        from museum_sync.defs.run_config import sync_run_config
 
         config: dict[str, Any] = sync_run_config(self.export_path, PROFILE, source)
         config["ops"]["snapshot_and_plan"]["config"]["chunk_size"] = CHUNK

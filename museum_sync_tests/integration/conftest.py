@@ -30,7 +30,7 @@ class SyncStack:
     workers: WorkerPool
 
     def sync(self, path: Path, profile: str, *, source: str | None = None, chunk_size: int | None = None) -> Any:
-        from museum_sync.defs.sensors import sync_run_config
+        from museum_sync.defs.run_config import sync_run_config
 
         config: dict[str, Any] = sync_run_config(path, profile, source)
         if chunk_size:

@@ -1,49 +1,35 @@
-"""What a chunk step tells Dagster: metadata, check results and the gate, shared by both paths.
+"""What a chunk step tells Dagster: the blocking checks, their results and the metadata a steward reads.
 
 The *bulk path* (one run per export, one Celery step per chunk, ``jobs.sync_export_job``) and the
 *steward path* (the partitioned assets ``validated_chunk`` → ``catalog_chunk`` run per partition key,
-for backfills and replays) call the same functions here, so a chunk validated either way records the
-same materializations, the same check metadata and the same quarantine rows.
+for backfills and replays) both build their check results and metadata here, so a chunk validated either
+way records the same materializations, the same check metadata and the same quarantine message.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
 from museum_sync import pipeline
 from museum_sync.core.locator import where
+from museum_sync.defs.asset_keys import RECORD_VALIDITY, SCHEMA_DRIFT, VALIDATED_CHUNK
 from museum_sync.defs.partitions import chunk_partitions
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 __all__ = [
-    "retry_only_connection_errors",
-    "CATALOG_CHUNK",
     "CHECK_SPECS",
-    "EXPORT_SNAPSHOT",
-    "PUBLISHED_EXPORT",
-    "SEARCH_CHUNK",
-    "VALIDATED_CHUNK",
     "catalog_metadata",
     "check_results",
+    "quarantine_message",
     "rejects_markdown",
     "validated_metadata",
 ]
 
-EXPORT_SNAPSHOT = dg.AssetKey("export_snapshot")
-VALIDATED_CHUNK = dg.AssetKey("validated_chunk")
-CATALOG_CHUNK = dg.AssetKey("catalog_chunk")
-SEARCH_CHUNK = dg.AssetKey("search_chunk")
-PUBLISHED_EXPORT = dg.AssetKey("published_export")
-
 CHECK_SPECS = [
     dg.AssetCheckSpec(
-        "schema_drift",
+        SCHEMA_DRIFT,
         asset=VALIDATED_CHUNK,
         blocking=True,
         partitions_def=chunk_partitions,
@@ -51,7 +37,7 @@ CHECK_SPECS = [
         "(required field missing or renamed, type, encoding or schema version changed) blocks the chunk.",
     ),
     dg.AssetCheckSpec(
-        "record_validity",
+        RECORD_VALIDITY,
         asset=VALIDATED_CHUNK,
         blocking=True,
         partitions_def=chunk_partitions,
@@ -76,25 +62,20 @@ def rejects_markdown(samples: list[dict[str, Any]]) -> str:
         loc = row["locator"]
         place = where(loc.get("file"), loc.get("line"), loc.get("pointer"))
         for problem in row["problems"]:
-            lines.append(
-                "| "
-                + " | ".join(
-                    _md_cell(v)
-                    for v in (
-                        row.get("record_id") or "(none)",
-                        place,
-                        problem["field"],
-                        problem["reason"],
-                        problem.get("value"),
-                        problem["message"],
-                    )
-                )
-                + " |"
+            cells = (
+                row.get("record_id") or "(none)",
+                place,
+                problem["field"],
+                problem["reason"],
+                problem.get("value"),
+                problem["message"],
             )
+            lines.append("| " + " | ".join(_md_cell(v) for v in cells) + " |")
     return "\n".join(lines)
 
 
 def validated_metadata(report: pipeline.ChunkReport) -> dict[str, Any]:
+    """The ``validated_chunk`` materialization's metadata."""
     return {
         "export_id": report.export_id,
         "chunk": report.index,
@@ -109,6 +90,7 @@ def validated_metadata(report: pipeline.ChunkReport) -> dict[str, Any]:
 
 
 def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
+    """Both blocking checks' results for one chunk, with the drift diff and the sample rejects table."""
     drift = report.drift
     drift_meta: Mapping[str, Any] = {
         "diff": dg.MetadataValue.md(f"```\n{report.drift_diff}\n```"),
@@ -126,7 +108,7 @@ def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
     }
     return [
         dg.AssetCheckResult(
-            check_name="schema_drift",
+            check_name=SCHEMA_DRIFT,
             asset_key=VALIDATED_CHUNK,
             passed=report.drift_passed,
             metadata=drift_meta,
@@ -134,7 +116,7 @@ def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
             description=None if report.drift_passed else report.drift_diff[:500],
         ),
         dg.AssetCheckResult(
-            check_name="record_validity",
+            check_name=RECORD_VALIDITY,
             asset_key=VALIDATED_CHUNK,
             passed=report.validity_passed,
             metadata=validity_meta,
@@ -144,6 +126,7 @@ def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
 
 
 def catalog_metadata(result: Any, report: pipeline.ChunkReport | None) -> dict[str, Any]:
+    """The ``catalog_chunk`` materialization's metadata: rows loaded against the chunk's valid records."""
     return {
         "rows_loaded": dg.MetadataValue.int(result.loaded),
         "duplicates_quarantined": dg.MetadataValue.int(len(result.duplicates)),
@@ -151,49 +134,8 @@ def catalog_metadata(result: Any, report: pipeline.ChunkReport | None) -> dict[s
     }
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    """PostgreSQL, Redis or network trouble: worth a retry with backoff. Everything else is not."""
-    import psycopg
-    import redis
-
-    from museum_sync.clients.search import SearchUnavailable
-    from museum_sync.publication import PublicationFailed
-
-    # PublicationFailed: a publication step failed part way and was rolled back; a rerun completes it.
-    retryable = (
-        psycopg.OperationalError,
-        redis.ConnectionError,
-        redis.TimeoutError,
-        ConnectionError,
-        TimeoutError,
-        SearchUnavailable,
-        PublicationFailed,
-    )
-    return isinstance(exc, retryable) or (exc.__cause__ is not None and isinstance(exc.__cause__, retryable))
-
-
-def retry_only_connection_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Let the step's RetryPolicy act on connection errors only.
-
-    A validation failure, a refused gate or a bug raises the same way on every attempt: retrying it only
-    delays the steward's alert, so it becomes ``dg.Failure(allow_retries=False)`` with the original error.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except dg.Failure:
-            raise
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise
-            raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
-
-    return wrapper
-
-
 def quarantine_message(report: pipeline.ChunkReport) -> str:
+    """Why a chunk was held back at its checks, in one line (the bulk step's failure description)."""
     parts = []
     if not report.drift_passed:
         parts.append("schema drift: " + report.drift_diff.replace("\n", "; ")[:400])

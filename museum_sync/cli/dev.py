@@ -1,0 +1,69 @@
+"""``museum-sync dev | worker``: a local Dagster UI with its daemon and workers, or one Celery worker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from museum_sync.cli.stack import stack, state_dir
+from museum_sync.settings import env_name
+
+__all__ = ["cmd_dev", "cmd_worker"]
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from museum_sync.runtime import WorkerPool
+
+    with stack(state_dir(args)) as ctx:
+        pool = WorkerPool(
+            env=ctx.env,
+            log_dir=ctx.state_dir / "logs",
+            processes=1,
+            concurrency=args.concurrency,
+            queues=tuple(args.queues.split(",")),
+        )
+        os.execvpe(pool.command(0)[0], pool.command(0), {**os.environ, **ctx.env})
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from museum_sync.runtime import WorkerPool
+    from museum_sync.services._common import pdeathsig_preexec
+
+    with stack(state_dir(args)) as ctx:
+        env = {**os.environ, **ctx.env}
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "dev",
+                    "-m",
+                    "museum_sync.definitions",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(args.port),
+                ],
+                env=env,
+                # dagster dev stops its webserver, daemon and code server when it gets SIGTERM; the kernel
+                # sends it if this process dies, so nothing is left holding the state directory.
+                preexec_fn=pdeathsig_preexec(signal.SIGTERM),
+            ),
+        ]
+        with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency):
+            print(f"Dagster UI: http://127.0.0.1:{args.port}  (inbox: {ctx.env[env_name('paths.inbox')]}/<profile>/)")
+            print("Ctrl-C stops the webserver, the daemon, the workers, Redis and PostgreSQL.")
+            try:
+                procs[0].wait()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                for p in procs:
+                    p.terminate()
+                    p.wait(20)
+    return 0

@@ -1,0 +1,88 @@
+"""The command line: every subcommand, its options, and the function that runs it."""
+
+from __future__ import annotations
+
+import argparse
+
+from museum_sync.cli.dev import cmd_dev, cmd_worker
+from museum_sync.cli.offline import cmd_profiles, cmd_validate
+from museum_sync.cli.publication import cmd_publish, cmd_rollback, cmd_status
+from museum_sync.cli.quarantine import cmd_quarantine
+from museum_sync.cli.sync import cmd_demo, cmd_harvest, cmd_sync
+
+__all__ = ["build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser; it reads no settings (``--state-dir``'s default is resolved when a command runs)."""
+    parser = argparse.ArgumentParser(prog="museum-sync", description="The ``museum-sync`` command.")
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help="where embedded PostgreSQL/Redis and artifacts live (default $MUSEUM_SYNC_STATE_DIR, else ./.state)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--verbose", action="store_true", help="show Dagster's event log on the console")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="sync the sample exports end to end on the embedded stack")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_demo, state_dir=None)
+
+    p = sub.add_parser("sync", help="sync one export file")
+    p.add_argument("file")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--source", help="source name used in the export id (default: the profile name)")
+    p.add_argument("--chunk-size", type=int)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("harvest", help="harvest an OAI-PMH or JSON API source (resumable) and sync it")
+    p.add_argument("--profile", required=True, help="a profile with a [harvest] table")
+    p.add_argument("--source", help="source name used in the export id (default: the profile name)")
+    p.add_argument("--since", help="incremental: OAI `from` / API `since` (e.g. 2026-11-24)")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_harvest)
+
+    p = sub.add_parser("worker", help="run a Celery worker with the executor's own config")
+    p.add_argument("--queues", default="ingestion_high,iiif,dagster")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("dev", help="services + Dagster UI + daemon + workers")
+    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("quarantine", help="list, show or replay quarantined chunk partitions")
+    p.add_argument("action", choices=["list", "show", "replay"])
+    p.add_argument("partitions", nargs="*")
+    p.add_argument("--all", action="store_true", help="replay every open quarantined partition")
+    p.add_argument("--all-states", action="store_true", help="list resolved partitions too")
+    p.add_argument("--export")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("status", help="what the public catalogue shows, and recent publications")
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("publish", help="publish an export whose chunks are all loaded")
+    p.add_argument("export_id")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("rollback", help="make an earlier export public again")
+    p.add_argument("export_id")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("validate", help="validate a file offline and report rejects (no services)")
+    p.add_argument("file")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--show", action="store_true", help="print every rejected record")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("profiles", help="list mapping profiles")
+    p.set_defaults(func=cmd_profiles)
+    return parser

@@ -1,0 +1,58 @@
+"""Every name Dagster stores, spelled once: asset keys, check names, op names, job names, step mapping keys.
+
+Dagster's run storage, the UI's history and the tests refer to runs, steps and materializations by these
+names, so they only change together with a migration note. Everything else (ops, assets, jobs, run config
+built for the CLI, sensors and schedules) takes them from here.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+__all__ = [
+    "CATALOG_CHUNK",
+    "CHUNK_JOB",
+    "EXPORT_SNAPSHOT",
+    "HARVEST_AND_PLAN",
+    "HARVEST_EXPORT_JOB",
+    "PUBLISHED_EXPORT",
+    "PUBLISH_JOB",
+    "PUBLISH_SYNCED_EXPORT",
+    "RECORD_VALIDITY",
+    "SCHEMA_DRIFT",
+    "SEARCH_CHUNK",
+    "SNAPSHOT_AND_PLAN",
+    "SYNC_CHUNK",
+    "SYNC_EXPORT_JOB",
+    "VALIDATED_CHUNK",
+    "chunk_mapping_key",
+]
+
+# Assets: the snapshot, the three chunk partitions' stages, the publication.
+EXPORT_SNAPSHOT = dg.AssetKey("export_snapshot")
+VALIDATED_CHUNK = dg.AssetKey("validated_chunk")
+CATALOG_CHUNK = dg.AssetKey("catalog_chunk")
+SEARCH_CHUNK = dg.AssetKey("search_chunk")
+PUBLISHED_EXPORT = dg.AssetKey("published_export")
+
+# The blocking checks on validated_chunk.
+SCHEMA_DRIFT = "schema_drift"
+RECORD_VALIDITY = "record_validity"
+
+# Ops of the bulk path (step keys: ``sync_chunk[c0042]``; run config: ``{"ops": {SNAPSHOT_AND_PLAN: ...}}``).
+SNAPSHOT_AND_PLAN = "snapshot_and_plan"
+HARVEST_AND_PLAN = "harvest_and_plan"
+SYNC_CHUNK = "sync_chunk"
+# Not "publish_export": that is museum_sync.publication's function, which this op reaches through the pipeline.
+PUBLISH_SYNCED_EXPORT = "publish_synced_export"
+
+# Jobs.
+SYNC_EXPORT_JOB = "sync_export_job"
+HARVEST_EXPORT_JOB = "harvest_export_job"
+CHUNK_JOB = "chunk_job"
+PUBLISH_JOB = "publish_job"
+
+
+def chunk_mapping_key(index: int) -> str:
+    """The dynamic mapping key of chunk ``index`` in a bulk run: ``c0042`` (step key ``sync_chunk[c0042]``)."""
+    return f"c{index:04d}"

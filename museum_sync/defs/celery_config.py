@@ -1,0 +1,123 @@
+"""The one Celery configuration, used by the Dagster executor *and* by ``museum-sync worker``.
+
+dagster-celery sends each step as a Celery task; if the executor and the workers were configured
+separately they would drift apart (a worker prefetching 4 steps, or acking early, silently undoes the
+guarantees below). So both are built from ``celery_config()``: the executor through
+``celery_executor.configured(...)`` (``defs.executor``) and the worker app through
+``CeleryExecutor.for_cli(**celery_config()).app_args()`` (``defs.worker_app``).
+
+Every tunable value comes from ``museum_sync.settings`` (variable in the table, group ``celery`` or ``run``):
+
+=================================  ===========================================  ==========================
+setting                            why                                          env (default)
+=================================  ===========================================  ==========================
+worker_prefetch_multiplier = 1     a child reserves one step at a time: a       -
+                                   killed child loses at most the step it runs
+task_acks_late                     ack after the step finished, so a lost       -
+                                   child's step is redelivered, not dropped
+task_reject_on_worker_lost         redeliver at once when a child is killed     -
+worker_max_tasks_per_child         recycle children: bounded memory growth      MUSEUM_SYNC_MAX_TASKS_PER_CHILD (100)
+worker_max_memory_per_child (KiB)  recycle a child that grew (checked *after*   MUSEUM_SYNC_MAX_MEMORY_PER_CHILD_KB
+                                   a task; steps are sized to stay small)       (400000)
+broker_pool_limit                  bounded broker connections per process      MUSEUM_SYNC_BROKER_POOL_LIMIT (10)
+broker_heartbeat                   detect dead AMQP connections (no-op on       MUSEUM_SYNC_BROKER_HEARTBEAT (30)
+                                   Redis, which uses health_check_interval)
+broker_connection_retry*           survive a broker restart instead of dying    MUSEUM_SYNC_BROKER_MAX_RETRIES (100)
+                                   with BrokerConnectionTimeout
+result_backend_always_retry        the run polls each step's result every       MUSEUM_SYNC_BROKER_MAX_RETRIES (100,
+                                   second: a Redis restart during a poll is     backoff up to 5 s)
+                                   retried, not a failed run (fault suite)
+visibility_timeout (s)             above the longest step, or a long step runs  MUSEUM_SYNC_VISIBILITY_TIMEOUT (1800)
+                                   twice (steps are idempotent anyway)
+result_expires (s)                 step results (~10 KB each) leave Redis       MUSEUM_SYNC_RESULT_EXPIRES (3600)
+steps in flight per run            queued+running steps a run submits: keeps    MUSEUM_SYNC_MAX_INFLIGHT_STEPS (8)
+                                   broker memory flat (BoundedCeleryExecutor)
+lost-step check (s)                a step whose message the broker lost (Redis  MUSEUM_SYNC_LOST_STEP_CHECK_S (10)
+                                   restarted without its data) is resubmitted
+                                   after this long, up to 3 times (_LostSteps)
+=================================  ===========================================  ==========================
+
+The broker is ``settings.broker_url``; results go to ``settings.result_backend`` (the broker's server, db
+n+1, unless set), read through ``PollingRedisBackend`` (``defs.result_backend``).
+
+Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
+``iiif``, anything untagged to dagster-celery's default ``dagster``. Priorities are not used: on Redis
+dagster-celery's priorities run backwards, so routing is by queue only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from museum_sync.defs.result_backend import BACKEND_PREFIX
+from museum_sync.settings import get_settings
+
+__all__ = ["DEFAULT_QUEUE", "IIIF_QUEUE", "INGESTION_QUEUE", "QUEUE_TAG", "celery_config", "polling_backend_url"]
+
+INGESTION_QUEUE = "ingestion_high"
+IIIF_QUEUE = "iiif"
+DEFAULT_QUEUE = "dagster"
+QUEUE_TAG = "dagster-celery/queue"
+
+
+def celery_config() -> dict[str, Any]:
+    """broker/backend/include/config_source for ``celery_executor`` and ``CeleryExecutor.for_cli``."""
+    settings = get_settings()
+    celery = settings.celery
+    retry = {
+        "max_retries": celery.broker_max_retries,
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 5,
+    }
+    transport = {
+        "visibility_timeout": celery.visibility_timeout,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 10,
+        "retry_on_timeout": True,
+        **retry,
+    }
+    return {
+        "broker": settings.broker_url,
+        "backend": polling_backend_url(settings.result_backend),
+        "include": [],
+        "config_source": {
+            "worker_prefetch_multiplier": 1,
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_max_tasks_per_child": celery.max_tasks_per_child,
+            "worker_max_memory_per_child": celery.max_memory_per_child_kb,
+            "broker_pool_limit": celery.broker_pool_limit,
+            "broker_heartbeat": celery.broker_heartbeat,
+            "broker_connection_retry": True,
+            "broker_connection_retry_on_startup": True,
+            "broker_connection_max_retries": celery.broker_max_retries,
+            "broker_transport_options": transport,
+            "result_backend_transport_options": transport,
+            "result_expires": celery.result_expires,
+            # Without this a connection error while the orchestrator reads a step's result fails the whole
+            # run, although the broker kept every message (museum_sync_tests/faults: Redis restart).
+            "result_backend_always_retry": True,
+            "result_backend_max_retries": celery.broker_max_retries,
+            "result_backend_max_sleep_between_retries_ms": 5000,
+            "redis_backend_health_check_interval": 10,
+            "redis_socket_timeout": 30,
+            "redis_socket_connect_timeout": 5,
+            "redis_retry_on_timeout": True,
+            "task_default_queue": DEFAULT_QUEUE,
+            "worker_hijack_root_logger": False,
+            "worker_send_task_events": False,
+        },
+    }
+
+
+def polling_backend_url(url: str) -> str:
+    """The result backend URL that selects ``PollingRedisBackend`` (see there: no pub/sub per step)."""
+    if url.startswith(BACKEND_PREFIX):
+        return url
+    if url.startswith("redis+socket://"):  # Celery reads "redis+socket" as backend "redis", URL "socket://"
+        return BACKEND_PREFIX + url.removeprefix("redis+")
+    if url.startswith(("redis://", "rediss://", "socket://")):
+        return BACKEND_PREFIX + url
+    return url

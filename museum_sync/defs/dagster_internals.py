@@ -1,0 +1,96 @@
+"""The one module that touches private Dagster and dagster-celery APIs: each use, what it relies on, and why
+the public API does not suffice.
+
+Public ``dagster`` (``dg``) covers almost everything museum-sync needs, and ``dagster_celery`` exports only
+``celery_executor``. The executor patch (``defs.executor``), the worker app (``defs.worker_app``) and the
+bulk path's per-partition check results (``defs.jobs``) need a little more; they get it from here, so an
+upgrade of either library is checked in one place (``museum_sync_tests/test_architecture.py`` keeps every
+other module off ``dagster._*`` and dagster-celery's submodules). What ``defs.executor`` relies on without
+importing anything (the shape of ``ExecutionPlan`` and ``KnownExecutionState``) is said there, where it is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The check result of a partition recorded from an op (the bulk path) is tied to the materialization just
+# recorded through this value. ``dg.AssetCheckEvaluation`` is public, its ``target_materialization_data``
+# type is not; ``dg.AssetCheckResult`` (public) can only be returned by an asset, not logged by an op.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+# RetryMode: how dagster-celery's executor factory turns the ``retries`` config into the executor's retry
+# mode. There is no public constructor; our factory replaces dagster-celery's, so it repeats that one line.
+from dagster._core.execution.retries import RetryMode
+
+# CELERY_CONFIG: the config schema of dagster-celery's executor (broker, backend, include, config_source,
+# retries). Our executor (``defs.executor.bounded_celery_executor``) must accept exactly what
+# ``celery_executor`` accepts, so that ``CeleryExecutor.for_cli(**celery_config())`` (the workers) and the
+# executor read one dict. The public ``celery_executor.config_schema`` is Dagster's internal
+# ``DefinitionConfigSchema`` wrapper around this same dict, no more public than the dict itself.
+# CeleryExecutor: the executor class we subclass to bound the steps in flight and watch for lost messages;
+# the public ``celery_executor`` is only the factory that builds it. ``CeleryExecutor.for_cli(...).app_args()``
+# is also how dagster-celery's own ``dagster-celery worker`` command configures a worker app.
+from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
+
+__all__ = [
+    "CELERY_CONFIG",
+    "CeleryExecutor",
+    "celery_app",
+    "celery_execution_loop",
+    "materialization_target",
+    "register_worker_tasks",
+    "retry_mode",
+    "submit_step",
+]
+
+
+def retry_mode(retries_config: Any) -> RetryMode | None:
+    """The executor's retry mode from the ``retries`` part of ``CELERY_CONFIG``."""
+    return RetryMode.from_config(retries_config)
+
+
+def materialization_target(storage_id: int, run_id: str, timestamp: float) -> Any:
+    """The materialization a check evaluation refers to, so the UI ties the check to it."""
+    return AssetCheckEvaluationTargetMaterializationData(storage_id=storage_id, run_id=run_id, timestamp=timestamp)
+
+
+def celery_execution_loop(plan_context: Any, execution_plan: Any, step_execution_fn: Any) -> Any:
+    """dagster-celery's orchestration loop (submit ready steps, poll results, emit events).
+
+    ``CeleryExecutor.execute`` runs it with the whole plan and its own submit function; the bounded executor
+    runs it with a plan that caps concurrent steps and a submit function that tracks lost messages. The loop
+    takes both as arguments, but it is not exported.
+    """
+    from dagster_celery.core_execution_loop import core_celery_execution_loop
+
+    return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=step_execution_fn)
+
+
+def submit_step(*args: Any) -> Any:
+    """dagster-celery's own submission of one step as a Celery task ``(app, plan_context, step, queue,
+    priority, known_state)``: its message format is what the workers' ``execute_plan`` task reads, so the
+    lost-step watch resubmits with it rather than with a message of its own."""
+    from dagster_celery.executor import _submit_task
+
+    return _submit_task(*args)
+
+
+def celery_app(app_args: dict[str, Any]) -> Any:
+    """The Celery app dagster-celery builds from ``CeleryExecutor.app_args()`` (task routes, ``dagster``
+    queue): the worker app and the lost-step watch's broker connection both need exactly that app."""
+    from dagster_celery.make_app import make_app
+
+    return make_app(app_args)
+
+
+def register_worker_tasks(app: Any) -> tuple[Any, Any, Any]:
+    """Register dagster-celery's worker tasks (``execute_plan``, ``execute_job``, ``resume_job``) on ``app``.
+
+    The ``dagster-celery worker`` command does this for its own app; ``museum-sync worker`` runs our app
+    (our queues, our config dict), so it registers the same tasks under the same names.
+    """
+    from dagster_celery.tasks import create_execute_job_task, create_resume_job_task, create_task
+
+    return create_task(app), create_execute_job_task(app), create_resume_job_task(app)
