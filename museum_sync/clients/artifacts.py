@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from museum_sync.core.keys import partition_key
+
 __all__ = ["ArtifactStore", "atomic_writer", "file_sha256"]
 
 
@@ -65,7 +67,7 @@ class ArtifactStore:
         return self.root / "snapshots" / export_id
 
     def chunk_dir(self, export_id: str, index: int) -> Path:
-        return self.root / "chunks" / export_id / f"{index:04d}"
+        return self.root / "chunks" / partition_key(export_id, index)  # chunks/<export_id>/<nnnn>
 
     def write_json(self, path: Path, value: Any) -> None:
         data = json.dumps(value, sort_keys=True, ensure_ascii=False, indent=1, default=str).encode("utf-8")
