@@ -4,6 +4,12 @@ Both servers run as *our* child processes (never daemonized) so the kernel can s
 ``prctl(PR_SET_PDEATHSIG)`` is set in the child between fork and exec. Each state directory is guarded by
 an ``flock`` so two museum-sync processes never start two servers on the same files; the kernel drops the
 lock when its holder dies, so a free lock also proves that any server still running there is an orphan.
+
+The servers trust whoever can reach their unix socket (PostgreSQL runs with ``trust`` authentication), so a
+socket lives only in a directory no one else can enter: the state directory, or, when that path is too long
+for a socket address, a fallback in /tmp that must be a real directory, owned by the server's account,
+mode 0700 (``private_dir``): one someone else created first is refused, never reused. Nothing here changes
+the permissions of a directory it did not create.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import ctypes
 import errno
 import fcntl
 import os
+import pwd
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -32,7 +40,9 @@ __all__ = [
     "log_tail",
     "open_log",
     "pdeathsig_preexec",
+    "private_dir",
     "short_socket_dir",
+    "traversal_blocker",
     "stop_process",
     "wait_until",
 ]
@@ -123,15 +133,78 @@ def short_socket_dir(preferred: Path, socket_name: str) -> Path:
     return fallback
 
 
+def _account(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def private_dir(path: Path, *, owner: int, group: int | None = None, what: str = "unix socket directory") -> Path:
+    """``path`` as a private directory of ``owner``: created 0700 (and given to ``owner``) when missing; an
+    existing one must be a real directory (not a symlink) owned by ``owner`` with no group/other access.
+
+    Anything else is refused with a one-line ``ServiceConfigError``: in a shared place like /tmp, someone
+    else may have created it first to intercept the server's socket.
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    else:
+        if os.geteuid() == 0 and owner != 0:
+            os.chown(path, owner, -1 if group is None else group, follow_symlinks=False)
+    info = os.lstat(path)
+    mode = stat.S_IMODE(info.st_mode)
+    problem = None
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory" + (" (a symlink)" if stat.S_ISLNK(info.st_mode) else "")
+    elif info.st_uid != owner:
+        problem = f"is owned by {_account(info.st_uid)}, not {_account(owner)}"
+    elif mode & 0o077:
+        problem = f"has mode {mode:04o}, not 0700"
+    if problem:
+        raise ServiceConfigError(
+            f"{what} {path} {problem}; someone else may have created it: remove it (or use a shorter state "
+            "directory, whose sockets need no fallback) and start again"
+        )
+    return path
+
+
+def traversal_blocker(path: Path, uid: int, gid: int) -> Path | None:
+    """The first existing directory from / down to ``path`` that account ``uid``/``gid`` (no supplementary
+    groups) may not pass through (no search permission); ``None`` when it reaches ``path``."""
+    for directory in (*reversed(path.parents), path):
+        try:
+            info = os.stat(directory)
+        except FileNotFoundError:
+            return None  # what is missing we create, traversable
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        if info.st_uid == uid:
+            bit = stat.S_IXUSR
+        elif info.st_gid == gid:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not info.st_mode & bit:
+            return directory
+    return None
+
+
 def open_log(path: Path) -> tuple[IO[bytes], int]:
-    """Open a server log for appending (rotating it once past 5 MB); return it and the offset of this run."""
+    """Open a server log for appending (rotating it once past 5 MB); return it and the offset of this run.
+
+    Created 0600: a server log may quote statements and data.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if path.stat().st_size > _LOG_ROTATE_BYTES:
             path.replace(path.with_name(path.name + ".1"))
     except FileNotFoundError:
         pass
-    log = open(path, "ab")  # handed to the child; the caller closes it in stop()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    log = os.fdopen(fd, "ab")  # handed to the child; the caller closes it in stop()
     return log, log.tell()
 
 

@@ -8,6 +8,12 @@ directly, and the server is our child with a parent-death signal (see ``_common`
 URL forms: ``url()`` is the libpq/psycopg 3 form used by the catalogue; ``sqlalchemy_url()`` is the
 ``postgresql+psycopg2`` form dagster-postgres needs. Both point at the unix socket in the data directory
 (``?host=<abs dir>``); TCP is off (``listen_addresses=''``), so nothing else on the machine collides with it.
+
+Run as root, the server runs as the unprivileged ``embedded_postgres`` account, which must reach the
+binaries and the state directory. No permission outside the state directory is changed to make that so:
+a parent that blocks the account is named in a one-line error with the ways out (a state directory under
+a path it can pass, a non-root user, or the operator's own ``chmod o+x``). The socket directory is private
+to the server's account (``_common.private_dir``).
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ from museum_sync.services._common import (
     log_tail,
     open_log,
     pdeathsig_preexec,
+    private_dir,
     short_socket_dir,
     stop_process,
+    traversal_blocker,
     wait_until,
 )
 
@@ -68,6 +76,8 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
     "full_page_writes": "off",
     "max_connections": "200",
     "shared_buffers": "128MB",
+    # Local connections are trusted: only the server's own account (and root) may use the socket.
+    "unix_socket_permissions": "0700",
 }
 
 _SOCKET_NAME = ".s.PGSQL.5432"
@@ -189,15 +199,16 @@ class EmbeddedPostgres(ChildServer):
             bin_dir = pg_bin_dir()
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             if ids is not None:
-                _ensure_traversable(self.data_dir.parent, self.socket_dir.parent, bin_dir)
+                _check_reachable(ids, bin_dir, "the PostgreSQL binaries")
+                _check_reachable(ids, self.data_dir.parent, "the state directory")
+                _check_reachable(ids, self.socket_dir.parent, "the socket directory")
                 _ensure_install_readable(bin_dir.parent)
+            if self.socket_dir != self.data_dir:
+                owner = ids if ids is not None else (os.geteuid(), os.getegid())
+                private_dir(self.socket_dir, owner=owner[0], group=owner[1], what="PostgreSQL's socket directory")
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb(bin_dir, ids)
             self._clear_stale()
-            if self.socket_dir != self.data_dir:
-                self.socket_dir.mkdir(mode=0o700, exist_ok=True)
-                if ids is not None:
-                    os.chown(self.socket_dir, *ids)
             self._log, offset = open_log(self.log_path)
             cmd = [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-k", str(self.socket_dir)]
             for key, value in self.settings.items():
@@ -327,14 +338,26 @@ def _server_ids() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _ensure_traversable(*dirs: Path) -> None:
-    """Let the server account reach its directories when we are root: adds o+x (traverse, not list) only."""
-    for start in dirs:
-        for path in (start, *start.parents):
-            if path.exists():
-                mode = path.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    path.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+def _check_reachable(ids: tuple[int, int], path: Path, what: str) -> None:
+    """Refuse to start when the server account cannot pass a parent of ``path`` (we change no permissions)."""
+    blocker = traversal_blocker(path, *ids)
+    if blocker is None:
+        return
+    info = blocker.stat()
+    owner = _account_name(info.st_uid)
+    raise ServiceConfigError(
+        f"PostgreSQL runs as {PG_SYSTEM_USER} (we are root) and cannot reach {what} {path}: {blocker} "
+        f"({stat.filemode(info.st_mode)} {owner}) does not let it through; use a state directory it can reach "
+        f"(every parent o+x, e.g. under /srv or /var/lib), run as a non-root user, or run "
+        f"`chmod o+x {blocker}` yourself if that is acceptable there"
+    )
+
+
+def _account_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _ensure_install_readable(install: Path) -> None:

