@@ -9,7 +9,8 @@ child process uses the very names this module reads. An empty variable counts as
 Nothing is cached: tests and the CLI change the environment between calls. A bad value fails at once, as
 a ``SettingsError`` whose message is one line naming the variable, the value (secrets masked) and what
 is expected. Secrets (the Elasticsearch password and API key) are ``SecretStr``: shown as ``**********``
-and only unwrapped where the client is built. ``describe()`` lists every variable for the docs.
+and only unwrapped where the client is built. ``describe()`` lists every variable for the docs. Harvest
+credentials are a family the operator names: ``MUSEUM_SYNC_CREDENTIAL_<NAME>`` + ``_ORIGIN`` (``credentials``).
 
 Every value has a default that works for the embedded demo; production sets the variables (deploy/).
 """
@@ -41,12 +42,15 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.core.profiles import CREDENTIAL_ENV_PREFIX, credential_name_problem
 from museum_sync.redaction import MASK, redact
 
 __all__ = [
     "DEFAULT_PG_URL",
     "DEFAULT_REDIS_URL",
     "CelerySettings",
+    "Credential",
+    "Credentials",
     "HookSettings",
     "HttpClientSettings",
     "PathSettings",
@@ -63,6 +67,7 @@ __all__ = [
     "describe_table",
     "env_name",
     "get_settings",
+    "origin_of",
     "redis_db",
     "redis_urls",
     "result_backend_for",
@@ -127,6 +132,36 @@ def result_backend_for(broker_url: str) -> str:
         return broker_url
 
 
+# ------------------------------------------------------------------------------------------------ origins
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str, *, bare: bool = False) -> str:
+    """``scheme://host:port`` of an http(s) URL (lower case, default port spelt out): what credentials and
+    redirects are bound to. ``bare``: ``url`` must be an origin alone (no path, user, query), as an operator
+    writes one. ``ValueError`` otherwise, one line without the URL (it may hold a key)."""
+    parts = urlsplit(url.strip())
+    if bare and (parts.username or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment):
+        raise ValueError("expected an origin: scheme://host[:port], without path, user or query")
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError("expected an http:// or https:// URL")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ValueError("the port is not a number") from None
+    if not host:
+        raise ValueError("the URL names no host")
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port or _DEFAULT_PORTS[scheme]}"
+
+
+def _origin_set(value: str) -> frozenset[str]:
+    """A comma-separated list of origins (``ValueError`` on a bad one)."""
+    return frozenset(origin_of(item, bare=True) for item in value.split(",") if item.strip())
+
+
 # ------------------------------------------------------------------------------------- value types
 
 
@@ -175,6 +210,17 @@ HttpUrl = Annotated[str, _checked(_HTTP, lambda v: _scheme(v) in ("http", "https
 ResolvedPath = Annotated[Path, AfterValidator(lambda p: p.resolve())]
 
 
+def _is_origin_list(value: str) -> bool:
+    try:
+        return _origin_set(value) is not None
+    except ValueError:
+        return False
+
+
+_ORIGINS = "comma-separated origins: scheme://host[:port], without path, user or query"
+OriginList = Annotated[str, _checked(_ORIGINS, _is_origin_list), _Expect(_ORIGINS)]
+
+
 def _var(default: Any, meaning: str, *, shown: str | None = None, **constraints: Any) -> Any:
     """A variable: its default (``...`` when derived from others), one-line meaning, and how the docs show the
     default (``shown``) when the value itself would mislead."""
@@ -188,6 +234,8 @@ class SettingsGroup(BaseModel):
     env_prefix: ClassVar[str] = ENV_PREFIX
     title: ClassVar[str] = ""
     for_users: ClassVar[bool] = True  # False: test-only hooks, left out of the user docs
+    # Variable families the operator names (name, meaning, secret): documented here, read by Settings.from_env.
+    patterns: ClassVar[tuple[tuple[str, str, bool], ...]] = ()
 
     @classmethod
     def env_name(cls, field: str) -> str:
@@ -334,6 +382,10 @@ class SearchSettings(SettingsGroup):
 class HttpClientSettings(SettingsGroup):
     title: ClassVar[str] = "HTTP harvest client"
     env_prefix: ClassVar[str] = ENV_PREFIX + "HTTP_"
+    patterns: ClassVar[tuple[tuple[str, str, bool], ...]] = (
+        (f"{CREDENTIAL_ENV_PREFIX}<NAME>", 'a harvest credential a profile names: `credential = "<NAME>"`', True),
+        (f"{CREDENTIAL_ENV_PREFIX}<NAME>_ORIGIN", "the one origin (`https://host[:port]`) it is sent to", False),
+    )
 
     connect_timeout: float = _var(10.0, "seconds to connect", gt=0)
     timeout: float = _var(60.0, "seconds a server may send nothing before the read fails", gt=0)
@@ -341,6 +393,15 @@ class HttpClientSettings(SettingsGroup):
     attempts: int = _var(5, "tries per request (retries on 429/5xx/timeouts, honouring Retry-After)", ge=1)
     max_bytes: int = _var(64 * 1024 * 1024, "largest response body accepted", shown="`67108864` (64 MiB)", ge=1)
     contact: str | None = _var(None, "operator contact added to the User-Agent, e.g. `(+mailto:it@museum.example)`")
+    allowed_origins: OriginList = _var(
+        "",
+        "origins (`https://host[:port]`, comma-separated) a harvest may also be redirected or linked to; "
+        "credentials are never sent there",
+    )
+
+    @property
+    def allowed_origin_set(self) -> frozenset[str]:
+        return _origin_set(self.allowed_origins)
 
 
 class ScheduleSettings(SettingsGroup):
@@ -357,6 +418,58 @@ class HookSettings(SettingsGroup):
 
     failpoints: str = _var("", "fault suite only: `stage=sleep:<s>,…` makes stages slow enough to strike")
     shared_data: Path | None = _var(None, "test suite only: the shared real data", shown="`../shared/data`")
+
+
+# ------------------------------------------------------------------------------------------ credentials
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A harvest credential the operator declared (``<prefix><NAME>`` and ``<prefix><NAME>_ORIGIN``): its
+    secret and the one origin it may go to. A profile, data a museum writes, only names it."""
+
+    name: str
+    value: SecretStr
+    origin: str  # origin_of(): scheme://host:port
+
+
+class Credentials(dict[str, Credential]):
+    """The declared credentials by name (values stay ``SecretStr``, masked in any repr)."""
+
+    def require(self, name: str, *, wanted_by: str) -> Credential:
+        """The credential ``name``, or a one-line ``SettingsError`` saying which variables to set."""
+        found = self.get(name)
+        if found is None:
+            variable = CREDENTIAL_ENV_PREFIX + name
+            raise SettingsError(
+                f"{wanted_by} needs credential {name!r}: set {variable} and {variable}_ORIGIN "
+                "(the https://host[:port] it is for)"
+            )
+        return found
+
+
+def _read_credentials(environ: Mapping[str, str]) -> Credentials:
+    """Every ``MUSEUM_SYNC_CREDENTIAL_<NAME>`` with its ``_ORIGIN``; ``SettingsError`` naming what is wrong."""
+    values, origins, found, problems = {}, {}, Credentials(), []
+    for key, raw in environ.items():
+        if key.startswith(CREDENTIAL_ENV_PREFIX) and raw and raw.strip():
+            name = key.removeprefix(CREDENTIAL_ENV_PREFIX)
+            (origins if name.endswith("_ORIGIN") else values)[name.removesuffix("_ORIGIN")] = raw
+    for name, value in sorted(values.items()):
+        variable = CREDENTIAL_ENV_PREFIX + name
+        problem = credential_name_problem(name)
+        if problem:
+            problems.append(f"{variable}: {problem}")
+        elif name not in origins:
+            problems.append(f"{variable} is set without {variable}_ORIGIN (the https://host[:port] it is for)")
+        else:
+            try:
+                found[name] = Credential(name, SecretStr(value), origin_of(origins[name], bare=True))
+            except ValueError as exc:
+                problems.append(f"{variable}_ORIGIN={redact(origins[name])!r}: {exc}")
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return found
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -396,6 +509,7 @@ class Settings(BaseSettings):
     testing: HookSettings
 
     _explicit: frozenset[str] = PrivateAttr(default=frozenset())
+    _credentials: Credentials = PrivateAttr(default_factory=Credentials)
 
     @classmethod
     def settings_customise_sources(
@@ -420,6 +534,7 @@ class Settings(BaseSettings):
         finally:
             _ENVIRON.reset(token)
         settings._explicit = frozenset(name for name, _, _ in _variables(cls) if (environ.get(name) or "").strip())
+        settings._credentials = _read_credentials(environ)
         return settings
 
     @classmethod
@@ -439,6 +554,11 @@ class Settings(BaseSettings):
     def is_set(self, path: str) -> bool:
         """Whether the variable behind ``path`` was set (non-empty), as opposed to defaulted."""
         return self.env_name(path) in self._explicit
+
+    @property
+    def credentials(self) -> Credentials:
+        """Harvest credentials (``MUSEUM_SYNC_CREDENTIAL_<NAME>`` + ``_ORIGIN``), each bound to its origin."""
+        return self._credentials
 
     # The attributes every module has always used.
     @property
@@ -562,17 +682,21 @@ class Variable:
 def describe(cls: type[Settings] = Settings) -> list[Variable]:
     """Every variable, in group order: name, default as the docs show it, one-line meaning."""
     out = []
-    for name, group, field_name in _variables(cls):
-        field = group.model_fields[field_name]
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        if extra.get("shown"):
-            default = str(extra["shown"])
-        elif field.default is None or field.default == "":
-            default = "unset"
-        else:
-            default = f"`{field.default}`"
-        meaning = field.description or ""
-        out.append(Variable(name, group.title, default, meaning, _is_secret(field), group.for_users))
+    for group in _groups(cls).values():
+        for field_name, field in group.model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if extra.get("shown"):
+                default = str(extra["shown"])
+            elif field.default is None or field.default == "":
+                default = "unset"
+            else:
+                default = f"`{field.default}`"
+            meaning = field.description or ""
+            out.append(
+                Variable(group.env_name(field_name), group.title, default, meaning, _is_secret(field), group.for_users)
+            )
+        for name, meaning, secret in group.patterns:
+            out.append(Variable(name, group.title, "unset", meaning, secret, group.for_users))
     return out
 
 

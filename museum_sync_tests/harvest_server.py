@@ -21,9 +21,14 @@ It listens on 127.0.0.1 (port 0, a thread) and serves real responses:
   in AIC's page shape (``{"pagination": {..., "next_url"}, "data": [...], "info", "config"}``); search
   filters on ``query[range][updated_at][gte]`` and, like AIC search, has no ``next_url``.
 
-Faults are injected per request (``inject``) and every request is logged (``requests``), so tests can
-assert what a client did: which pages it fetched, how often, and that it never fetched an entity URL.
-``hold`` parks matching requests until released (to SIGKILL a harvester at a known page).
+Faults are injected per request (``inject``) and every request is logged (``requests``, with its
+headers), so tests can assert what a client did: which pages it fetched, how often, what it sent, and that
+it never fetched an entity URL. ``hold`` parks matching requests until released (to SIGKILL a harvester at
+a known page). A redirect is a ``status`` fault with a ``Location`` header.
+
+The repository's clock and edits are test controls too: ``response_date`` replaces every OAI
+``responseDate`` (the night a harvest runs), and ``touch(identifier, datestamp)`` changes a record's
+datestamp (a record edited since), so incremental windows can be tested across nights.
 """
 
 from __future__ import annotations
@@ -174,6 +179,7 @@ class HarvestServer:
         self.deletions = dict(deletions or {})
         self.sickle_next = sickle_next
         self.require_header = require_header
+        self.response_date: str | None = None  # replaces every OAI responseDate when set
         self.lists = {
             "lido": _OaiList(oai / "kenom_ListRecords_lido.xml"),
             "oai_dc": _OaiList(oai / "eur_dspace_ListRecords_oai_dc_2003.xml"),
@@ -274,6 +280,15 @@ class HarvestServer:
             self._holds.append(hold)
         return hold
 
+    def touch(self, identifier: str, datestamp: str) -> None:
+        """Give record ``identifier`` a new datestamp (as if it was edited then), in every list serving it."""
+        with self._lock:
+            for lst in self.lists.values():
+                for i, record in enumerate(lst.records):
+                    if record.identifier == identifier:
+                        raw = _DATESTAMP.sub(f"<datestamp>{datestamp}</datestamp>".encode(), record.raw, count=1)
+                        lst.records[i] = OaiRecordSlice(identifier, datestamp, record.sets, raw)
+
     def expire_tokens(self) -> None:
         """Every resumption token handed out so far is now answered with ``badResumptionToken``."""
         with self._lock:
@@ -322,6 +337,13 @@ class HarvestServer:
         return fault, hold
 
     def oai_response(self, path: str, params: dict[str, str]) -> bytes:
+        body = self._oai_response(path, params)
+        if self.response_date is not None:
+            stamp = f"<responseDate>{self.response_date}</responseDate>".encode()
+            body = re.sub(rb"<responseDate>[^<]*</responseDate>", stamp, body, count=1)
+        return body
+
+    def _oai_response(self, path: str, params: dict[str, str]) -> bytes:
         verb = params.get("verb")
         if path == "/sickle/oai" and verb == "ListRecords":
             return self._sickle(params)

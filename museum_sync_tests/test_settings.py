@@ -73,12 +73,15 @@ EVERY = {
     "MUSEUM_SYNC_HTTP_ATTEMPTS": ("http.attempts", "2"),
     "MUSEUM_SYNC_HTTP_MAX_BYTES": ("http.max_bytes", "1024"),
     "MUSEUM_SYNC_HTTP_CONTACT": ("http.contact", "(+mailto:it@museum.example)"),
+    "MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS": ("http.allowed_origins", "https://cdn.museum.example, http://10.0.0.5:8080"),
     "MUSEUM_SYNC_NIGHTLY_CRON": ("schedules.nightly_cron", "0 3 * * *"),
     "MUSEUM_SYNC_HARVEST_CRON": ("schedules.harvest_cron", "15 1 * * *"),
     "MUSEUM_SYNC_TIMEZONE": ("schedules.timezone", "Europe/Berlin"),
     "MUSEUM_SYNC_FAILPOINTS": ("testing.failpoints", "load_chunk=sleep:2"),
     "MUSEUM_SYNC_SHARED_DATA": ("testing.shared_data", "/data/shared"),
 }
+# Families the operator names (``<NAME>``): documented, read outside the groups' fields.
+PATTERNS = {"MUSEUM_SYNC_CREDENTIAL_<NAME>", "MUSEUM_SYNC_CREDENTIAL_<NAME>_ORIGIN"}
 
 
 def _get(settings: Settings, path: str) -> object:
@@ -176,14 +179,14 @@ def test_every_variable_is_read_into_its_group() -> None:
 
 def test_settings_know_every_variable_the_code_deploy_and_tests_use() -> None:
     known = {var.name for var in describe()}
-    assert known == set(EVERY)
+    assert known == set(EVERY) | PATTERNS
     used: set[str] = set()
     roots = [REPO / "museum_sync", REPO / "museum_sync_tests", REPO / "benchmarks", REPO / "deploy"]
     for root in roots:
         for path in root.rglob("*"):
             if path.is_file() and (path.suffix in (".py", ".yaml", ".toml", ".md") or path.name == "Dockerfile"):
                 used |= set(re.findall(r"MUSEUM_SYNC_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(encoding="utf-8")))
-    unknown = {name for name in used - known if not name.startswith("MUSEUM_SYNC_T_")}
+    unknown = {name for name in used - known if not name.startswith(("MUSEUM_SYNC_T_", "MUSEUM_SYNC_CREDENTIAL_"))}
     assert unknown == set(), "add these to museum_sync/settings.py"
 
 
@@ -284,6 +287,56 @@ def test_es_credentials_are_one_scheme_or_the_other() -> None:
 # -------------------------------------------------------------------------------- the result-db rule
 
 
+# ------------------------------------------------------------------------- harvest credentials, origins
+
+
+def test_a_credential_is_its_value_and_the_one_origin_it_is_for() -> None:
+    settings = get_settings(
+        {
+            "MUSEUM_SYNC_CREDENTIAL_AIC": "aic-s3cret",
+            "MUSEUM_SYNC_CREDENTIAL_AIC_ORIGIN": "HTTPS://API.Artic.edu",
+            "MUSEUM_SYNC_CREDENTIAL_KENOM_2": "kenom-s3cret",
+            "MUSEUM_SYNC_CREDENTIAL_KENOM_2_ORIGIN": "http://oai.kenom.example:8080/",
+        }
+    )
+    aic = settings.credentials["AIC"]
+    assert aic.origin == "https://api.artic.edu:443" and aic.value.get_secret_value() == "aic-s3cret"
+    assert settings.credentials["KENOM_2"].origin == "http://oai.kenom.example:8080"
+    assert aic.name == "AIC" and len(settings.credentials) == 2
+    for text in (repr(settings.credentials), repr(aic), str(aic)):
+        assert "s3cret" not in text
+    with pytest.raises(SettingsError, match=r"^kenom needs credential 'OTHER': set MUSEUM_SYNC_CREDENTIAL_OTHER and"):
+        settings.credentials.require("OTHER", wanted_by="kenom")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MUSEUM_SYNC_CREDENTIAL_AIC": "aic-s3cret"}, "MUSEUM_SYNC_CREDENTIAL_AIC is set without "),
+        (
+            {"MUSEUM_SYNC_CREDENTIAL_AIC": "aic-s3cret", "MUSEUM_SYNC_CREDENTIAL_AIC_ORIGIN": "https://a.example/api"},
+            "MUSEUM_SYNC_CREDENTIAL_AIC_ORIGIN='https://a.example/api': expected an origin",
+        ),
+        (
+            {"MUSEUM_SYNC_CREDENTIAL_AIC": "aic-s3cret", "MUSEUM_SYNC_CREDENTIAL_AIC_ORIGIN": "ftp://a.example"},
+            "expected an http:// or https:// URL",
+        ),
+        ({"MUSEUM_SYNC_CREDENTIAL_aic": "aic-s3cret"}, "MUSEUM_SYNC_CREDENTIAL_aic: a credential name is upper"),
+    ],
+)
+def test_a_bad_credential_declaration_is_one_line_without_the_secret(env: dict[str, str], message: str) -> None:
+    text = _error(env)
+    assert message in text and "s3cret" not in text
+
+
+def test_allowed_origins_are_origins() -> None:
+    settings = get_settings({"MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS": "https://cdn.example, http://10.0.0.5:8080,"})
+    assert settings.http.allowed_origin_set == {"https://cdn.example:443", "http://10.0.0.5:8080"}
+    assert get_settings({}).http.allowed_origin_set == frozenset()
+    text = _error({"MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS": "https://cdn.example/path"})
+    assert text.startswith("MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS='https://cdn.example/path': expected comma-separated")
+
+
 @pytest.mark.parametrize(
     ("broker", "results"),
     [
@@ -340,9 +393,13 @@ def test_secrets_never_appear_in_repr_or_str() -> None:
 
 def test_describe_lists_every_variable_with_default_and_meaning() -> None:
     variables = describe()
-    assert len({v.name for v in variables}) == len(variables) == len(EVERY)
+    assert len({v.name for v in variables}) == len(variables) == len(EVERY) + len(PATTERNS)
     assert all(v.meaning and v.default for v in variables)
-    assert {v.name for v in variables if v.secret} == {"MUSEUM_SYNC_ES_API_KEY", "MUSEUM_SYNC_ES_PASSWORD"}
+    assert {v.name for v in variables if v.secret} == {
+        "MUSEUM_SYNC_ES_API_KEY",
+        "MUSEUM_SYNC_ES_PASSWORD",
+        "MUSEUM_SYNC_CREDENTIAL_<NAME>",
+    }
     table = describe_table()
     for var in variables:
         assert (f"`{var.name}`" in table) == var.for_users

@@ -13,6 +13,13 @@ server sends one (seconds or an HTTP-date) and otherwise an exponential backoff 
 ``Retry-After`` longer than ``max_retry_after`` is not waited for: the error says what the server asked.
 Other 4xx, an oversized body and an unexpected content type fail at once (retrying cannot fix them).
 
+Origins: a request stays on the origin (scheme, host, port) it was made for. Redirects are followed here,
+hop by hop (at most ``max_redirects``), and only to the same origin or one on the allow-list
+(``MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS``, plus what a caller passes); never from https to http. Credentials
+(a ``BoundCredential``, and any ``Authorization``/``Cookie``/``Proxy-Authorization`` header) go only to
+their own origin: a hop elsewhere is sent without them. Error messages quote at most ``SNIPPET_CHARS``
+characters of a response body, control characters removed and secrets masked.
+
 ``get_client()`` returns the process's shared client; after a fork (Celery prefork workers) the child
 builds its own, because a pooled connection must never be shared between processes.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -32,11 +40,13 @@ from typing import Literal
 import httpx
 
 from museum_sync import __version__
-from museum_sync.redaction import redact
-from museum_sync.settings import HttpClientSettings, get_settings
+from museum_sync.redaction import MASK, redact
+from museum_sync.settings import HttpClientSettings, env_name, get_settings, origin_of
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "SNIPPET_CHARS",
+    "BoundCredential",
     "HttpClient",
     "HttpError",
     "HttpResponse",
@@ -45,9 +55,13 @@ __all__ = [
     "HttpStatusError",
     "REDACTED",
     "ResponseTooLarge",
+    "OriginRefused",
     "UnexpectedContentType",
+    "body_snippet",
+    "check_redirect",
     "close_client",
     "get_client",
+    "origin_of",
     "parse_retry_after",
     "user_agent",
 ]
@@ -60,6 +74,50 @@ DEFAULT_MAX_BYTES = _DEFAULTS.max_bytes
 REDACTED = "REDACTED"
 Expect = Literal["json", "xml"]
 _NO_RETRY_5XX = frozenset({501, 505})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Headers that carry credentials: never sent across origins.
+_SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+#: Characters of a response body an error message may quote.
+SNIPPET_CHARS = 80
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069]+")
+_VALUE = r"[^\s\"',;&<>]+"
+# "api_key=...", "token: ...", "Authorization: Bearer ...", and a bare "Bearer ...": the value is masked.
+_KEYED = re.compile(
+    r"(?i)\b(token|access_token|api[_-]?key|apikey|password|passwd|secret|session|auth|authorization)"
+    rf"(\s*[:=]\s*\"?)(?:(?:bearer|basic)\s+)?{_VALUE}"
+)
+_SCHEMED = re.compile(rf"(?i)\b(bearer|basic)(\s+){_VALUE}")
+
+
+@dataclass(frozen=True)
+class BoundCredential:
+    """A secret sent only to ``origin``: as a header (``header``: ``prefix`` + value) or a query parameter.
+
+    Built by the harvesters from a declared ``settings.Credential``; the client attaches it to each hop
+    whose origin is ``origin`` and to no other.
+    """
+
+    origin: str  # origin_of(): scheme://host:port
+    value: str = field(repr=False)
+    header: str | None = "Authorization"
+    prefix: str = ""
+    query_param: str | None = None
+    name: str = ""
+
+    def __repr__(self) -> str:
+        return f"BoundCredential(name={self.name!r}, origin={self.origin!r})"
+
+
+def body_snippet(content: bytes, secrets: Collection[str] = (), *, limit: int = SNIPPET_CHARS) -> str:
+    """At most ``limit`` characters of a body for an error message: control characters stripped, known
+    ``secrets`` and token-looking values masked. A body is the server's text, not ours: it may echo a key."""
+    text = content[: limit * 8].decode("utf-8", errors="replace")
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = _KEYED.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    text = _SCHEMED.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def user_agent(contact: str | None = None) -> str:
@@ -88,6 +146,31 @@ class ResponseTooLarge(HttpError):
 
 class UnexpectedContentType(HttpError):
     """The body is not what the caller expects (an HTML error page instead of XML or JSON, say)."""
+
+
+class OriginRefused(HttpError):
+    """A redirect (or a credential) would leave the origin the request was made for. Not retried."""
+
+
+def check_redirect(current: httpx.URL | str, target: httpx.URL | str, allowed: Collection[str]) -> None:
+    """Refuse a hop from ``current`` to ``target``: an https -> http downgrade, or an origin not in ``allowed``.
+
+    ``allowed``: ``origin_of`` forms (the request's own origin, the allow-list). Raises ``OriginRefused``.
+    """
+    here, there = httpx.URL(str(current)), httpx.URL(str(target))
+    shown = redact(str(there), mask=REDACTED)
+    if here.scheme == "https" and there.scheme != "https":
+        raise OriginRefused(f"redirected to {shown}: refusing to leave https", url=redact(str(here), mask=REDACTED))
+    try:
+        origin = origin_of(str(there))
+    except ValueError as exc:
+        raise OriginRefused(f"redirected to {shown}: {exc}", url=redact(str(here), mask=REDACTED)) from None
+    if origin not in allowed:
+        raise OriginRefused(
+            f"redirected to {shown}, outside the allowed origins ({', '.join(sorted(allowed))}); "
+            f"add {origin} to {env_name('http.allowed_origins')} to follow it",
+            url=redact(str(here), mask=REDACTED),
+        )
 
 
 @dataclass
@@ -128,6 +211,8 @@ class HttpSettings:
     max_connections: int = 10
     contact: str | None = _DEFAULTS.contact  # e.g. "(+mailto:collections-it@museum.example)" in the User-Agent
     trust_env: bool = True  # proxies and CA bundle from the environment
+    max_redirects: int = 5
+    allowed_origins: frozenset[str] = _DEFAULTS.allowed_origin_set  # besides each request's own origin
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
@@ -140,6 +225,7 @@ class HttpSettings:
             max_attempts=s.attempts,
             max_bytes=s.max_bytes,
             contact=s.contact,
+            allowed_origins=s.allowed_origin_set,
         )
 
 
@@ -206,7 +292,7 @@ def _check_type(expect: Expect, content_type: str, content: bytes, url: str, att
     else:
         ok = "html" not in media and ("json" in media or head.startswith((b"{", b"[")))
     if not ok:
-        snippet = content[:120].decode("utf-8", errors="replace").replace("\n", " ")
+        snippet = body_snippet(content)
         raise UnexpectedContentType(
             f"expected {expect.upper()} but got {media or 'no content type'} starting with {snippet!r}",
             url=url,
@@ -237,7 +323,7 @@ class HttpClient:
             ),
             limits=httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections),
             headers={"User-Agent": user_agent(s.contact)},
-            follow_redirects=True,
+            follow_redirects=False,  # followed in _attempt, hop by hop, within the allowed origins
             trust_env=s.trust_env,
         )
 
@@ -265,19 +351,40 @@ class HttpClient:
         max_bytes: int | None = None,
         allow_status: Collection[int] = (),
         stats: HttpStats | None = None,
+        credential: BoundCredential | None = None,
+        allowed_origins: Collection[str] = (),
     ) -> HttpResponse:
         """GET ``url`` (+ ``params``), retrying as described in the module docstring.
 
         ``allow_status``: error statuses returned rather than raised (OAI-PMH servers put protocol errors
         in 4xx bodies). ``stats``: also count this call's requests, retries and bytes there.
+        ``credential``: sent to its own origin only; ``url`` must be on it. ``allowed_origins``: origins a
+        redirect may also go to, besides ``url``'s own and the settings' allow-list.
         """
+        secrets = (credential.value,) if credential else ()
         try:
             full = httpx.URL(url)
             if params:
                 full = full.copy_merge_params(dict(params))
+            origin = origin_of(str(full))
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise HttpError(f"invalid URL ({exc})", url=redact(str(url), mask=REDACTED)) from None
-        shown = redact(str(full), mask=REDACTED)
+            raise HttpError(
+                f"invalid URL ({_scrub(str(exc), secrets)})", url=_scrub(redact(str(url), mask=REDACTED), secrets)
+            ) from None
+        shown = _scrub(redact(str(full), mask=REDACTED), secrets)
+        if credential is not None and credential.origin != origin:
+            raise OriginRefused(
+                f"credential {credential.name or '(unnamed)'} is for {credential.origin}, not {origin}; "
+                "refusing to send it",
+                url=shown,
+            )
+        hop = _Hop(
+            origin=origin,
+            allowed=frozenset({origin, *self.settings.allowed_origins, *allowed_origins}),
+            headers=dict(headers or {}),
+            credential=credential,
+            secrets=secrets,
+        )
         limit = self.settings.max_bytes if max_bytes is None else max_bytes
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
@@ -285,7 +392,7 @@ class HttpClient:
             if stats is not None:
                 stats.add(requests=1)
             try:
-                return self._attempt(full, shown, headers, expect, limit, allow_status, attempt, stats)
+                return self._attempt(full, shown, hop, expect, limit, allow_status, attempt, stats)
             except _Retry as retry:
                 if attempt == attempts:
                     raise HttpError(
@@ -313,7 +420,7 @@ class HttpClient:
         self,
         url: httpx.URL,
         shown: str,
-        headers: Mapping[str, str] | None,
+        hop: _Hop,
         expect: Expect | None,
         limit: int,
         allow_status: Collection[int],
@@ -321,57 +428,120 @@ class HttpClient:
         stats: HttpStats | None,
     ) -> HttpResponse:
         deadline = time.monotonic() + self.settings.total_timeout if self.settings.total_timeout else None
+        current = url
+        redirects = 0
         try:
-            with self._client.stream("GET", url, headers=dict(headers) if headers else None) as response:
-                status = response.status_code
-                final = redact(str(response.url), mask=REDACTED)
-                if status == 429 or (status >= 500 and status not in _NO_RETRY_5XX):
-                    wait = parse_retry_after(response.headers.get("retry-after"))
-                    raise _Retry(f"HTTP {status} {response.reason_phrase}".strip(), wait, status)
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > limit:
-                    raise ResponseTooLarge(
-                        f"response of {int(declared)} bytes is larger than the {limit}-byte limit",
-                        url=final,
-                        status=status,
-                        attempts=attempt,
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > limit:
+            while True:
+                request_url, request_headers = hop.request_for(current)
+                with self._client.stream("GET", request_url, headers=request_headers) as response:
+                    status = response.status_code
+                    final = _scrub(redact(str(current), mask=REDACTED), hop.secrets)
+                    location = response.headers.get("location")
+                    if status in _REDIRECTS and location:
+                        target = hop.without_credential(current.join(location))
+                        check_redirect(current, target, hop.allowed)
+                        redirects += 1
+                        if redirects > self.settings.max_redirects:
+                            raise HttpError(
+                                f"more than {self.settings.max_redirects} redirects (last to "
+                                f"{_scrub(redact(str(target), mask=REDACTED), hop.secrets)})",
+                                url=shown,
+                                attempts=attempt,
+                            )
+                        current = target
+                        continue
+                    if status == 429 or (status >= 500 and status not in _NO_RETRY_5XX):
+                        wait = parse_retry_after(response.headers.get("retry-after"))
+                        raise _Retry(f"HTTP {status} {response.reason_phrase}".strip(), wait, status)
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > limit:
                         raise ResponseTooLarge(
-                            f"response passed the {limit}-byte limit; download aborted",
+                            f"response of {int(declared)} bytes is larger than the {limit}-byte limit",
                             url=final,
                             status=status,
                             attempts=attempt,
                         )
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise _Retry(f"response took longer than {self.settings.total_timeout:g} s")
-                    chunks.append(chunk)
-                content = b"".join(chunks)
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > limit:
+                            raise ResponseTooLarge(
+                                f"response passed the {limit}-byte limit; download aborted",
+                                url=final,
+                                status=status,
+                                attempts=attempt,
+                            )
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise _Retry(f"response took longer than {self.settings.total_timeout:g} s")
+                        chunks.append(chunk)
+                    content = b"".join(chunks)
+                    break
+        except OriginRefused as exc:
+            exc.attempts = attempt
+            raise
         except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from None
+            raise _Retry(f"timed out ({type(exc).__name__}: {_scrub(str(exc), hop.secrets) or 'no detail'})") from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise HttpError(f"cannot request this URL: {exc}", url=shown, attempts=attempt) from None
+            raise HttpError(
+                f"cannot request this URL: {_scrub(str(exc), hop.secrets)}", url=shown, attempts=attempt
+            ) from None
         except httpx.TransportError as exc:
-            raise _Retry(f"connection failed ({type(exc).__name__}: {exc or 'no detail'})") from None
+            detail = _scrub(str(exc), hop.secrets) or "no detail"
+            raise _Retry(f"connection failed ({type(exc).__name__}: {detail})") from None
         except httpx.DecodingError as exc:
             raise HttpError(f"body does not decode ({exc})", url=shown, attempts=attempt) from None
-        except httpx.TooManyRedirects as exc:
-            raise HttpError(f"too many redirects ({exc})", url=shown, attempts=attempt) from None
         self.stats.add(received=size)
         if stats is not None:
             stats.add(received=size)
         if status >= 400 and status not in allow_status:
-            snippet = content[:200].decode("utf-8", errors="replace").replace("\n", " ").strip()
+            snippet = body_snippet(content, hop.secrets)
             raise HttpStatusError(
                 f"HTTP {status}{': ' + snippet if snippet else ''}", url=final, status=status, attempts=attempt
             )
         if expect is not None and status < 400:
             _check_type(expect, response.headers.get("content-type", ""), content, final, attempt)
         return HttpResponse(url=final, status=status, headers=response.headers, content=content, attempts=attempt)
+
+
+def _scrub(text: str, secrets: Collection[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """What one request may send where: its origin, the allowed redirect origins, headers and credential."""
+
+    origin: str
+    allowed: frozenset[str]
+    headers: dict[str, str]
+    credential: BoundCredential | None
+    secrets: tuple[str, ...]
+
+    def request_for(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str]]:
+        """The URL and headers of a hop to ``url``: credentials only when it is on the request's origin."""
+        same = origin_of(str(url)) == self.origin
+        headers = {k: v for k, v in self.headers.items() if same or k.lower() not in _SENSITIVE_HEADERS}
+        cred = self.credential
+        if cred is not None:
+            if cred.header:
+                headers = {k: v for k, v in headers.items() if k.lower() != cred.header.lower()}
+            if same and cred.origin == self.origin:
+                if cred.query_param:
+                    url = url.copy_set_param(cred.query_param, cred.value)
+                elif cred.header:
+                    headers[cred.header] = cred.prefix + cred.value
+        return url, headers
+
+    def without_credential(self, url: httpx.URL) -> httpx.URL:
+        """``url`` without the credential's query parameter (a server may echo it into a Location)."""
+        cred = self.credential
+        if cred is not None and cred.query_param and cred.query_param in url.params:
+            return url.copy_remove_param(cred.query_param)
+        return url
 
 
 _shared: HttpClient | None = None

@@ -13,12 +13,19 @@ passing a file path or extra folders to search). It declares:
 
 The core reads no environment: callers pass the extra folders. ``museum_sync.pipeline.profiles`` passes the
 configured ones (``MUSEUM_SYNC_PROFILE_PATH``).
+
+A profile is data a museum writes, so its ``[harvest]`` table may not pick secrets: it names a credential
+(``credential = "<NAME>"``) that the operator declares as ``MUSEUM_SYNC_CREDENTIAL_<NAME>`` together with
+the one origin it may be sent to (``museum_sync.settings``), and its static ``headers`` may not carry
+credentials (``Authorization``, ``Cookie``, ``Proxy-Authorization``) or redirect the ``Host``. The old
+``auth_env`` key is accepted for one release only when it names a ``MUSEUM_SYNC_CREDENTIAL_*`` variable.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -29,11 +36,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from museum_sync.core.exceptions import ProfileError
 
 __all__ = [
+    "CREDENTIAL_ENV_PREFIX",
+    "FORBIDDEN_HEADERS",
     "FieldSpec",
     "FieldType",
     "Policy",
     "Profile",
     "SourceFormat",
+    "credential_name_problem",
+    "harvest_table_problems",
     "list_profiles",
     "load_profile",
     "profile_search_path",
@@ -43,6 +54,61 @@ SourceFormat = Literal["csv", "jsonl", "json", "lido", "oai_dc"]
 FieldType = Literal["string", "integer", "number", "boolean", "date", "url", "object", "array"]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
+
+#: Where the operator declares harvest credentials; a profile names only the ``<NAME>`` after it.
+CREDENTIAL_ENV_PREFIX = "MUSEUM_SYNC_CREDENTIAL_"
+#: Static headers a profile may not set: credentials come only from a declared credential, bound to its origin.
+FORBIDDEN_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
+_CREDENTIAL_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def credential_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a credential (``None`` when it can)."""
+    if not _CREDENTIAL_NAME.fullmatch(name):
+        return "a credential name is upper-case letters, digits and _, starting with a letter"
+    if name.endswith("_ORIGIN"):
+        return "a credential name may not end in _ORIGIN (that suffix names its origin)"
+    return None
+
+
+def harvest_table_problems(table: Mapping[str, Any]) -> list[str]:
+    """What a ``[harvest]`` table may not do with credentials and headers, one ``key: reason`` each.
+
+    Shared by profile loading and the harvest configs, so a table built in code is held to the same rules.
+    Messages name keys and variable names, never a secret's value (the core never reads one).
+    """
+    problems = []
+    credential = table.get("credential")
+    auth_env = table.get("auth_env")
+    if credential is not None:
+        problem = credential_name_problem(credential) if isinstance(credential, str) else "must be a name"
+        if problem:
+            problems.append(f"credential = {credential!r}: {problem}")
+    if auth_env is not None:
+        name = auth_env.removeprefix(CREDENTIAL_ENV_PREFIX) if isinstance(auth_env, str) else None
+        if name is None or name == auth_env or credential_name_problem(name):
+            problems.append(
+                f"auth_env = {auth_env!r}: a profile may not name an environment variable; name a credential "
+                f'instead (credential = "<NAME>", declared by the operator as {CREDENTIAL_ENV_PREFIX}<NAME> '
+                "with its _ORIGIN)"
+            )
+        elif credential is not None and credential != name:
+            problems.append(f"auth_env = {auth_env!r} and credential = {credential!r} disagree: keep credential")
+    headers = table.get("headers")
+    if headers is not None:
+        if not isinstance(headers, Mapping):
+            problems.append("headers: must be a table of header names and values")
+        else:
+            for header in headers:
+                if str(header).strip().lower() in FORBIDDEN_HEADERS:
+                    problems.append(
+                        f"headers.{header}: a profile may not set {header}; credentials come from "
+                        'credential = "<NAME>" (sent only to its origin)'
+                    )
+    auth_header = table.get("auth_header")
+    if isinstance(auth_header, str) and auth_header.strip().lower() in ("host", "proxy-authorization"):
+        problems.append(f"auth_header = {auth_header!r}: a credential may not be sent as {auth_header}")
+    return problems
 
 
 class FieldSpec(BaseModel):
@@ -104,6 +170,14 @@ class Profile(BaseModel):
     def _one_char(cls, value: str) -> str:
         if len(value) != 1:
             raise ValueError("delimiter must be one character")
+        return value
+
+    @field_validator("harvest")
+    @classmethod
+    def _safe_harvest(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        problems = harvest_table_problems(value) if value else []
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @model_validator(mode="after")
@@ -179,4 +253,5 @@ def _load_file(path: Path, _mtime_ns: int, _size: int) -> Profile:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(profile)'}: {err['msg']}" for err in exc.errors()
         )
-        raise ProfileError(f"{path}: invalid profile: {problems}") from exc
+        # Not chained: pydantic's error repeats the input, and a [harvest] table may hold a pasted secret.
+        raise ProfileError(f"{path}: invalid profile: {problems}") from None

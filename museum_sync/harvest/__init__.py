@@ -5,6 +5,10 @@ A harvest writes ``<artifact root>/snapshots/<export_id>/`` (``snapshot.jsonl`` 
 Harvests are resumable (a killed one continues from its last checkpointed page), incremental (OAI
 ``from``/``until``, API ``since``; deletions listed in the manifest) and polite (one pooled client,
 ``Retry-After``, backoff with jitter, a User-Agent naming museum-sync). No Dagster here.
+
+Safe by default: a profile names a declared credential, sent only to its origin (``auth``); redirects and
+next links stay on the harvest's origin (``clients.http``); ``incremental=True`` starts where the last
+successful harvest of the source ended (``watermarks``, ``<artifact root>/harvests/<source>.json``).
 """
 
 from museum_sync.harvest.json_api import JsonApiConfig, harvest_json_api, json_api_config

@@ -16,31 +16,39 @@ filters by date on another endpoint (AIC: the search endpoint), which may need t
 names in ``since_fields_param`` to return whole records. (Deletions: museum JSON APIs list only what
 exists; a full harvest replaces the set, so withdrawn records are found at publication.)
 
-Credentials come from the environment only (``auth_env``): a header (``auth_header``, ``auth_prefix``)
-or a query parameter (``auth_query_param``). They are never written to a checkpoint or a manifest, are
-stripped from next links before checkpointing, and are not sent to a next link on another host.
+Incremental by default where it matters: ``incremental=True`` without ``since`` starts at the source's
+high-water mark (``harvest.watermarks``: the previous harvest's start, less ``since_overlap_s`` for clock
+skew), or harvests everything when there is none.
+
+Credentials: the profile names a declared credential (``credential = "<NAME>"``, see ``harvest.auth``), sent
+as a header (``auth_header``, ``auth_prefix``) or a query parameter (``auth_query_param``) to its origin
+only. They are never written to a checkpoint or a manifest and are stripped from next links before
+checkpointing. Next links stay on the harvest's origin (or one on ``MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS``,
+where no credential is sent); a link elsewhere fails the harvest.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from museum_sync.clients.artifacts import ArtifactStore
-from museum_sync.clients.http import REDACTED, HttpClient, HttpError, HttpStats, get_client
+from museum_sync.clients.http import REDACTED, BoundCredential, HttpClient, HttpError, HttpStats, get_client
 from museum_sync.core import keys
 from museum_sync.core.profiles import Profile
+from museum_sync.harvest import watermarks
+from museum_sync.harvest.auth import bind_credential, check_table, config_problems, credential_name
 from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest, recorded_url
 from museum_sync.pipeline.profiles import load_profile
 from museum_sync.redaction import redact
+from museum_sync.settings import env_name, get_settings, origin_of
 
 __all__ = ["JsonApiConfig", "harvest_json_api", "json_api_config"]
 
@@ -63,8 +71,10 @@ class JsonApiConfig(BaseModel):
     since_url: str | None = None
     since_params: dict[str, str] = Field(default_factory=dict)
     since_fields_param: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    auth_env: str | None = None
+    since_overlap_s: float = Field(default=3600.0, ge=0.0)  # next since = start - this (clock skew)
+    headers: dict[str, str] = Field(default_factory=dict)  # never Authorization/Cookie (core.profiles)
+    credential: str | None = None  # a declared MUSEUM_SYNC_CREDENTIAL_<NAME>
+    auth_env: str | None = None  # deprecated spelling: "MUSEUM_SYNC_CREDENTIAL_<NAME>" only
     auth_header: str = "Authorization"
     auth_prefix: str = ""
     auth_query_param: str | None = None
@@ -74,6 +84,11 @@ class JsonApiConfig(BaseModel):
     chunk_size: int | None = Field(default=None, ge=1)
     max_partial_age_hours: float | None = Field(default=48.0, gt=0)
     max_bytes: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe(cls, data: Any) -> Any:
+        return check_table(data)
 
     @field_validator("items")
     @classmethod
@@ -92,7 +107,10 @@ def json_api_config(profile: Profile | str | Path, **overrides: Any) -> JsonApiC
     data = dict(loaded.harvest)
     data.setdefault("profile", loaded.origin or loaded.name)  # the file itself: resolvable off the search path
     data.update(overrides)
-    return JsonApiConfig.model_validate(data)
+    try:
+        return JsonApiConfig.model_validate(data)
+    except ValidationError as exc:
+        raise HarvestError(f"{loaded.origin or loaded.name}: [harvest]: {config_problems(exc)}") from None
 
 
 def _dig(doc: Any, path: str) -> tuple[bool, Any]:
@@ -114,17 +132,13 @@ def _strip_param(url: str, name: str | None) -> str:
     return str(parsed.copy_remove_param(name))
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parsed = httpx.URL(url)
-    return parsed.scheme, parsed.host, parsed.port
-
-
 def harvest_json_api(
     config: JsonApiConfig | Profile | str,
     store: ArtifactStore,
     *,
     source: str | None = None,
     since: str | None = None,
+    incremental: bool = False,
     state_dir: Path | None = None,
     client: HttpClient | None = None,
     now: datetime | None = None,
@@ -132,7 +146,9 @@ def harvest_json_api(
     """Harvest every page into ``<store>/snapshots/<export_id>/snapshot.jsonl``; resume a killed harvest.
 
     ``config`` is a ``JsonApiConfig`` or a profile (object, name or path) with a ``[harvest]`` table.
-    ``source`` defaults to the profile name. ``since`` makes the harvest incremental.
+    ``source`` defaults to the profile name. ``since`` makes the harvest incremental; ``incremental``
+    without ``since`` starts at the source's high-water mark (a full harvest when there is none, or when the
+    API has no ``since_param``). A harvest that covered the mark moves it once its snapshot is published.
     """
     cfg = config if isinstance(config, JsonApiConfig) else json_api_config(config)
     if not cfg.profile:
@@ -141,17 +157,30 @@ def harvest_json_api(
     slug = keys.slug(source or Path(profile_name).stem)
     if since is not None and not cfg.since_param:
         raise HarvestError(f"{slug}: this API config has no since_param; it cannot harvest incrementally")
+    scope = watermarks.scope_of(
+        {
+            "protocol": "json_api",
+            "url": recorded_url(cfg.url),
+            "since_url": recorded_url(cfg.since_url) if cfg.since_url else None,
+            "since_param": cfg.since_param,
+            "items": cfg.items,
+        }
+    )
+    previous = watermarks.read_watermark(store, slug, scope)
+    if since is None and incremental and cfg.since_param and previous is not None:
+        since = previous.next_from
     client = client or get_client()
     stats = HttpStats()
-    secret: str | None = None
-    if cfg.auth_env:
-        secret = os.environ.get(cfg.auth_env)
-        if not secret:
-            raise HarvestError(f"{slug}: set {cfg.auth_env} (credentials for {redact(cfg.url, mask=REDACTED)})")
-    headers = dict(cfg.headers)
-    if secret and not cfg.auth_query_param:
-        headers[cfg.auth_header] = cfg.auth_prefix + secret
     url = cfg.since_url if since is not None and cfg.since_url else cfg.url
+    credential = bind_credential(
+        credential_name(cfg.credential, cfg.auth_env),
+        where=slug,
+        urls=[url],
+        header=cfg.auth_header,
+        prefix=cfg.auth_prefix,
+        query_param=cfg.auth_query_param,
+    )
+    headers = dict(cfg.headers)
     params = dict(cfg.params)
     if since is not None:
         params.update(cfg.since_params)
@@ -175,19 +204,32 @@ def harvest_json_api(
         params=harvest_params,
         max_age_hours=cfg.max_partial_age_hours,
     ) as partial:
-        _Pager(cfg, partial, client, stats, url, params, headers, secret).run()
-        started = datetime.fromisoformat(partial.checkpoint.started_at)
-        return partial.publish(
+        _Pager(cfg, partial, client, stats, url, params, headers, credential).run()
+        started = datetime.fromisoformat(partial.checkpoint.started_at) - timedelta(seconds=cfg.since_overlap_s)
+        next_from = started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        result = partial.publish(
             store,
             kind="incremental" if since is not None else "full",
             profile=profile_name,
             chunk_size=cfg.chunk_size,
             harvest={"since_param": cfg.since_param},
             source_url=recorded_url(url),
-            next_from=started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            next_from=next_from,
             stats=stats,
             now=now,
         )
+    # Published (or found nothing): only now may the mark move, and only when this harvest reached back to it.
+    if cfg.since_param and watermarks.covers(since, previous):
+        watermarks.write_watermark(
+            store,
+            source=slug,
+            protocol="json_api",
+            scope=scope,
+            next_from=next_from,
+            export_id=result.export_id,
+            window_from=since,
+        )
+    return result
 
 
 class _Pager:
@@ -202,20 +244,33 @@ class _Pager:
         url: str,
         params: dict[str, str],
         headers: dict[str, str],
-        secret: str | None,
+        credential: BoundCredential | None,
     ) -> None:
         self.cfg, self.partial, self.client, self.stats = cfg, partial, client, stats
-        self.url, self.params, self.headers, self.secret = url, params, headers, secret
-        self.origin = _origin(url)
+        self.url, self.params, self.headers, self.credential = url, params, headers, credential
+        self.origin = origin_of(url)
+        self.allowed = frozenset({self.origin, *get_settings().http.allowed_origin_set})
 
-    def _request_for(self, cursor: Mapping[str, Any] | None) -> tuple[str, dict[str, str]]:
+    def _request_for(self, cursor: Mapping[str, Any] | None) -> tuple[str, dict[str, str], BoundCredential | None]:
+        """URL, parameters and credential of the next page (the credential only on its own origin)."""
         cfg = self.cfg
         if cursor and "url" in cursor:
             url, params = str(cursor["url"]), {}
-            if self.secret and _origin(url) != self.origin:
+            try:
+                origin = origin_of(url)
+            except ValueError as exc:
                 raise HarvestError(
-                    f"{self.partial.checkpoint.source}: next link {redact(url, mask=REDACTED)} leaves "
-                    f"{self.origin[1]}; refusing to send credentials there"
+                    f"{self.partial.checkpoint.source}: next link {redact(url, mask=REDACTED)}: {exc}"
+                ) from None
+            if origin not in self.allowed:
+                raise HarvestError(
+                    f"{self.partial.checkpoint.source}: next link {redact(url, mask=REDACTED)} leaves {self.origin}; "
+                    f"refusing to follow it (add {origin} to {env_name('http.allowed_origins')} to allow it)"
+                )
+            if self.url.startswith("https:") and not url.startswith("https:"):
+                raise HarvestError(
+                    f"{self.partial.checkpoint.source}: next link {redact(url, mask=REDACTED)} leaves https; "
+                    "refusing to follow it"
                 )
         else:
             url, params = self.url, dict(self.params)
@@ -223,9 +278,10 @@ class _Pager:
                 params[cfg.page_param] = str(cursor["page"] if cursor else cfg.first_page)
             elif cfg.offset_param:
                 params[cfg.offset_param] = str(cursor["offset"] if cursor else 0)
-        if self.secret and cfg.auth_query_param:
-            params[cfg.auth_query_param] = self.secret
-        return url, params
+        credential = self.credential
+        if credential is not None and origin_of(url) != credential.origin:
+            credential = None  # an allow-listed origin gets the request, never the credential
+        return url, params, credential
 
     def run(self) -> None:
         cfg, cp = self.cfg, self.partial.checkpoint
@@ -234,13 +290,19 @@ class _Pager:
             if cp.pages >= cfg.max_pages:
                 raise HarvestError(f"{cp.source}: more than max_pages={cfg.max_pages} pages; raise it or check paging")
             cursor = cp.cursor
-            url, params = self._request_for(cursor)
+            url, params, credential = self._request_for(cursor)
             where = f"page {cp.pages + 1}"
             if fetched and cfg.page_delay:
                 time.sleep(cfg.page_delay)
             try:
                 response = self.client.get(
-                    url, params=params, headers=self.headers, expect="json", stats=self.stats, max_bytes=cfg.max_bytes
+                    url,
+                    params=params,
+                    headers=self.headers,
+                    expect="json",
+                    stats=self.stats,
+                    max_bytes=cfg.max_bytes,
+                    credential=credential,
                 )
             except HttpError as exc:
                 raise HarvestError(

@@ -5,7 +5,8 @@ The protocol as museum-sync uses it:
 - ``Identify`` first: its ``granularity`` decides how ``from``/``until`` are written (``YYYY-MM-DD`` or
   ``YYYY-MM-DDThh:mm:ssZ``; a repository must reject the finer form if it only knows days). The
   ``responseDate`` of the first ListRecords page becomes ``next_from`` for the next incremental
-  harvest: the repository's clock, not ours.
+  harvest: the repository's clock, not ours. It is kept as the source's high-water mark
+  (``harvest.watermarks``); ``incremental=True`` without a ``from`` starts there.
 - ``ListMetadataFormats`` (unless ``check_format=False``): a prefix the repository does not offer fails
   before any record is requested, naming the prefixes it does offer.
 - ``ListRecords`` with ``metadataPrefix``, optional ``set``/``from``/``until``, then ``resumptionToken``
@@ -18,6 +19,8 @@ The protocol as museum-sync uses it:
 - Deleted records (``header status="deleted"``) are collected as deletions: their OAI identifiers go
   to ``deleted_ids`` in the manifest for incremental publication; they add no line to the snapshot.
 
+Credentials: ``credential = "<NAME>"`` (``harvest.auth``), sent only to ``base_url``'s origin.
+
 All XML goes through ``core.lido``'s safe parser (no DTD, no network, no entity substitution; documents
 declaring entities are refused), so an entity-expansion or external-entity response fails the harvest
 before anything is expanded or fetched. Records are serialised one per line exactly as
@@ -27,7 +30,6 @@ same records have the same bytes.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,10 +38,19 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from museum_sync.clients.artifacts import ArtifactStore
-from museum_sync.clients.http import REDACTED, HttpClient, HttpError, HttpResponse, HttpStats, get_client
+from museum_sync.clients.http import (
+    REDACTED,
+    BoundCredential,
+    HttpClient,
+    HttpError,
+    HttpResponse,
+    HttpStats,
+    body_snippet,
+    get_client,
+)
 from museum_sync.core.exceptions import SourceError
 from museum_sync.core.keys import slug
 from museum_sync.core.lido import (  # the one safe parse (entities refused), shared on purpose
@@ -48,6 +59,8 @@ from museum_sync.core.lido import (  # the one safe parse (entities refused), sh
     parse_xml_bytes,
 )
 from museum_sync.core.profiles import Profile
+from museum_sync.harvest import watermarks
+from museum_sync.harvest.auth import bind_credential, check_table, config_problems, credential_name
 from museum_sync.harvest.snapshot import HarvestError, HarvestResult, PartialHarvest, recorded_url
 from museum_sync.pipeline.profiles import load_profile
 from museum_sync.redaction import redact
@@ -80,11 +93,12 @@ _DEFAULT_PROFILES = {"lido": "lido_xml"}
 class OaiError(HarvestError):
     """The repository answered with an OAI-PMH ``<error code=...>``."""
 
-    def __init__(self, code: str, message: str, url: str) -> None:
+    def __init__(self, code: str, message: str, url: str, response_date: str | None = None) -> None:
         super().__init__(f"{url}: OAI-PMH error {code}{': ' + message if message else ''}")
         self.code = code
         self.message = message
         self.url = url
+        self.response_date = response_date  # the repository's clock (noRecordsMatch still moves the mark)
 
 
 class OaiProtocolError(HarvestError):
@@ -109,11 +123,17 @@ class OaiConfig(BaseModel):
     check_format: bool = True
     max_restarts: int = Field(default=1, ge=0)
     max_partial_age_hours: float | None = Field(default=48.0, gt=0)
-    headers: dict[str, str] = Field(default_factory=dict)
-    auth_env: str | None = None  # name of the env variable holding the auth header's value
+    headers: dict[str, str] = Field(default_factory=dict)  # never Authorization/Cookie (core.profiles)
+    credential: str | None = None  # a declared MUSEUM_SYNC_CREDENTIAL_<NAME>, sent as the auth header
+    auth_env: str | None = None  # deprecated spelling: "MUSEUM_SYNC_CREDENTIAL_<NAME>" only
     auth_header: str = "Authorization"
     auth_prefix: str = ""  # e.g. "Bearer "
     max_bytes: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe(cls, data: Any) -> Any:
+        return check_table(data)
 
     @model_validator(mode="after")
     def _profile_known(self) -> OaiConfig:
@@ -125,16 +145,15 @@ class OaiConfig(BaseModel):
     def profile_name(self) -> str:
         return self.profile or _DEFAULT_PROFILES[self.metadata_prefix]
 
-    def request_headers(self) -> dict[str, str]:
-        headers = dict(self.headers)
-        if self.auth_env:
-            value = os.environ.get(self.auth_env)
-            if not value:
-                raise HarvestError(
-                    f"{redact(self.base_url, mask=REDACTED)}: set {self.auth_env} (the {self.auth_header} value)"
-                )
-            headers[self.auth_header] = self.auth_prefix + value
-        return headers
+    def bound_credential(self, where: str) -> BoundCredential | None:
+        """The declared credential for ``base_url``'s origin (``HarvestError`` if it is for another one)."""
+        return bind_credential(
+            credential_name(self.credential, self.auth_env),
+            where=where,
+            urls=[self.base_url],
+            header=self.auth_header,
+            prefix=self.auth_prefix,
+        )
 
 
 def oai_config(profile: Profile | str | Path, **overrides: Any) -> OaiConfig:
@@ -145,7 +164,10 @@ def oai_config(profile: Profile | str | Path, **overrides: Any) -> OaiConfig:
     data = dict(loaded.harvest)
     data.setdefault("profile", loaded.origin or loaded.name)  # the file itself: resolvable off the search path
     data.update(overrides)
-    return OaiConfig.model_validate(data)
+    try:
+        return OaiConfig.model_validate(data)
+    except ValidationError as exc:
+        raise HarvestError(f"{loaded.origin or loaded.name}: [harvest]: {config_problems(exc)}") from None
 
 
 @dataclass(frozen=True)
@@ -180,7 +202,7 @@ def _text(el: etree._Element | None) -> str | None:
 
 
 def _snippet(content: bytes) -> str:
-    return repr(content[:160].decode("utf-8", errors="replace").replace("\n", " ").strip())
+    return repr(body_snippet(content))
 
 
 def _request(
@@ -191,6 +213,7 @@ def _request(
     headers: Mapping[str, str] | None,
     stats: HttpStats | None,
     max_bytes: int | None = None,
+    credential: BoundCredential | None = None,
 ) -> tuple[HttpResponse, etree._Element]:
     """One OAI-PMH request: fetch, parse safely, check the envelope, raise ``OaiError`` on an error element."""
     response = client.get(
@@ -201,6 +224,7 @@ def _request(
         allow_status=_OAI_ERROR_STATUSES,
         stats=stats,
         max_bytes=max_bytes,
+        credential=credential,
     )
     try:
         root = parse_xml_bytes(response.content, response.url)
@@ -216,7 +240,7 @@ def _request(
     if errors:
         code = errors[0].get("code") or "unknown"
         message = "; ".join(t for e in errors if (t := _text(e)))
-        raise OaiError(code, message, response.url)
+        raise OaiError(code, message, response.url, _text(root.find(_O + "responseDate")))
     if response.status >= 400:
         raise OaiProtocolError(f"{response.url}: HTTP {response.status} without an OAI-PMH error element")
     return response, root
@@ -228,9 +252,12 @@ def identify(
     client: HttpClient | None = None,
     headers: Mapping[str, str] | None = None,
     stats: HttpStats | None = None,
+    credential: BoundCredential | None = None,
 ) -> Identify:
     """``verb=Identify``: repository name, granularity (day when the repository does not say), deletion policy."""
-    _, root = _request(client or get_client(), base_url, {"verb": "Identify"}, headers=headers, stats=stats)
+    _, root = _request(
+        client or get_client(), base_url, {"verb": "Identify"}, headers=headers, stats=stats, credential=credential
+    )
     node = root.find(_O + "Identify")
     if node is None:
         raise OaiProtocolError(f"{redact(base_url, mask=REDACTED)}: Identify response without <Identify>")
@@ -253,8 +280,16 @@ def list_metadata_formats(
     client: HttpClient | None = None,
     headers: Mapping[str, str] | None = None,
     stats: HttpStats | None = None,
+    credential: BoundCredential | None = None,
 ) -> list[MetadataFormat]:
-    _, root = _request(client or get_client(), base_url, {"verb": "ListMetadataFormats"}, headers=headers, stats=stats)
+    _, root = _request(
+        client or get_client(),
+        base_url,
+        {"verb": "ListMetadataFormats"},
+        headers=headers,
+        stats=stats,
+        credential=credential,
+    )
     return [
         MetadataFormat(
             prefix=_text(f.find(_O + "metadataPrefix")) or "",
@@ -272,6 +307,7 @@ def list_sets(
     headers: Mapping[str, str] | None = None,
     stats: HttpStats | None = None,
     max_pages: int = 1000,
+    credential: BoundCredential | None = None,
 ) -> list[OaiSet]:
     """Every set, following resumption tokens; ``[]`` for a repository without sets (``noSetHierarchy``)."""
     client = client or get_client()
@@ -279,7 +315,7 @@ def list_sets(
     sets: list[OaiSet] = []
     for _ in range(max_pages):
         try:
-            _, root = _request(client, base_url, params, headers=headers, stats=stats)
+            _, root = _request(client, base_url, params, headers=headers, stats=stats, credential=credential)
         except OaiError as exc:
             if exc.code == "noSetHierarchy":
                 return []
@@ -345,26 +381,43 @@ def harvest_oai(
     store: ArtifactStore,
     *,
     source: str,
+    incremental: bool = False,
     state_dir: Path | None = None,
     client: HttpClient | None = None,
     now: datetime | None = None,
 ) -> HarvestResult:
     """Harvest ``ListRecords`` into ``<store>/snapshots/<export_id>/``, resuming a killed harvest of the same key.
 
-    ``state_dir`` holds the partial harvests (default ``<store root>/snapshots``; it should be on the same
-    filesystem). Returns the export id (``None`` when the list was empty) and the stats.
+    ``incremental`` without a ``from`` in ``config`` starts at the source's high-water mark (the previous
+    harvest's ``responseDate``; a full harvest when there is none). A harvest that covered the mark moves it
+    once its snapshot is published. ``state_dir`` holds the partial harvests (default ``<store root>/snapshots``;
+    it should be on the same filesystem). Returns the export id (``None`` when the list was empty) and the stats.
     """
-    cfg = config if isinstance(config, OaiConfig) else OaiConfig.model_validate(dict(config))
+    try:
+        cfg = config if isinstance(config, OaiConfig) else OaiConfig.model_validate(dict(config))
+    except ValidationError as exc:
+        raise HarvestError(f"{slug(source)}: [harvest]: {config_problems(exc)}") from None
     client = client or get_client()
     source = slug(source)  # as it appears in export ids
     stats = HttpStats()
-    headers = cfg.request_headers()
+    credential = cfg.bound_credential(source)
+    headers = dict(cfg.headers)
     base = cfg.base_url
     shown = recorded_url(base)
+    scope = watermarks.scope_of(
+        {"protocol": "oai-pmh", "base_url": shown, "metadata_prefix": cfg.metadata_prefix, "set": cfg.set_spec}
+    )
+    previous = watermarks.read_watermark(store, source, scope)
+    window = cfg.from_
+    if window is None and incremental and previous is not None:
+        window = previous.next_from
     try:
-        repo = identify(base, client=client, headers=headers, stats=stats)
+        repo = identify(base, client=client, headers=headers, stats=stats, credential=credential)
         if cfg.check_format:
-            offered = [f.prefix for f in list_metadata_formats(base, client=client, headers=headers, stats=stats)]
+            offered = [
+                f.prefix
+                for f in list_metadata_formats(base, client=client, headers=headers, stats=stats, credential=credential)
+            ]
             if cfg.metadata_prefix not in offered:
                 raise HarvestError(
                     f"{source}: {shown} does not offer metadataPrefix {cfg.metadata_prefix!r}; "
@@ -372,7 +425,7 @@ def harvest_oai(
                 )
     except HttpError as exc:
         raise HarvestError(f"{source}: {exc}") from exc
-    from_ = format_datestamp(cfg.from_, repo.granularity, bound="from")
+    from_ = format_datestamp(window, repo.granularity, bound="from")
     until = format_datestamp(cfg.until, repo.granularity, bound="until")
     if from_ and until and from_ > until:
         raise HarvestError(f"{source}: from {from_} is after until {until}")
@@ -391,10 +444,10 @@ def harvest_oai(
         params=params,
         max_age_hours=cfg.max_partial_age_hours,
     ) as partial:
-        _harvest_pages(cfg, partial, client, headers, stats, _list_params(cfg, from_, until))
+        _harvest_pages(cfg, partial, client, headers, stats, _list_params(cfg, from_, until), credential)
         response_date = partial.checkpoint.info.get("response_date")
         next_from = format_datestamp(response_date, repo.granularity) if response_date else None
-        return partial.publish(
+        result = partial.publish(
             store,
             kind="incremental" if from_ else "full",
             profile=cfg.profile_name,
@@ -411,6 +464,19 @@ def harvest_oai(
             stats=stats,
             now=now,
         )
+    # Published (or found nothing): only now may the mark move, and only when this harvest reached back to it
+    # and up to the present (an `until` window leaves the time after it unharvested).
+    if next_from and until is None and watermarks.covers(from_, previous):
+        watermarks.write_watermark(
+            store,
+            source=source,
+            protocol="oai-pmh",
+            scope=scope,
+            next_from=next_from,
+            export_id=result.export_id,
+            window_from=from_,
+        )
+    return result
 
 
 def _harvest_pages(
@@ -420,6 +486,7 @@ def _harvest_pages(
     headers: Mapping[str, str],
     stats: HttpStats,
     first: dict[str, str],
+    credential: BoundCredential | None = None,
 ) -> None:
     cp = partial.checkpoint
     fetched = 0
@@ -432,12 +499,21 @@ def _harvest_pages(
             time.sleep(cfg.page_delay)
         try:
             response, root = _request(
-                client, cfg.base_url, params, headers=headers, stats=stats, max_bytes=cfg.max_bytes
+                client,
+                cfg.base_url,
+                params,
+                headers=headers,
+                stats=stats,
+                max_bytes=cfg.max_bytes,
+                credential=credential,
             )
         except OaiError as exc:
             if exc.code == "noRecordsMatch":
                 # An empty (incremental) list; after a token it can only mean the list ended.
-                partial.append_page([], cursor=None, done=True, stats=stats, info={"no_records_match": True})
+                empty: dict[str, Any] = {"no_records_match": True}
+                if not token and exc.response_date:
+                    empty["response_date"] = exc.response_date  # nothing changed up to then: the mark may move
+                partial.append_page([], cursor=None, done=True, stats=stats, info=empty)
                 return
             if exc.code == "badResumptionToken" and token:
                 if cp.restarts >= cfg.max_restarts:
