@@ -4,7 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench dev clean
+# The lowest elasticsearch-py pyproject.toml declares, in a venv of its own: that elasticsearch and the lowest
+# elastic-transport it accepts, over the main venv's other packages (a .pth), so the search client's tests
+# run against the lower bound (museum_sync_tests/clients/test_es_compat.py) without a second full install.
+ES_MIN      := $(shell sed -n 's/^ *"elasticsearch>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+ESMIN       := .venv-esmin
+ESMIN_STAMP := $(ESMIN)/.installed-$(ES_MIN)-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install esmin demo test lint bench dev clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "museum-sync needs Python 3.11 or newer")'
@@ -15,13 +22,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(ESMIN_STAMP): $(STAMP)
+	@test -n '$(ES_MIN)' || { echo 'no "elasticsearch>=X,..." line in pyproject.toml'; exit 1; }
+	@test -x $(ESMIN)/bin/python || $(BIN)/python -m venv $(ESMIN)
+	$(ESMIN)/bin/python -m pip install --quiet 'elasticsearch==$(ES_MIN)'
+	$(ESMIN)/bin/python -m pip install --quiet "elastic-transport==$$($(ESMIN)/bin/python -c 'import re; from importlib.metadata import requires; print(next(re.search(r">=\s*([0-9.]+)", r).group(1) for r in requires("elasticsearch") if r.startswith("elastic-transport")))')"
+	$(ESMIN)/bin/python -c 'import sys, sysconfig; from pathlib import Path; Path(sysconfig.get_paths()["purelib"], "zz_museum_sync_main_venv.pth").write_text(f"import site; site.addsitedir({sys.argv[1]!r})\n")' "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	@rm -f $(ESMIN)/.installed-* && touch $@
+
+esmin: $(ESMIN_STAMP)
+
 ## Sync the sample exports end to end on embedded PostgreSQL + Redis with real Celery workers.
 demo: $(STAMP)
 	$(BIN)/museum-sync demo
 
 ## The whole test suite (real PostgreSQL, Redis, Celery workers and Dagster; embedded unless
 ## MUSEUM_SYNC_PG_URL / MUSEUM_SYNC_REDIS_URL are set).
-test: $(STAMP)
+test: $(STAMP) $(ESMIN_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -38,4 +55,4 @@ dev: $(STAMP)
 	$(BIN)/museum-sync dev
 
 clean:
-	rm -rf .state $(VENV)
+	rm -rf .state $(VENV) $(ESMIN)

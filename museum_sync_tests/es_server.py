@@ -19,12 +19,16 @@ where Elasticsearch is strict, so a request that works here has the shape a clus
 - ``_aliases`` applies all its actions or none; ``remove`` with ``must_exist`` (or unset) fails with 404
   when the alias is not on that index;
 - indices are not auto-created by ``_bulk`` (as with ``action.auto_create_index: false``): writing to an
-  index that was never created is a client bug this server reports as a 404 item.
+  index that was never created is a client bug this server reports as a 404 item;
+- ``DELETE /<index>`` refuses wildcards and ``_all`` (``action.destructive_requires_name: true``, the
+  default since Elasticsearch 8): only exact names are deleted.
 
-Faults are injected from Python (not over HTTP): the next N matching requests answer 429/503, drop the
-connection halfway through the response (after applying the request, or before), or wait; bulk items
-whose id matches a predicate are rejected with 400 or 429 (optionally only the first k times). Every
-request is recorded (method, path, query, headers, body, status) for assertions.
+Faults are injected from Python (not over HTTP): the next N matching requests answer a status (429/502/503/504,
+or a whole request refused: 401 ``security_exception`` with ``WWW-Authenticate``, 403, 404
+``index_not_found_exception``, 413 with an empty body as the HTTP layer sends it), drop the connection
+halfway through the response (after applying the request, or before), or wait; bulk items whose id matches
+a predicate are rejected with 400, 429 or 503 (optionally only the first k times). Every request is
+recorded (method, path, query, headers, body, status) for assertions.
 
 Supported: ``GET|HEAD /``, ``HEAD|GET|PUT|DELETE /<index>``, ``GET|PUT /<index>/_settings``,
 ``GET /<index>/_mapping``, ``POST /<index>/_refresh``, ``GET|POST /<index>/_count``,
@@ -315,6 +319,7 @@ class _Store:
         self.aliases: dict[str, set[str]] = {}
         self.faults: list[_Fault] = []
         self.rejections: list[_DocRejection] = []
+        self.destructive_requires_name = True
 
     # -- names ---------------------------------------------------------------------------------------
 
@@ -714,6 +719,8 @@ class _App:
             return (
                 (200, self.count("_all", payload)) if head == "_count" else (200, self.search("_all", payload, query))
             )
+        if head == "_all" and len(parts) == 1 and method == "DELETE":
+            return 200, self.delete_index(head)
         if head.startswith("_"):
             raise self._no_handler(method, path)
         if len(parts) == 1:
@@ -882,6 +889,12 @@ class _App:
 
     def delete_index(self, expression: str) -> dict[str, Any]:
         with self.store.lock:
+            if self.store.destructive_requires_name and any(
+                p.strip() in ("_all", "*") or "*" in p or "?" in p for p in expression.split(",")
+            ):
+                raise _ApiError(
+                    400, "illegal_argument_exception", "Wildcard expressions or all indices are not allowed"
+                )
             for part in expression.split(","):
                 if part in self.store.aliases and part not in self.store.indices:
                     raise _ApiError(
@@ -1032,6 +1045,12 @@ class _App:
                             f"rejected execution of primary operation [coordinating_and_primary_bytes=0, "
                             f"replica_bytes=0, all_bytes=0, primary_operation_bytes=0, max_coordinating_and_primary_"
                             f"bytes=0] (injected for id {doc_id})",
+                        )
+                    if rejection.status == 503:
+                        raise _ApiError(
+                            503,
+                            "unavailable_shards_exception",
+                            f"[{index.name}][0] primary shard is not active Timeout: [1m] (injected for id {doc_id})",
                         )
                     raise _ApiError(
                         rejection.status,
@@ -1313,7 +1332,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(compat, _ApiError):
             status, payload = compat.status, compat.body()
         elif fault is not None and fault.kind == "status":
-            status, payload = fault.status, self._fault_body(fault.status)
+            status, payload = fault.status, self._fault_body(fault.status, split.path)
         elif fault is not None and fault.kind == "drop" and not fault.after_apply:
             owner._record(method, split.path, query, headers, body, 0)
             self._drop(b'{"partial": ')
@@ -1339,6 +1358,8 @@ class _Handler(BaseHTTPRequestHandler):
             f"application/vnd.elasticsearch+json;compatible-with={match.group(1)}" if match else "application/json",
         )
         self.send_header("X-Elastic-Product", "Elasticsearch")
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="security" charset="UTF-8"')
         self.send_header("Content-Length", str(0 if method == "HEAD" else len(data)))
         self.end_headers()
         if method != "HEAD":
@@ -1370,11 +1391,32 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     @staticmethod
-    def _fault_body(status: int) -> dict[str, Any]:
+    def _fault_body(status: int, path: str = "/") -> dict[str, Any] | None:
+        """What Elasticsearch (or the HTTP layer in front of it) answers with this status."""
+        target = ([unquote(p) for p in path.split("/") if p and not p.startswith("_")] or ["_all"])[0]
         if status == 429:
             error = _ApiError(429, "es_rejected_execution_exception", "rejected execution of coordinating operation")
         elif status == 503:
             error = _ApiError(503, "cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/2/no master];")
+        elif status == 401:
+            error = _ApiError(
+                401,
+                "security_exception",
+                "unable to authenticate with provided credentials and anonymous access is not allowed for this request",
+                header={"WWW-Authenticate": ['Basic realm="security" charset="UTF-8"', "ApiKey"]},
+            )
+        elif status == 403:
+            error = _ApiError(
+                403,
+                "security_exception",
+                f"action [indices:data/write/bulk[s]] is unauthorized for API key id [test] of user [museum] on"
+                f" indices [{target}], this action is granted by the index privileges"
+                " [create_doc,create,index,write,all]",
+            )
+        elif status == 404:
+            error = _ApiError(404, "index_not_found_exception", f"no such index [{target}]", index=target)
+        elif status == 413:
+            return None  # the HTTP layer refuses the body before Elasticsearch reads it: no JSON at all
         else:
             error = _ApiError(status, "injected_fault_exception", f"injected HTTP {status}")
         return error.body()

@@ -41,6 +41,7 @@ __all__ = [
     "quarantine_unreadable_chunk",
     "reason_counts",
     "record_chunk_outcome",
+    "unstorable_reject",
 ]
 
 
@@ -115,11 +116,7 @@ def load_chunk(catalog: Catalog, store: ArtifactStore, export_id: str, index: in
         for rid in result.duplicates:
             rows.append(duplicate_reject(by_id[rid]))
         for rid in result.unstorable:
-            row = duplicate_reject(by_id[rid])
-            row["problems"] = [
-                {"field": "record", "reason": "invalid_value", "message": "contains U+0000", "value": None}
-            ]
-            rows.append(row)
+            rows.append(unstorable_reject(by_id[rid]))
         catalog.quarantine_records(
             export_id,
             key,
@@ -163,11 +160,15 @@ def index_chunk(
 ) -> IndexResult:
     """Index a loaded chunk into the export's Elasticsearch index, behind the same gate as the catalogue.
 
-    Only the records PostgreSQL kept for this chunk are indexed (a duplicate id loaded by another chunk is
-    not), so both stores hold the same version of every record. Document id = record id: re-indexing a
-    chunk leaves the same index. Documents Elasticsearch refuses are quarantined (``index_rejected``)
-    beside the chunk's other rejects, and the partition is held open: the publication gate then refuses
-    the export because the index and the catalogue disagree.
+    Only the records PostgreSQL kept for this chunk are indexed, each in the version it kept (the first
+    occurrence of an id repeated within the chunk; none held by another chunk; no unstorable one), so both
+    stores hold the same version of every record. Document id = record id: re-indexing a chunk leaves the
+    same index, created with this deployment's id (``Catalog.deployment_id``) so that retention knows it
+    is ours. Documents Elasticsearch refuses are quarantined (``index_rejected``) as a new quarantine
+    attempt holding the chunk's other rejects with their own reasons (``_not_loaded``: never relabelled),
+    and the partition is held open: the publication gate then refuses the export because the index and
+    the catalogue disagree. A request refused as a whole (credentials, a missing index, an outage) raises
+    from the client and quarantines nothing: it says nothing about the records.
     """
     key = partition_key(export_id, index)
     state = catalog.chunk_state(key)
@@ -175,27 +176,27 @@ def index_chunk(
     if state is None or state.state != "loaded" or state.validated_digest != on_disk:
         raise GateRefused(f"{key}: not loaded into the catalogue (or stale); index it after catalog_chunk")
     kept = set(catalog.loaded_record_ids(export_id, key))
-    search.ensure_index(export_id)
-    result = search.index_records(
-        export_id, (r for r in iter_valid_records(store, export_id, index) if r.record_id in kept)
-    )
+    search.ensure_index(export_id, deployment_id=catalog.deployment_id())
+    not_loaded: list[dict[str, Any]] = []
+    result = search.index_records(export_id, _as_loaded(iter_valid_records(store, export_id, index), kept, not_loaded))
     if result.errors:
         failed = {e.record_id: e for e in result.errors}
         rows = list(iter_rejects(store, export_id, index))
+        rows.extend(not_loaded)  # what load_chunk quarantined, with the reasons it gave
+        indexed = set(kept)
         for record in iter_valid_records(store, export_id, index):
-            if record.record_id not in kept:
-                rows.append(duplicate_reject(record))  # what load_chunk quarantined: keep it
-                continue
             failure = failed.get(record.record_id)
-            if failure is not None:
-                problem = Problem(
-                    "record",
-                    Reason.INDEX_REJECTED,
-                    f"Elasticsearch refused the document ({failure.status}): {failure.reason}",
-                    None,
-                )
-                loc = Locator(file="(validated chunk)", line=0)
-                rows.append(reject_row(Rejected(loc, record.record_id, (problem,), record.model_dump_json())))
+            if failure is None or record.record_id not in indexed:
+                continue
+            indexed.discard(record.record_id)  # the version PostgreSQL kept: one row per refused document
+            problem = Problem(
+                "record",
+                Reason.INDEX_REJECTED,
+                f"Elasticsearch refused the document ({failure.status}): {failure.reason}",
+                None,
+            )
+            loc = Locator(file="(validated chunk)", line=0)
+            rows.append(reject_row(Rejected(loc, record.record_id, (problem,), record.model_dump_json())))
         catalog.quarantine_records(
             export_id,
             key,
@@ -207,6 +208,37 @@ def index_chunk(
             blocking=True,
         )
     return result
+
+
+def _as_loaded(
+    records: Iterable[MuseumRecord], kept: set[str], not_loaded: list[dict[str, Any]]
+) -> Iterator[MuseumRecord]:
+    """The records ``Catalog.load_chunk`` stored, in its order and by its rules; the others, with the reason
+    it quarantined them for, are appended to ``not_loaded``.
+
+    The load skips a record holding U+0000 (``unstorable``), then keeps the first occurrence of each id
+    the chunk holds in its staging table (``kept``); every other occurrence is a ``duplicate_id``.
+    """
+    seen: set[str] = set()
+    for record in records:
+        if _holds_nul(record.model_dump()):
+            not_loaded.append(unstorable_reject(record))
+        elif record.record_id in kept and record.record_id not in seen:
+            seen.add(record.record_id)
+            yield record
+        else:
+            not_loaded.append(duplicate_reject(record))
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a value holds U+0000 anywhere: the rule by which ``Catalog.load_chunk`` finds it unstorable."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def publish(
@@ -228,6 +260,13 @@ def publish(
 def duplicate_reject(record: MuseumRecord, locator: Locator | None = None) -> dict[str, Any]:
     """A reject row for a record whose id an earlier chunk of the export already loaded."""
     problem = Problem("record_id", Reason.DUPLICATE_ID, f"record id {record.record_id} already loaded by another chunk")
+    loc = locator or Locator(file="(validated chunk)", line=0)
+    return reject_row(Rejected(loc, record.record_id, (problem,), record.model_dump_json()))
+
+
+def unstorable_reject(record: MuseumRecord, locator: Locator | None = None) -> dict[str, Any]:
+    """A reject row for a record the catalogue cannot store: a value holds U+0000 (PostgreSQL text cannot)."""
+    problem = Problem("record", Reason.INVALID_VALUE, "contains U+0000", None)
     loc = locator or Locator(file="(validated chunk)", line=0)
     return reject_row(Rejected(loc, record.record_id, (problem,), record.model_dump_json()))
 

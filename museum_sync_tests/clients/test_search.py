@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from museum_sync.clients.search import (
     ALIAS,
     MAPPING,
     AliasConflict,
+    Owner,
     SearchClient,
     SearchError,
     SearchUnavailable,
@@ -323,8 +325,10 @@ def test_a_connection_that_stays_down_raises_search_unavailable(
 # The alias
 
 
-def _loaded(search: SearchClient, export_id: str, records: list[MuseumRecord]) -> None:
-    search.ensure_index(export_id)
+def _loaded(
+    search: SearchClient, export_id: str, records: list[MuseumRecord], deployment_id: str | None = None
+) -> None:
+    search.ensure_index(export_id, deployment_id=deployment_id)
     moved = [r.model_copy(update={"export_id": export_id}) for r in records]
     assert search.index_records(export_id, moved).errors == []
     search.finish_load(export_id)
@@ -377,14 +381,15 @@ def test_swap_alias_is_one_aliases_call_with_remove_and_add(
 def test_delete_old_keeps_the_newest_the_public_and_the_protected(
     search: SearchClient, es_server: EsTestServer, records: list[MuseumRecord]
 ) -> None:
+    owner = Owner.of("deployment-a")
     exports = [f"tate-2024060{n}-0000000{n}" for n in range(1, 7)]
     for export_id in exports:
-        _loaded(search, export_id, records[:20])
+        _loaded(search, export_id, records[:20], deployment_id=owner.deployment_id)
     search.swap_alias(exports[1], expected_current=None)
-    deleted = search.delete_old(2, protect=lambda: {exports[0]})
+    deleted = search.delete_old(2, protect=lambda: {exports[0]}, owner=owner)
     assert sorted(deleted) == sorted(search.index_name(e) for e in exports[2:4])
     assert es_server.index_names() == sorted(search.index_name(e) for e in (exports[0], exports[1], *exports[4:]))
-    assert search.delete_old(0) == [search.index_name(e) for e in (exports[0], *exports[4:])]
+    assert search.delete_old(0, owner=owner) == [search.index_name(e) for e in (exports[0], *exports[4:])]
     assert es_server.index_names() == [search.index_name(exports[1])]
     with pytest.raises(SearchError, match="behind the alias"):
         search.delete_index(exports[1])
@@ -450,7 +455,8 @@ def test_the_server_checks_framing_headers_and_bodies_like_elasticsearch(es_serv
 
 
 def test_a_cluster_of_another_major_version_gets_a_clear_error() -> None:
-    with EsTestServer(version="8.15.0") as old_cluster:
+    client_major = int(version("elasticsearch").split(".")[0])
+    with EsTestServer(version=f"{client_major - 1}.17.0") as old_cluster:
         client = fast_client(old_cluster.url)
         with pytest.raises(SearchError, match="media_type_header_exception.*major version matches the cluster"):
             client.info()

@@ -1,8 +1,16 @@
 """Quarantine: the rejected records of each chunk, and the chunks held back until a steward replays them.
 
-``quarantine`` keeps every rejected record with where it sits and why (replaced per partition on each
-validation); ``quarantined_partitions`` has one row per chunk stopped at a blocking check, open until a
-clean validation resolves it. Resolving never deletes the rejects: nothing is lost.
+``quarantine`` keeps every rejected record with where it sits and why. Each write for a partition (its
+validation, a load's duplicate ids, an index's refused documents, a replay of any of them) is a new
+*attempt* of that partition, logged in ``quarantine_attempts`` with the check that wrote it, and holds the
+partition's whole set of rejects as that check saw them. Nothing is deleted or rewritten: the current
+quarantine of a partition is its latest attempt (``quarantine_rows``, ``quarantine_summary``, the CLI's
+``quarantine show``), and ``quarantine_history`` keeps what a steward saw before a replay.
+
+Attempts are numbered per partition rather than per (partition, check): every write carries the whole
+set, so the latest write alone is the current state, including an empty one (a drift-only failure).
+``quarantined_partitions`` has one row per chunk stopped at a blocking check, open until a clean
+validation resolves it; resolving never deletes the rejects.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from museum_sync.clients.catalog.connection import CatalogConnection
-from museum_sync.clients.catalog.types import QuarantinedPartition, QuarantineRow
+from museum_sync.clients.catalog.types import QuarantineAttempt, QuarantinedPartition, QuarantineRow
 
 __all__ = ["CatalogQuarantine"]
 
@@ -33,6 +41,7 @@ _QUARANTINE_COLUMNS = (
     "message",
     "value",
     "raw",
+    "attempt",
 )
 
 
@@ -56,18 +65,26 @@ class CatalogQuarantine(CatalogConnection):
         *,
         blocking: bool = True,
     ) -> int:
-        """Replace the partition's quarantine rows with ``rejects``; returns how many were stored.
+        """Store ``rejects`` as the partition's next attempt (its current quarantine); returns how many.
 
-        With ``blocking`` (the default) the partition is also opened, or refreshed, in
-        ``quarantined_partitions`` (``first_seen`` kept, ``resolved_at`` cleared). ``blocking=False``
-        stores the rejects of a chunk that passed its checks without quarantining the partition.
+        Earlier attempts stay (``quarantine_history``). With ``blocking`` (the default) the partition is
+        also opened, or refreshed, in ``quarantined_partitions`` (``first_seen`` kept, ``resolved_at``
+        cleared). ``blocking=False`` stores the rejects of a chunk that passed its checks without
+        quarantining the partition.
         """
         table = self._ident("quarantine")
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in _QUARANTINE_COLUMNS)
         count = 0
         with self._connect() as conn:
             self._lock(conn, "chunk", partition_key)
-            conn.execute(sql.SQL("DELETE FROM {} WHERE partition_key = %s").format(table), (partition_key,))
+            row = conn.execute(
+                sql.SQL("SELECT coalesce(max(attempt), 0) + 1 FROM {} WHERE partition_key = %s").format(
+                    self._ident("quarantine_attempts")
+                ),
+                (partition_key,),
+            ).fetchone()
+            assert row is not None
+            attempt = int(row[0])
             with (
                 conn.cursor() as cur,
                 cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, columns)) as copy,
@@ -92,22 +109,30 @@ class CatalogQuarantine(CatalogConnection):
                             _nul_safe(row.message),
                             _nul_safe(row.value),
                             _nul_safe(row.raw),
+                            attempt,
                         )
                     )
                     count += 1
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (partition_key, attempt, export_id, check_name, blocking, reject_count, run_id)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                ).format(self._ident("quarantine_attempts")),
+                (partition_key, attempt, export_id, check_name, blocking, count, run_id),
+            )
             if blocking:
                 conn.execute(
                     sql.SQL(
                         "INSERT INTO {} AS q (partition_key, export_id, check_name, reasons, reject_count,"
-                        " detail, first_seen, last_seen, resolved_at, run_id)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, now(), now(), NULL, %s)"
+                        " detail, first_seen, last_seen, resolved_at, run_id, attempt)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, now(), now(), NULL, %s, %s)"
                         " ON CONFLICT (partition_key) DO UPDATE SET export_id = EXCLUDED.export_id,"
                         " check_name = EXCLUDED.check_name, reasons = EXCLUDED.reasons,"
                         " reject_count = EXCLUDED.reject_count, detail = EXCLUDED.detail,"
                         " last_seen = EXCLUDED.last_seen, resolved_at = NULL, resolved_by_run_id = NULL,"
-                        " run_id = EXCLUDED.run_id"
+                        " run_id = EXCLUDED.run_id, attempt = EXCLUDED.attempt"
                     ).format(self._ident("quarantined_partitions")),
-                    (partition_key, export_id, check_name, Jsonb(reasons), count, Jsonb(detail), run_id),
+                    (partition_key, export_id, check_name, Jsonb(reasons), count, Jsonb(detail), run_id, attempt),
                 )
         return count
 
@@ -141,25 +166,54 @@ class CatalogQuarantine(CatalogConnection):
             return cur.fetchall()
 
     def quarantine_rows(self, partition_key: str, limit: int = 100, offset: int = 0) -> list[QuarantineRow]:
+        """The partition's current quarantine: the rows of its latest attempt, in the order they were found."""
         with self._connect() as conn, conn.cursor(row_factory=class_row(QuarantineRow)) as cur:
             cur.execute(
-                sql.SQL("SELECT * FROM {} WHERE partition_key = %s ORDER BY id LIMIT %s OFFSET %s").format(
+                sql.SQL(
+                    "SELECT * FROM {rows} WHERE partition_key = %(key)s AND attempt ="
+                    " (SELECT max(attempt) FROM {attempts} WHERE partition_key = %(key)s)"
+                    " ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"
+                ).format(rows=self._ident("quarantine"), attempts=self._ident("quarantine_attempts")),
+                {"key": partition_key, "limit": limit, "offset": offset},
+            )
+            return cur.fetchall()
+
+    def quarantine_history(self, partition_key: str) -> list[QuarantineRow]:
+        """Every row of every attempt of the partition, oldest attempt first (``row.attempt`` tells them apart)."""
+        with self._connect() as conn, conn.cursor(row_factory=class_row(QuarantineRow)) as cur:
+            cur.execute(
+                sql.SQL("SELECT * FROM {} WHERE partition_key = %s ORDER BY attempt, id").format(
                     self._ident("quarantine")
                 ),
-                (partition_key, limit, offset),
+                (partition_key,),
+            )
+            return cur.fetchall()
+
+    def quarantine_attempts(self, partition_key: str) -> list[QuarantineAttempt]:
+        """The partition's quarantine writes, oldest first: which check wrote each, when, and how many rows."""
+        with self._connect() as conn, conn.cursor(row_factory=class_row(QuarantineAttempt)) as cur:
+            cur.execute(
+                sql.SQL("SELECT * FROM {} WHERE partition_key = %s ORDER BY attempt").format(
+                    self._ident("quarantine_attempts")
+                ),
+                (partition_key,),
             )
             return cur.fetchall()
 
     def quarantine_summary(self, export_id: str) -> list[dict[str, Any]]:
-        """Rejected records of an export counted by reason (a record with two problems counts in both).
+        """Rejected records of an export, in each partition's current attempt, counted by reason (a record
+        with two problems counts in both).
 
         A record is its chunk + line + pointer + id: items of a JSON document have no line, and an
         item without an id is told apart from the next one by its pointer alone.
         """
         query = sql.SQL(
-            "SELECT reason, count(DISTINCT (partition_key, coalesce(line, 0), coalesce(pointer, ''),"
-            " coalesce(record_id, ''))) "
-            "FROM {} WHERE export_id = %s GROUP BY reason ORDER BY reason"
-        ).format(self._ident("quarantine"))
+            "SELECT q.reason, count(DISTINCT (q.partition_key, coalesce(q.line, 0), coalesce(q.pointer, ''),"
+            " coalesce(q.record_id, ''))) "
+            "FROM {rows} q JOIN (SELECT partition_key, max(attempt) AS attempt FROM {attempts}"
+            " WHERE export_id = %(export)s GROUP BY partition_key) latest"
+            " ON q.partition_key = latest.partition_key AND q.attempt = latest.attempt"
+            " WHERE q.export_id = %(export)s GROUP BY q.reason ORDER BY q.reason"
+        ).format(rows=self._ident("quarantine"), attempts=self._ident("quarantine_attempts"))
         with self._connect() as conn:
-            return [{"reason": r[0], "count": int(r[1])} for r in conn.execute(query, (export_id,)).fetchall()]
+            return [{"reason": r[0], "count": int(r[1])} for r in conn.execute(query, {"export": export_id}).fetchall()]

@@ -25,6 +25,7 @@ __all__ = [
     "PublicationRefused",
     "PublicationResult",
     "PublishCheck",
+    "QuarantineAttempt",
     "QuarantineRow",
     "QuarantinedPartition",
 ]
@@ -91,7 +92,8 @@ class ChunkState:
 class QuarantineRow:
     """One rejected record, with where it sits in the snapshot and why it was rejected.
 
-    ``id`` and ``detected_at`` are filled when read back from the database.
+    ``id``, ``detected_at`` and ``attempt`` (the quarantine write it belongs to, counted per partition)
+    are filled when read back from the database.
     """
 
     export_id: str
@@ -108,11 +110,33 @@ class QuarantineRow:
     raw: str | None = None
     id: int | None = None
     detected_at: datetime | None = None
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class QuarantineAttempt:
+    """One quarantine write of a partition: every rejected record it stored, as the check then saw them.
+
+    ``attempt`` counts the writes of the partition (1, 2, ...); the latest is what the partition's
+    quarantine is now, the earlier ones are its history.
+    """
+
+    partition_key: str
+    attempt: int
+    export_id: str
+    check_name: str
+    blocking: bool
+    reject_count: int
+    run_id: str | None
+    written_at: datetime
 
 
 @dataclass(frozen=True)
 class QuarantinedPartition:
-    """One row of ``quarantined_partitions``: a chunk held back at a blocking check, open or resolved."""
+    """One row of ``quarantined_partitions``: a chunk held back at a blocking check, open or resolved.
+
+    ``attempt``: the quarantine write that last held it back (None in a row from before attempts).
+    """
 
     partition_key: str
     export_id: str
@@ -125,6 +149,7 @@ class QuarantinedPartition:
     resolved_at: datetime | None
     run_id: str | None
     resolved_by_run_id: str | None
+    attempt: int | None = None
 
 
 # -- publication -------------------------------------------------------------------------------------

@@ -4,14 +4,18 @@ Each export is indexed into its own index ``<prefix><export id>`` (created with 
 mapping; replicas 0 and refresh off while it loads), and readers only ever query the alias
 (``museum-objects``). Publication moves the alias from the old index to the new one in a single
 ``_aliases`` call, which Elasticsearch applies atomically: a search sees the old export or the new one,
-never both. Old indices stay for rollback until ``delete_old`` removes them.
+never both. Old indices stay for rollback until ``delete_old`` removes those this deployment owns
+(``ownership``: never another deployment's, never a foreign index that merely matches the prefix).
 
 Loading is idempotent: the document id is the record id, so indexing a chunk again (a redelivered task)
-overwrites the same documents. Every per-document failure comes back in ``IndexResult.errors`` (the
-caller quarantines it as ``index_rejected``); nothing is swallowed. Transient failures are retried at
-two levels: the transport retries a whole request on 429/502/503/504, timeouts and dropped connections
-(with jittered exponential backoff), and ``streaming_bulk`` re-sends the documents of a chunk that
-Elasticsearch rejected with 429 (exponential backoff).
+overwrites the same documents. Every document Elasticsearch refused on its own merits comes back in
+``IndexResult.errors`` (the caller quarantines it as ``index_rejected``); a request refused as a whole
+raises instead (``bulk``). Transient failures are retried at two levels: the transport retries a whole
+request on 429/502/503/504, timeouts and dropped connections, and ``bulk`` retries a request or the
+documents pushed back with 429/5xx, with exponential backoff.
+
+Works with elasticsearch-py 8.13 and later (8.x clients talk to 8.x and 9.x clusters, 9.x clients to 9.x):
+the transport's backoff options, which only 9.5 has, are passed only when the installed client takes them.
 
 The alias and index prefix default to the settings' (``MUSEUM_SYNC_ES_ALIAS``/``_INDEX_PREFIX``).
 """
@@ -20,16 +24,21 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from museum_sync.clients.search.bulk import BulkPolicy, bulk_write
 from museum_sync.clients.search.documents import MAPPING, MAPPING_VERSION, to_document
-from museum_sync.clients.search.errors import AliasConflict, SearchError, SearchUnavailable
-from museum_sync.clients.search.results import IndexFailure, IndexInfo, IndexResult
+from museum_sync.clients.search.errors import AliasConflict, SearchError
+from museum_sync.clients.search.failures import api_failure, error_type, transport_failure
+from museum_sync.clients.search.ownership import CREATED_BY, Owner, exact_index_name
+from museum_sync.clients.search.results import IndexInfo, IndexResult
 from museum_sync.core.models import MuseumRecord
 from museum_sync.redaction import redact
 from museum_sync.settings import SearchSettings, get_settings
@@ -43,23 +52,10 @@ MAX_INDEX_NAME = 255  # bytes
 RETRY_ON_STATUS = (429, 502, 503, 504)
 
 
-def _error_type(exc: ApiError) -> str | None:
-    body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        kind = body["error"].get("type")
-        return str(kind) if kind is not None else None
-    return None
-
-
-def _reason(error: Any) -> str:
-    """``type: reason`` of a bulk item error (an object from Elasticsearch, a string from the helper)."""
-    if isinstance(error, dict):
-        text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-        cause = error.get("caused_by")
-        if isinstance(cause, dict):
-            text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
-        return text
-    return str(error)
+@cache
+def _takes_backoff_options() -> bool:
+    """elasticsearch-py 9.5+ (elastic-transport 9.4.1+) backs off between the transport's retries."""
+    return "retry_backoff_base" in inspect.signature(Elasticsearch.__init__).parameters
 
 
 _NAME_SAFE = re.compile(r"[^a-z0-9._-]+")
@@ -68,9 +64,10 @@ _NAME_SAFE = re.compile(r"[^a-z0-9._-]+")
 class SearchClient:
     """The search side of the catalogue, on the official client. Thread-safe; holds no state but settings.
 
-    ``replicas``: replicas an index gets once loaded (0 while loading). ``bulk_*``: the ``streaming_bulk``
-    chunking and its per-document 429 retries; ``max_retries``/``retry_backoff_*``: the transport's
-    whole-request retries (429/502/503/504, timeouts, dropped connections).
+    ``replicas``: replicas an index gets once loaded (0 while loading). ``bulk_*``: documents and bytes per
+    ``_bulk`` request and the retries of what Elasticsearch pushed back (``bulk.BulkPolicy``);
+    ``max_retries``/``retry_backoff_*``: the transport's whole-request retries (429/502/503/504, timeouts,
+    dropped connections; the backoff only on elasticsearch-py 9.5+, which has it).
     """
 
     def __init__(
@@ -107,14 +104,14 @@ class SearchClient:
         self.index_prefix = index_prefix
         self.replicas = replicas
         self.shards = shards
-        self.bulk_chunk_size = bulk_chunk_size
-        self.bulk_max_bytes = bulk_max_bytes
-        self.bulk_max_retries = bulk_max_retries
-        self.bulk_initial_backoff = bulk_initial_backoff
-        self.bulk_max_backoff = bulk_max_backoff
+        self.bulk = BulkPolicy(
+            bulk_chunk_size, bulk_max_bytes, bulk_max_retries, bulk_initial_backoff, bulk_max_backoff
+        )
         options: dict[str, Any] = {}
         if ca_certs:
             options["ca_certs"] = ca_certs
+        if _takes_backoff_options():
+            options.update(retry_backoff_base=retry_backoff_base, retry_backoff_cap=retry_backoff_cap)
         self.es = Elasticsearch(
             url,
             api_key=api_key,
@@ -123,8 +120,6 @@ class SearchClient:
             max_retries=max_retries,
             retry_on_status=RETRY_ON_STATUS,
             retry_on_timeout=True,
-            retry_backoff_base=retry_backoff_base,
-            retry_backoff_cap=retry_backoff_cap,
             **options,
         )
 
@@ -148,6 +143,14 @@ class SearchClient:
             options.setdefault("replicas", s.replicas)
         return cls(s.url, api_key=api_key, basic_auth=basic_auth, **options)
 
+    @property
+    def bulk_chunk_size(self) -> int:
+        return self.bulk.chunk_size
+
+    @property
+    def bulk_max_bytes(self) -> int:
+        return self.bulk.max_bytes
+
     def __repr__(self) -> str:
         return f"SearchClient({redact(self.url)!r}, alias={self.alias!r}, index_prefix={self.index_prefix!r})"
 
@@ -164,34 +167,14 @@ class SearchClient:
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        """ApiError -> SearchError naming ``what``, status and reason; transport errors -> SearchUnavailable."""
+        """ApiError -> SearchError naming ``what``, status and reason (SearchUnavailable for 429/5xx);
+        transport errors -> SearchUnavailable."""
         try:
             yield
         except ApiError as exc:
-            raise SearchError(
-                f"{what}: {self._describe(exc)}", status=exc.status_code, error_type=_error_type(exc)
-            ) from exc
+            raise api_failure(what, exc) from exc
         except TransportError as exc:
-            raise SearchUnavailable(f"{what}: Elasticsearch at {redact(self.url)} unreachable: {exc}") from exc
-
-    @staticmethod
-    def _describe(exc: ApiError) -> str:
-        body = exc.body
-        text = f"HTTP {exc.status_code}"
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            text += f" {_reason(body['error'])}"
-        elif isinstance(body, dict) and "error" in body:
-            text += f" {body['error']}"
-        else:
-            text += f" {exc.message}"
-        if _error_type(exc) == "media_type_header_exception":
-            from importlib.metadata import version
-
-            text += (
-                f" (this is elasticsearch-py {version('elasticsearch')}, which speaks the REST API of its own major"
-                " version: use a client whose major version matches the cluster's)"
-            )
-        return text
+            raise transport_failure(what, self.url, exc) from exc
 
     def index_name(self, export_id: str) -> str:
         """``<prefix><export id>`` when the id is already a safe lower-case name, else its slug + ``-<sha8>``."""
@@ -205,9 +188,13 @@ class SearchClient:
         room = MAX_INDEX_NAME - len(self.index_prefix.encode()) - len(sha8) - 1
         return f"{self.index_prefix}{slug[:room]}-{sha8}"
 
-    def mapping(self, export_id: str) -> dict[str, Any]:
+    def mapping(self, export_id: str, deployment_id: str | None = None) -> dict[str, Any]:
+        """The strict mapping, with ``_meta`` saying which export it holds and who created it."""
         mapping = copy.deepcopy(MAPPING)
-        mapping["_meta"] = {"export_id": export_id, "mapping_version": MAPPING_VERSION, "created_by": "museum-sync"}
+        meta: dict[str, Any] = {"export_id": export_id, "mapping_version": MAPPING_VERSION, "created_by": CREATED_BY}
+        if deployment_id is not None:
+            meta["deployment_id"] = deployment_id
+        mapping["_meta"] = meta
         return mapping
 
     # -- indices -------------------------------------------------------------------------------------
@@ -217,29 +204,34 @@ class SearchClient:
         with self._errors("cluster info"):
             return dict(self.es.info().body)
 
-    def ensure_index(self, export_id: str) -> str:
+    def ensure_index(self, export_id: str, *, deployment_id: str | None = None) -> str:
         """Create the export's index for loading (replicas 0, refresh off), or check the existing one.
 
-        Idempotent and safe when several chunk steps race: the loser of the creation finds the index and
-        checks that it belongs to this export and was built with this mapping version.
+        ``deployment_id`` (``Catalog.deployment_id()``; the pipeline always passes it) goes into the index's
+        ``_meta``: retention deletes only indices of its own deployment. Idempotent and safe when several
+        chunk steps race: the loser of the creation finds the index and checks that it holds this export,
+        was built with this mapping version, and is not another deployment's (two deployments sharing an
+        index prefix and ingesting the same bytes would otherwise write into one index).
         """
         name = self.index_name(export_id)
         settings = {"index": {"number_of_shards": self.shards, "number_of_replicas": 0, "refresh_interval": "-1"}}
         try:
-            self.es.indices.create(index=name, settings=settings, mappings=self.mapping(export_id))
+            self.es.indices.create(index=name, settings=settings, mappings=self.mapping(export_id, deployment_id))
             return name
         except ApiError as exc:
-            if _error_type(exc) != "resource_already_exists_exception":
-                raise SearchError(
-                    f"creating index {name} for export {export_id!r}: {self._describe(exc)}",
-                    status=exc.status_code,
-                    error_type=_error_type(exc),
-                ) from exc
+            if error_type(exc) != "resource_already_exists_exception":
+                raise api_failure(f"creating index {name} for export {export_id!r}", exc, hint=True) from exc
         except TransportError as exc:
-            raise SearchUnavailable(f"creating index {name}: Elasticsearch unreachable: {exc}") from exc
+            raise transport_failure(f"creating index {name}", self.url, exc) from exc
         meta = self._meta(name)
         if meta.get("export_id") != export_id:
             raise SearchError(f"index {name} holds export {meta.get('export_id')!r}, not {export_id!r}")
+        theirs = meta.get("deployment_id")
+        if deployment_id is not None and theirs is not None and theirs != deployment_id:
+            raise SearchError(
+                f"index {name} belongs to museum-sync deployment {theirs}, not this one ({deployment_id}): two"
+                " deployments share the index prefix on this cluster; give each its own MUSEUM_SYNC_ES_INDEX_PREFIX"
+            )
         if meta.get("mapping_version") != MAPPING_VERSION:
             raise SearchError(
                 f"index {name} was built with mapping version {meta.get('mapping_version')!r}, this code writes"
@@ -293,30 +285,8 @@ class SearchClient:
         return self._bulk(index, actions())
 
     def _bulk(self, index: str, actions: Iterable[dict[str, Any]]) -> IndexResult:
-        """``streaming_bulk`` with our bounds and retries; every failed item is returned, none swallowed."""
-        indexed = 0
-        errors: list[IndexFailure] = []
-        with self._errors(f"indexing into {index}"):
-            for ok, item in helpers.streaming_bulk(
-                self.es,
-                actions,
-                chunk_size=self.bulk_chunk_size,
-                max_chunk_bytes=self.bulk_max_bytes,
-                raise_on_error=False,
-                raise_on_exception=False,
-                max_retries=self.bulk_max_retries,
-                initial_backoff=self.bulk_initial_backoff,
-                max_backoff=self.bulk_max_backoff,
-                retry_on_status=(429,),
-            ):
-                op, info = next(iter(item.items()))
-                if ok or (op == "delete" and info.get("status") == 404):  # a delete of what is gone: done
-                    indexed += op != "delete"
-                    continue
-                errors.append(
-                    IndexFailure(str(info.get("_id")), int(info.get("status") or 0), _reason(info.get("error")))
-                )
-        return IndexResult(indexed=indexed, errors=errors)
+        """``bulk.bulk_write``: refused documents returned, refused requests raised, none swallowed."""
+        return bulk_write(self.es, self.url, index, actions, self.bulk)
 
     def finish_load(self, export_id: str) -> None:
         """Restore the refresh interval and replicas, then refresh: the index becomes searchable. Idempotent."""
@@ -355,14 +325,28 @@ class SearchClient:
         return {hit["_id"]: hit["_source"]["content_hash"] for hit in body["hits"]["hits"]}
 
     def list_indices(self) -> list[IndexInfo]:
-        """Our indices (``<prefix>*``), oldest first."""
+        """Every index matching ``<prefix>*``, oldest first, with what its ``_meta`` says about its owner.
+
+        Not all of them are ours: a cluster may hold other deployments' indices, or foreign ones that
+        happen to match the prefix (``ownership``).
+        """
         with self._errors(f"listing {self.index_prefix}* indices"):
             body = self.es.indices.get(index=f"{self.index_prefix}*").body
         found = []
         for name, data in body.items():
             meta = data.get("mappings", {}).get("_meta", {}) or {}
             created = data.get("settings", {}).get("index", {}).get("creation_date", "0")
-            found.append(IndexInfo(name, meta.get("export_id"), int(created), meta.get("mapping_version")))
+            found.append(
+                IndexInfo(
+                    name,
+                    _text(meta.get("export_id")),
+                    int(created),
+                    meta.get("mapping_version"),
+                    deployment_id=_text(meta.get("deployment_id")),
+                    created_by=_text(meta.get("created_by")),
+                    aliases=tuple(sorted(data.get("aliases", {}) or {})),
+                )
+            )
         return sorted(found, key=lambda info: (info.created_ms, info.name))
 
     def delete_index(self, export_id: str) -> bool:
@@ -370,21 +354,32 @@ class SearchClient:
         index = self.index_name(export_id)
         if self.alias_index() == index:
             raise SearchError(f"index {index} is behind the alias {self.alias}: publish another export first")
+        return self._delete_exact(index)
+
+    def _delete_exact(self, index: str) -> bool:
+        """``DELETE /<index>`` of one exact name, never a pattern (``expand_wildcards=none``); False if gone."""
+        name = exact_index_name(index)
         try:
-            with self._errors(f"deleting {index}"):
-                self.es.indices.delete(index=index)
+            with self._errors(f"deleting {name}"):
+                self.es.indices.delete(index=name, expand_wildcards="none", allow_no_indices=False)
         except SearchError as exc:
             if exc.status == 404:
                 return False
             raise
         return True
 
-    def delete_old(self, keep: int, protect: Collection[str] | Callable[[], Collection[str]] = ()) -> list[str]:
-        """Delete our indices beyond the ``keep`` newest, never the public one nor those of ``protect``.
+    def delete_old(
+        self, keep: int, protect: Collection[str] | Callable[[], Collection[str]] = (), *, owner: Owner
+    ) -> list[str]:
+        """Delete this deployment's indices beyond the ``keep`` newest, never the public one nor those of ``protect``.
 
-        ``protect``: export ids (or index names) whose index must stay, e.g. those the catalogue still
-        holds. A callable is called *after* the indices are listed, so an export registered while this
-        runs is protected although its index is newer than the caller's list. Returns deleted names.
+        ``owner``: this deployment (``Owner.of(catalog.deployment_id(), catalog.registered_exports())``);
+        only indices it owns are candidates, so another deployment's indices and foreign indices that match
+        the prefix are never touched, nor any index behind an alias (``ownership`` says why and how indices
+        created before deployment ids are treated). ``protect``: export ids (or index names) whose index
+        must stay, e.g. those the catalogue still holds. A callable is called *after* the indices are
+        listed, so an export registered while this runs is protected although its index is newer than the
+        caller's list. Deletes by exact name. Returns the deleted names.
         """
         if keep < 0:
             raise ValueError("keep must be >= 0")
@@ -394,19 +389,18 @@ class SearchClient:
         candidates = [
             info
             for info in indices
-            if info.name != public and info.export_id not in protected and info.name not in protected
+            if owner.owns(info)
+            and info.export_id is not None
+            and info.name == self.index_name(info.export_id)
+            and info.name != public
+            and not info.aliases
+            and info.export_id not in protected
+            and info.name not in protected
         ]
         doomed = candidates[: max(0, len(candidates) - keep)]
-        deleted = []
         for info in doomed:
-            try:
-                with self._errors(f"deleting {info.name}"):
-                    self.es.indices.delete(index=info.name)
-            except SearchError as exc:
-                if exc.status != 404:
-                    raise
-            deleted.append(info.name)
-        return deleted
+            self._delete_exact(info.name)
+        return [info.name for info in doomed]
 
     # -- the alias -----------------------------------------------------------------------------------
 
@@ -486,3 +480,7 @@ class SearchClient:
                 raise exc from None
             if not done:
                 raise
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

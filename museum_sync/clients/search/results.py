@@ -28,9 +28,13 @@ class IndexResult:
 
 @dataclass(frozen=True)
 class IndexInfo:
-    """One of our indices: its name, the export it holds, when it was created (epoch ms)."""
+    """An index under our prefix: its name, the export it holds, when it was created (epoch ms), and what
+    its ``_meta`` says about who created it (``ownership.Owner`` decides whether it is ours)."""
 
     name: str
     export_id: str | None
     created_ms: int
     mapping_version: int | None
+    deployment_id: str | None = None
+    created_by: str | None = None
+    aliases: tuple[str, ...] = ()
