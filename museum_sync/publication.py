@@ -38,11 +38,13 @@ these need.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
 
 import psycopg
 
@@ -55,7 +57,7 @@ from museum_sync.clients.catalog import (
     PublicationRefused,
     PublicationResult,
 )
-from museum_sync.clients.search import AliasConflict, SearchClient, SearchError
+from museum_sync.clients.search import AliasConflict, Owner, SearchClient, SearchError
 from museum_sync.core.exceptions import MuseumSyncError
 
 __all__ = [
@@ -73,6 +75,7 @@ NOT_CONFIGURED = "not configured"
 SAMPLE_SIZE = 50
 _UNKNOWN = "\x00unknown"  # where the alias points when Elasticsearch cannot tell
 Action = Literal["publish", "rollback"]
+P = ParamSpec("P")
 
 
 class PublicationFailed(MuseumSyncError):
@@ -157,17 +160,36 @@ class PublicationCheckFailed(MuseumSyncError):
 # The protocol: the numbered steps of the module doc, in order.
 
 
+def _failures_recorded(publish: Callable[P, PublicationOutcome]) -> Callable[P, PublicationOutcome]:
+    """Leaves every failed try but a refusal in ``publication_attempts``: the publication sensor retries on it."""
+
+    @functools.wraps(publish)
+    def recorded(*args: P.args, **kwargs: P.kwargs) -> PublicationOutcome:
+        try:
+            return publish(*args, **kwargs)
+        except (PublicationRefused, PublicationCheckFailed, ValueError):
+            raise  # the gate said no (nothing changed), it is public, or a caller's mistake: no failed try
+        except Exception as exc:  # PublicationFailed of this export: the protocol logged it (record_failed_try)
+            arguments = inspect.signature(publish).bind(*args, **kwargs).arguments
+            arguments["catalog"].record_failed_try(arguments["export_id"], exc)
+            raise
+
+    return recorded
+
+
+@_failures_recorded
 def publish_export(
     catalog: Catalog,
     search: SearchClient | None,
     export_id: str,
     expected_chunks: int,
     *,
-    keep: int = 3,
+    keep: int | None = 3,
     sample_size: int = SAMPLE_SIZE,
     lock_timeout_s: float = 600.0,
     metadata: dict[str, Any] | None = None,
     deleted_record_ids: Iterable[str] = (),
+    allow_older: bool = False,
 ) -> PublicationOutcome:
     """Make ``export_id`` public in PostgreSQL and, when configured, Elasticsearch; see the module doc.
 
@@ -175,12 +197,13 @@ def publish_export(
     source deleted; they are withdrawn from the copy that becomes public. An incremental export is
     applied on the export in force: before the switch its index receives the public documents it does
     not replace (``Catalog.prepare_carry_over``), and PostgreSQL carries the same rows in its transaction.
+    Refuses an export older than its source's in force unless ``allow_older`` (a rollback to it: ``keep=None``).
 
     Raises ``PublicationRefused`` (gate: nothing changed), ``PublicationFailed`` (a step failed: rerun),
     ``PublicationCheckFailed`` (public, but the stores disagree). Idempotent: publishing the export in
     force again only re-runs the check and retention.
     """
-    if keep < 1:
+    if keep is not None and keep < 1:
         raise ValueError("keep must be >= 1: the public export is always kept")
     if search is None:
         return _pg_only(
@@ -192,6 +215,7 @@ def publish_export(
                 expected_chunks,
                 deleted_record_ids=tuple(deleted_record_ids),
                 metadata={**(metadata or {}), "search": NOT_CONFIGURED},
+                allow_older=allow_older,
             ),
             keep=keep,
         )
@@ -217,7 +241,8 @@ def publish_export(
                 sample_size=sample_size,
                 settled=settled,
             )
-        gate = _publish_gate(catalog, search, export_id, expected_chunks, now, deleted_record_ids, timings)  # 3.
+        # 3.
+        gate = _publish_gate(catalog, search, export_id, expected_chunks, now, deleted_record_ids, timings, allow_older)
         timings["gate"] = time.perf_counter() - started
         attempt = _record_intent(catalog, export_id, "publish", now, gate)  # 4.
         pg_metadata = {
@@ -238,6 +263,7 @@ def publish_export(
                 metadata=pg_metadata,
                 carry=gate.carry,
                 analyze=False,
+                allow_older=allow_older,
             ),
             timings,
         )
@@ -392,10 +418,11 @@ def _publish_gate(
     now: _StoresNow,
     deleted_record_ids: Iterable[str],
     timings: dict[str, float],
+    allow_older: bool,
 ) -> _Gate:
-    """3. PostgreSQL's gate, then the index (first completed, for an incremental export) holding as many
-    documents as PostgreSQL will publish rows. Raises ``PublicationRefused``: nothing public changed."""
-    check = catalog.check_publishable(export_id, expected_chunks)
+    """3. PostgreSQL's gate (order included), then the index (first completed, for an incremental export) holding
+    as many documents as PostgreSQL will publish rows. Raises ``PublicationRefused``: nothing public changed."""
+    check = catalog.check_publishable(export_id, expected_chunks, allow_older=allow_older)
     index = search.index_name(export_id)
     if not search.index_exists(export_id):
         raise PublicationRefused(
@@ -632,8 +659,10 @@ def _finish(
             dropped = catalog.drop_old_exports(keep)
             # Listed before the live exports are read (delete_old calls protect after listing): an export
             # registered meanwhile is in the list it is checked against, so its loading index survives.
+            # Only this deployment's indices are candidates: never another's, nor a foreign one.
             if search is not None:
-                deleted = search.delete_old(0, protect=catalog.live_exports)
+                owner = Owner.of(catalog.deployment_id(), catalog.registered_exports())
+                deleted = search.delete_old(0, protect=catalog.live_exports, owner=owner)
         except (CatalogError, SearchError, psycopg.Error) as exc:
             retention_error = str(exc)
         timings["retention"] = time.perf_counter() - started

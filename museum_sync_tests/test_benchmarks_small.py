@@ -62,3 +62,12 @@ def test_search_benchmark_runs_small_against_per_document_indexing():
     assert figures["carried"] == 2000 - 200 - 10  # all but the 10% revised and the deleted
     assert all("0 of 200 sampled content hashes differ" in p["check"] for p in figures["publications"])
     assert figures["index_docs_per_s"] > 0 and figures["naive_docs_per_s"] > 0
+
+
+@pytest.mark.integration
+def test_partition_benchmark_runs_small_and_retirement_shrinks_the_keys():
+    out = _run("benchmarks/bench_partitions.py", "--exports", "12", "--chunks", "20", "--repeat", "1", "--no-ui")
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["chunk_keys_before"] == 12 * 20
+    assert figures["chunk_keys_after"] <= (figures["keep"] + 1) * 20  # kept exports and the newest unpublished
+    assert figures["upstream_in_use_keys"] == 0  # an export partition depends on no chunk partition

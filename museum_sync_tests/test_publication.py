@@ -60,13 +60,18 @@ def load(
     export_id: str,
     records: list[MuseumRecord] | None = None,
     kind: str = "full",
+    source: str = "tate",
 ) -> int:
-    """What the pipeline does per chunk: validate (recorded), COPY into the staging table, index. Returns chunks."""
+    """What the pipeline does per chunk: validate (recorded), COPY into the staging table, index. Returns chunks.
+
+    The manifest's snapshot time is the night the export id names (``tate-20240602-...``: 2024-06-02 02:00
+    UTC), as a real snapshot's ``fetched_at``: publication order compares it.
+    """
     records = export_records(export_id) if records is None else records
     chunks = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
-    catalog.register_export(
-        export_id, "tate", "tate_artworks_csv", {"sha256": export_id}, len(chunks), len(records), kind=kind
-    )
+    day = export_id.split("-")[1]
+    manifest = {"sha256": export_id, "fetched_at": f"{day[:4]}-{day[4:6]}-{day[6:]}T02:00:00+00:00"}
+    catalog.register_export(export_id, source, "tate_artworks_csv", manifest, len(chunks), len(records), kind=kind)
     if search is not None:
         search.ensure_index(export_id)
     for index, chunk in enumerate(chunks):
@@ -677,3 +682,74 @@ def test_live_cluster_publish_rollback_and_incremental(
     finally:
         remove_scratch_alias_and_indices(search)
         search.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Order: never an older export over a newer one of its source
+
+
+def test_an_older_export_is_refused_over_a_newer_one_in_both_stores_unless_rolled_back_to(
+    catalog: Catalog, search: SearchClient
+) -> None:
+    """Night 2 (B) loads only after night 3 (C) went public (a quarantine replayed late): publishing it would
+    take the catalogue back a day. Refused, naming both exports and their snapshot times; nothing moves."""
+    publish_export(catalog, search, A, load(catalog, search, A))
+    chunks_b = load(catalog, search, B)
+    publish_export(catalog, search, C, load(catalog, search, C))
+    assert catalog.exports_ready_to_publish() == []  # B is complete, never published, but superseded
+    assert [r.export_id for r in catalog.ready_exports()] == [B]
+    with pytest.raises(PublicationRefused) as refused:
+        publish_export(catalog, search, B, chunks_b)
+    message = str(refused.value)
+    assert f"export {B!r} (snapshot 2024-06-02T02:00:00+00:00) is older than export {C!r}" in message
+    assert "(snapshot 2024-06-03T02:00:00+00:00)" in message and f"museum-sync rollback {B}" in message
+    assert_public(catalog, search, C)
+    assert catalog.publication_failures(B) == 0, "a refusal is not a failed try"
+    # The catalogue's own transaction refuses it too, whoever calls it.
+    with pytest.raises(PublicationRefused, match="is older than export"):
+        catalog.publish(B, chunks_b)
+    # A deliberate rollback to it goes through the same gate, and takes the catalogue back on purpose.
+    outcome = publish_export(catalog, search, B, chunks_b, keep=None, allow_older=True)
+    assert outcome.check.passed and outcome.dropped_tables == []
+    assert_public(catalog, search, B)
+
+
+def test_an_older_incremental_export_never_overwrites_newer_records(catalog: Catalog) -> None:
+    """PostgreSQL-only: an incremental export older than the full export in force is refused (its record
+    versions would overwrite newer ones); a newer full export of another source is not compared."""
+    publish_export(catalog, None, A, load(catalog, None, A))
+    records, deleted = incremental_records()
+    older = "tate-20240601-eeee5555"  # same night as A, snapshot earlier than B
+    chunks = load(catalog, None, older, [r.model_copy(update={"export_id": older}) for r in records], "incremental")
+    publish_export(catalog, None, B, load(catalog, None, B))
+    before = catalog.catalogue_digest()
+    with pytest.raises(PublicationRefused, match=f"export {older!r} .* is older than export {B!r}"):
+        publish_export(catalog, None, older, chunks, deleted_record_ids=deleted)
+    assert catalog.catalogue_digest() == before and catalog.current_publication().export_id == B
+    other = "aic-20240601-ffff6666"  # another source: the order of tate's exports says nothing about it
+    aic = [r.model_copy(update={"export_id": other}) for r in export_records(C)]
+    chunks_aic = load(catalog, None, other, aic, source="aic")
+    assert publish_export(catalog, None, other, chunks_aic).publication.export_id == other
+
+
+def test_every_failed_publication_is_counted_but_a_refusal_is_not(
+    catalog: Catalog, refuse_publications: RefusePublications
+) -> None:
+    """PostgreSQL-only publication records no intent; its failures are logged all the same, so whoever
+    retries it (the publication sensor) sees a new state after each failure."""
+    publish_export(catalog, None, A, load(catalog, None, A))
+    chunks = load(catalog, None, B)
+    with pytest.raises(PublicationRefused):
+        publish_export(catalog, None, B, chunks + 1)
+    assert catalog.publication_failures(B) == 0
+    refuse_publications.on()
+    for failures in (1, 2):
+        with pytest.raises(psycopg.errors.RaiseException, match="injected"):
+            publish_export(catalog, None, B, chunks)
+        assert catalog.publication_failures(B) == failures
+    attempt = catalog.publication_attempts()[0]
+    assert (attempt.export_id, attempt.state) == (B, "failed") and "injected" in (attempt.error or "")
+    assert catalog.pending_publication_attempt() is None
+    refuse_publications.off()
+    assert publish_export(catalog, None, B, chunks).publication.export_id == B
+    assert catalog.publication_failures(B) == 2

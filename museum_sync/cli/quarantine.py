@@ -1,4 +1,11 @@
-"""``museum-sync quarantine list | show | replay``: what a steward does with chunks held back at their checks."""
+"""``museum-sync quarantine list | show | replay``: what a steward does with chunks held back at their checks.
+
+``replay`` runs exactly what it prints first. Named partition keys are checked before anything starts; ``--all``
+is one export's open quarantines (the newest snapshot that has any) unless ``--export`` names the exports (repeat
+it for more), so a replay never sweeps up an old night by accident. After the replays, an export whose chunks
+are all loaded is published, unless a newer export of its source is public (then it says so: ``rollback``
+makes it public on purpose). The command exits 1 if a replay or a publication failed.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,32 @@ import json
 from typing import Any
 
 from museum_sync.cli.stack import Context, catalog, quiet_library_warnings, stack, state_dir
+from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.core.keys import check_export_id, split_partition_key
 from museum_sync.core.locator import where
 from museum_sync.settings import get_settings
 
-__all__ = ["cmd_quarantine"]
+__all__ = ["cmd_quarantine", "replay_selection"]
+
+_SHOWN = 20
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
+    exports = [check_export_id(e) for e in (args.export or [])]
+    if args.action == "replay":
+        for key in args.partitions:
+            split_partition_key(key)  # before anything starts: a bad key is the command's one-line error
+        if args.partitions and (args.all or exports):
+            raise MuseumSyncError("quarantine replay: name partition keys, or --all / --export, not both")
     with stack(state_dir(args)) as ctx:
         client = catalog()
         if args.action == "list":
-            parts = client.list_quarantined(export_id=args.export, include_resolved=args.all_states)
+            filters: list[str | None] = [*exports] or [None]
+            parts = [
+                q
+                for export_id in filters
+                for q in client.list_quarantined(export_id=export_id, include_resolved=args.all_states)
+            ]
             if not parts:
                 print("no quarantined partitions")
             for q in parts:
@@ -34,20 +56,58 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                         f"{r.field}: {r.reason}: {r.message}" + (f"  value={r.value!r}" if r.value else "")
                     )
             return 0
-        return _replay(args, ctx, client)
+        keys, lines = replay_selection(client, list(args.partitions), everything=args.all, exports=exports)
+        for line in lines:
+            print(line)
+        if not keys:
+            return 0
+        return _replay(args, ctx, client, keys)
 
 
-def _replay(args: argparse.Namespace, ctx: Context, client: Any) -> int:
+def replay_selection(
+    client: Any, partitions: list[str], *, everything: bool, exports: list[str]
+) -> tuple[list[str], list[str]]:
+    """The partition keys a replay runs, and the lines that say so before it starts.
+
+    Named keys as given; ``exports``: their open quarantined partitions; ``everything`` alone: those of the
+    newest export (snapshot time) that has any, naming the others it leaves alone.
+    """
+    if partitions:
+        return partitions, [f"will replay {len(partitions)} partition(s): {_listed(partitions)}"]
+    if not everything and not exports:
+        return [], ["nothing to replay: name partition keys, --export EXPORT_ID (repeatable) or --all"]
+    lines: list[str] = []
+    others: list[tuple[str, int]] = []
+    if not exports:
+        with_open = client.exports_with_open_quarantines()
+        if not with_open:
+            return [], ["nothing to replay: no open quarantined partitions"]
+        exports = [with_open[0][0]]
+        others = [(export_id, count) for export_id, _, count in with_open[1:]]
+    keys: list[str] = []
+    for export_id in exports:
+        open_keys = [q.partition_key for q in client.list_quarantined(export_id=export_id)]
+        if open_keys:
+            lines.append(f"will replay {len(open_keys)} open partition(s) of export {export_id}: {_listed(open_keys)}")
+        else:
+            lines.append(f"export {export_id}: no open quarantined partitions")
+        keys += open_keys
+    if others:
+        named = ", ".join(f"{export_id} ({count})" for export_id, count in others)
+        lines.append(f"left alone, older exports with open quarantines: {named}; name them with --export to replay")
+    return keys, lines
+
+
+def _listed(keys: list[str]) -> str:
+    more = len(keys) - _SHOWN
+    return ", ".join(keys[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
+def _replay(args: argparse.Namespace, ctx: Context, client: Any, keys: list[str]) -> int:
     """One run of the whole chunk chain per partition key, then publication when the export is complete."""
     quiet_library_warnings()
     from museum_sync.runtime import WorkerPool, dagster_instance, run_job
 
-    keys = list(args.partitions)
-    if args.all:
-        keys = [q.partition_key for q in client.list_quarantined()]
-    if not keys:
-        print("nothing to replay")
-        return 0
     instance = dagster_instance()
     failed = []
     # The workers get this process's environment (WorkerPool adds it), which the stack has configured.
@@ -59,16 +119,30 @@ def _replay(args: argparse.Namespace, ctx: Context, client: Any) -> int:
             print(f"replay {key}: {_outcome(result)} (run {result.run_id})")
             if not result.success:
                 failed.append(key)
-        for export_id in sorted({k.rpartition("/")[0] for k in keys}):
+        for export_id in sorted({split_partition_key(k)[0] for k in keys}):
             if export_id in client.exports_ready_to_publish():
                 result = run_job(
                     "publish_job_def",
                     instance=instance,
                     tags={"dagster/partition": export_id, "museum-sync/kind": "publish"},
                 )
-                print(f"publish {export_id}: {_outcome(result)}")
+                print(f"publish {export_id}: {_outcome(result)}" + _failure(result))
+                if not result.success:
+                    failed.append(export_id)
+            elif (superseded := client.superseded_by(export_id)) is not None:
+                print(f"publish {export_id}: not published: {superseded.describe()}")
     return 1 if failed else 0
 
 
 def _outcome(result: Any) -> str:
     return "SUCCESS" if result.success else "FAILURE"
+
+
+def _failure(result: Any) -> str:
+    """`` (<first step failure>)`` of a failed run, so the steward sees why without opening the UI."""
+    if result.success:
+        return ""
+    events = result.get_step_failure_events()
+    error = events[0].step_failure_data.error if events else None
+    message = error.message.strip().splitlines()[0] if error is not None and error.message.strip() else ""
+    return f" ({message})" if message else ""

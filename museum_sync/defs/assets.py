@@ -5,10 +5,25 @@ partition key of ``chunk_job`` (``validated_chunk`` → ``catalog_chunk``); ``pu
 publishes the export once every chunk is loaded. The nightly bulk path (``jobs.sync_export_job``)
 records materializations of these same asset keys, so lineage shows one history whichever path ran.
 The bodies are ``defs.steps``', shared with the bulk path's ops.
+
+Partition keys come from the UI too, where anyone can add a key to a dynamic partition: every body checks
+its key's shape (``core.keys``) before it reads a file or a table, and fails with one ``dg.Failure`` naming
+the key and the shape expected.
+
+``published_export`` (``exports`` partitions) depends on ``catalog_chunk`` and ``search_chunk`` (``chunks``
+partitions) through ``SpecificPartitionsPartitionMapping([])``: the edge stays in the asset graph (lineage,
+"upstream" in the UI) but no export partition depends on any chunk partition. The default for two dynamic
+definitions, ``AllPartitionMapping``, made every export depend on every chunk of every export (~180k after a
+year) for anything walking the graph by partition (staleness, backfill and run-request checks, the daemon). A
+mapping to "the chunks named ``<export_id>/*``" would need a custom ``PartitionMapping`` subclass: Dagster
+deprecates those, and does not serialize them into the snapshot the webserver and daemon read (they would
+fall back to ``AllPartitionMapping`` there, where it matters). The publication gate checks the export's own
+chunks anyway (every one loaded, none quarantined), and the materialization names them (``chunk_partitions``).
 """
 
 import dagster as dg
 
+from museum_sync.core.keys import InvalidKey, check_export_id, split_partition_key
 from museum_sync.defs import checks, steps
 from museum_sync.defs.asset_keys import (
     CATALOG_CHUNK,
@@ -23,9 +38,47 @@ from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, S
 from museum_sync.defs.retries import CONNECTION_RETRY
 from museum_sync.defs.run_config import SnapshotConfig
 
-__all__ = ["catalog_chunk", "export_snapshot", "published_export", "search_chunk", "validated_chunk"]
+__all__ = [
+    "catalog_chunk",
+    "chunk_key",
+    "export_key",
+    "export_snapshot",
+    "published_export",
+    "search_chunk",
+    "validated_chunk",
+]
 
 OWNERS = ["team:collections-data"]
+# published_export's partitions depend on no chunk partition (module doc): the edge is lineage only.
+NO_CHUNK_PARTITIONS = dg.SpecificPartitionsPartitionMapping([])
+
+
+def chunk_key(context: dg.AssetExecutionContext) -> str:
+    """The run's chunk partition key, checked (``<export_id>/<nnnn>``) before anything reads it."""
+    key = context.partition_key
+    try:
+        split_partition_key(key)
+    except InvalidKey as exc:
+        raise dg.Failure(
+            description=f"partition key {key!r} is not a chunk partition key: expected <export_id>/<nnnn>, e.g."
+            " tate-20261125-1a2b3c4d/0003 (was it added by hand in the UI?)",
+            allow_retries=False,
+        ) from exc
+    return key
+
+
+def export_key(context: dg.AssetExecutionContext) -> str:
+    """The run's export partition key, checked (``<source>-<YYYYMMDD>-<8 hex>``) before anything reads it."""
+    key = context.partition_key
+    try:
+        check_export_id(key)
+    except InvalidKey as exc:
+        raise dg.Failure(
+            description=f"partition key {key!r} is not an export id: expected <source>-<YYYYMMDD>-<8 hex>, e.g."
+            " tate-20261125-1a2b3c4d (was it added by hand in the UI?)",
+            allow_retries=False,
+        ) from exc
+    return key
 
 
 @dg.asset(
@@ -64,7 +117,7 @@ def export_snapshot(
 def validated_chunk(
     context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
-    report = steps.run_validation(context, artifacts, catalog, context.partition_key)
+    report = steps.run_validation(context, artifacts, catalog, chunk_key(context))
     return dg.MaterializeResult(metadata=checks.validated_metadata(report), check_results=checks.check_results(report))
 
 
@@ -83,7 +136,7 @@ def validated_chunk(
 def catalog_chunk(
     context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=steps.run_load(context, artifacts, catalog, context.partition_key))  # type: ignore[arg-type]
+    return dg.MaterializeResult(metadata=steps.run_load(context, artifacts, catalog, chunk_key(context)))  # type: ignore[arg-type]
 
 
 @dg.asset(
@@ -105,15 +158,16 @@ def search_chunk(
     catalog: CatalogResource,
     search: SearchResource,
 ) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=steps.run_index(context, artifacts, catalog, search, context.partition_key))  # type: ignore[arg-type]
+    key = chunk_key(context)
+    return dg.MaterializeResult(metadata=steps.run_index(context, artifacts, catalog, search, key))  # type: ignore[arg-type]
 
 
 @dg.asset(
     key=PUBLISHED_EXPORT,
     partitions_def=export_partitions,
     deps=[
-        dg.AssetDep(CATALOG_CHUNK, partition_mapping=dg.AllPartitionMapping()),
-        dg.AssetDep(SEARCH_CHUNK, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(CATALOG_CHUNK, partition_mapping=NO_CHUNK_PARTITIONS),
+        dg.AssetDep(SEARCH_CHUNK, partition_mapping=NO_CHUNK_PARTITIONS),
     ],
     description="The export made public all at once in both stores: gated on every chunk loaded and none "
     "quarantined, index count = catalogue rows = valid records; then one _aliases call and one PostgreSQL "
@@ -130,4 +184,5 @@ def published_export(
     catalog: CatalogResource,
     search: SearchResource,
 ) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=steps.publish(context, artifacts, catalog, search, context.partition_key))  # type: ignore[arg-type]
+    key = export_key(context)
+    return dg.MaterializeResult(metadata=steps.publish(context, artifacts, catalog, search, key))  # type: ignore[arg-type]

@@ -3,12 +3,16 @@
 Inbox layout: ``<inbox>/<profile name>/<export file>``. The folder names the profile, so dropping a file
 in the right folder is all a registrar has to do. A file is picked up once it has stopped growing
 (same size on two ticks), so a half-copied dump is never snapshotted.
+
+The publication sensor never asks for an export older than the one of its source in force (the catalogue
+would refuse it: ``Catalog.ready_exports`` marks it superseded); it names those in its log and skip reason.
 """
 
 import json
 
 import dagster as dg
 
+from museum_sync.defs.asset_keys import PUBLISH_JOB
 from museum_sync.defs.jobs import publish_job, sync_export_job
 from museum_sync.defs.resources import CatalogResource
 from museum_sync.defs.run_config import sync_run_config
@@ -47,10 +51,56 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
 
 @dg.sensor(job=publish_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def publication_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource) -> dg.SensorResult:
-    """Publish an export once replays have loaded all its chunks (the bulk run publishes the others)."""
+    """Publish an export once replays have loaded all its chunks (the bulk run publishes the others).
+
+    * Never an export older than the one of its source in force: skipped, and named in the log and the
+      skip reason (``museum-sync rollback`` makes one public on purpose).
+    * One export per source per tick, the oldest snapshot first: exports of a source go public in order
+      (an incremental one is applied on the one before it), and none while a publish run of it is queued or
+      running.
+    * ``run_key = publish:<export_id>:<failed publications of it>`` (``:pending-<attempt>`` while a crashed
+      one is pending): Dagster starts a run key once, so a publication that failed is asked for again, and
+      the same state never twice.
+    """
     client = catalog.client()
-    requests = [
-        dg.RunRequest(run_key=f"publish:{export_id}", partition_key=export_id)
-        for export_id in client.exports_ready_to_publish()
-    ]
-    return dg.SensorResult(run_requests=requests)
+    pending = client.pending_publication_attempt()
+    requests: list[dg.RunRequest] = []
+    skipped: list[str] = []
+    first_of_source: dict[str, str] = {}
+    for ready in client.ready_exports():
+        export_id = ready.export_id
+        if ready.superseded is not None:
+            skipped.append(f"not publishing {export_id}: {ready.superseded.describe()}")
+            continue
+        if ready.source in first_of_source:
+            skipped.append(f"{export_id} waits for {first_of_source[ready.source]}, older, of source {ready.source!r}")
+            continue
+        first_of_source[ready.source] = export_id
+        if _publication_in_flight(context.instance, export_id):
+            skipped.append(f"{export_id}: its publication run is queued or running")
+            continue
+        run_key = f"publish:{export_id}:{client.publication_failures(export_id)}"
+        if pending is not None and pending.export_id == export_id:
+            run_key += f":pending-{pending.id}"
+        requests.append(dg.RunRequest(run_key=run_key, partition_key=export_id))
+    for reason in skipped:
+        context.log.info(reason)
+    if requests:
+        return dg.SensorResult(run_requests=requests)
+    return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(skipped) or "no export is ready to publish"))
+
+
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def _publication_in_flight(instance: dg.DagsterInstance, export_id: str) -> bool:
+    runs = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=PUBLISH_JOB, tags={"dagster/partition": export_id}, statuses=_IN_FLIGHT),
+        limit=1,
+    )
+    return bool(runs)

@@ -14,12 +14,12 @@ from pathlib import Path
 import dagster as dg
 
 from museum_sync import pipeline
-from museum_sync.clients.catalog import PublicationRefused
+from museum_sync.clients.catalog import Catalog, PublicationRefused
 from museum_sync.core.exceptions import SourceError
-from museum_sync.core.keys import split_partition_key
+from museum_sync.core.keys import partition_key, split_partition_key
 from museum_sync.defs import checks
 from museum_sync.defs.asset_keys import EXPORT_SNAPSHOT, chunk_mapping_key
-from museum_sync.defs.partitions import chunk_partitions, export_partitions
+from museum_sync.defs.partitions import chunk_partitions, export_partitions, retire_partitions
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource
 from museum_sync.defs.retries import retry_only_connection_errors
 from museum_sync.defs.run_config import HarvestConfig, SnapshotConfig
@@ -96,12 +96,15 @@ def harvest(
     protocol = (profile.harvest or {}).get(
         "protocol", "oai-pmh" if profile.format in ("lido", "oai_dc") else "json_api"
     )
+    # Incremental without a date: the harvest starts at the source's stored high-water mark (harvest.watermarks).
     since = config.since if config.incremental else None
     if protocol == "oai-pmh":
         overrides = {"from": since} if since else {}
-        result = harvest_oai(oai_config(profile, **overrides), store, source=source)
+        result = harvest_oai(oai_config(profile, **overrides), store, source=source, incremental=config.incremental)
     else:
-        result = harvest_json_api(json_api_config(profile), store, source=source, since=since)
+        result = harvest_json_api(
+            json_api_config(profile), store, source=source, since=since, incremental=config.incremental
+        )
     context.log.info(
         f"harvest {source}: {result.records} records, {len(result.deleted_ids)} deletions, {result.pages} pages, "
         f"{result.requests} requests ({result.retries} retried)" + (" - resumed" if result.resumed else "")
@@ -196,12 +199,16 @@ def publish(
     search: SearchResource,
     export_id: str,
 ) -> dict[str, object]:
-    """Gate, then switch PostgreSQL and (when configured) Elasticsearch together: both or neither."""
-    client, search_client = catalog.client(), search.client()
+    """Gate, then switch PostgreSQL and (when configured) Elasticsearch together: both or neither; then retire
+    the partition keys of the exports retention dropped.
+
+    ``MUSEUM_SYNC_KEEP_EXPORTS`` is honoured as set, 1 included (the public export only: rollback then has
+    nothing to go back to, and ``museum-sync status`` says so). An export older than the one of its source
+    in force is refused (``PublicationRefused``): the step fails without retries, naming both.
+    """
+    client, search_client, store = catalog.client(), search.client(), artifacts.store()
     try:
-        outcome = pipeline.publish(
-            artifacts.store(), client, search_client, export_id, keep=max(2, get_settings().keep_exports)
-        )
+        outcome = pipeline.publish(store, client, search_client, export_id, keep=get_settings().keep_exports)
     except PublicationRefused as exc:
         raise dg.Failure(
             description=f"publication of {export_id} refused: {exc.reason}",
@@ -213,6 +220,8 @@ def publish(
         f"published {export_id}: {pub.record_count} records, {pub.withdrawn_count} withdrawn; search: "
         f"{outcome.search}" + (" (already published)" if outcome.already_published else "")
     )
+    retired = _retire_partitions(context, client)
+    chunks = len(pipeline.open_export(store, export_id).plan.chunks)
     return {
         "export_id": export_id,
         "records": dg.MetadataValue.int(pub.record_count),
@@ -221,4 +230,21 @@ def publish(
         "previous_export_id": pub.previous_export_id or "",
         "already_published": outcome.already_published,
         "search": str(outcome.search),
+        # Lineage at chunk level: published_export's partition depends on no chunk partition in Dagster's graph
+        # (see defs.assets), so the chunks it published are named here.
+        "chunks": dg.MetadataValue.int(chunks),
+        "chunk_partitions": f"{partition_key(export_id, 0)} .. {partition_key(export_id, max(chunks - 1, 0))}",
+        "retired_exports": dg.MetadataValue.json(retired[:50]),
     }
+
+
+def _retire_partitions(context: Context, catalog: Catalog) -> list[str]:
+    """After a publication: retire the partition keys of exports its retention dropped. Never fails the step
+    (the publication stands; the next publication retires what this one could not)."""
+    try:
+        return retire_partitions(context.instance, catalog, context.log.info)
+    except Exception as exc:  # noqa: BLE001 - a Dagster storage or catalogue error must not undo a publication
+        context.log.warning(
+            f"retiring the partition keys of dropped exports failed, the next publication retries: {exc}"
+        )
+        return []

@@ -84,3 +84,31 @@ def test_incremental_harvest_applies_updates_and_deletions(stack, shared_data, t
 def _public_ids(stack) -> set[str]:
     with stack.catalog._connect() as conn:  # noqa: SLF001 - read-only probe of the public view
         return {r[0] for r in conn.execute(f"SELECT record_id FROM {stack.catalog.schema}.objects").fetchall()}
+
+
+def test_the_nightly_incremental_job_starts_at_the_last_harvests_mark(stack, shared_data, tmp_path):
+    """What the nightly schedule asks for (incremental, no date) reaches the harvest: its first ListRecords
+    asks `from` the previous successful harvest's responseDate, not a fixed window."""
+    night_1, night_2 = "2026-11-30T01:30:00Z", "2026-12-01T01:30:00Z"
+    config = {"profile": "", "source": "kenom-nightly", "incremental": True}
+    with HarvestServer(shared_data, page_size=5) as server:
+        config["profile"] = str(_oai_profile(tmp_path, server.oai_url))
+        server.response_date = night_1
+        first = run_job(
+            "harvest_export_job_def",
+            instance=stack.instance,
+            run_config={"ops": {"harvest_and_plan": {"config": config}}},
+        )
+        assert first.success
+        firsts = [r.params for r in server.logged(path="/oai", verb="ListRecords") if "resumptionToken" not in r.params]
+        assert [p.get("from") for p in firsts] == [None]  # no mark yet: a full harvest
+        server.reset_log()
+        server.response_date = night_2
+        second = run_job(
+            "harvest_export_job_def",
+            instance=stack.instance,
+            run_config={"ops": {"harvest_and_plan": {"config": config}}},
+        )
+        assert second.success
+        firsts = [r.params for r in server.logged(path="/oai", verb="ListRecords") if "resumptionToken" not in r.params]
+    assert [p.get("from") for p in firsts] == [night_1]

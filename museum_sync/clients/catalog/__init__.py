@@ -3,9 +3,10 @@
 ``Catalog`` is the one client; each of its roles reads in a module of its own:
 
 - ``connection``: settings, one short connection and one transaction per call, advisory locks;
-- ``schema``: ``migrate`` (every table, the publication attempts included), staging table names, the view;
+- ``schema``: ``migrate`` (every table, the publication attempts included), staging table names, the view,
+  and the catalogue's identity (``deployment_id``: what owns its search indices);
 - ``staging``: register an export, COPY its chunks in, chunk states, counts and digests;
-- ``quarantine``: rejected records and held-back chunks;
+- ``quarantine``: rejected records (every attempt kept, the latest current) and held-back chunks;
 - ``publication``: the gate, the carry-over of incremental exports, publish, rollback, retention;
 - ``attempts``: the cross-store publication's lock and intent log (``museum_sync.publication`` drives it);
 - ``roles``: the reader role;
@@ -41,6 +42,7 @@ from museum_sync.clients.catalog.types import (
     PublicationRefused,
     PublicationResult,
     PublishCheck,
+    QuarantineAttempt,
     QuarantinedPartition,
     QuarantineRow,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "PublicationRefused",
     "PublicationResult",
     "PublishCheck",
+    "QuarantineAttempt",
     "QuarantineRow",
     "QuarantinedPartition",
     "staging_table_name",

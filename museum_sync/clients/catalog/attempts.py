@@ -6,6 +6,11 @@ switch in ``publication_attempts`` before either store changes: ``begin_publicat
 then ``finish_publication_attempt`` ('done', 'failed' or 'abandoned'). A run that dies between the two
 stores leaves its attempt 'pending' (``pending_publication_attempt``), and the next run settles it by what
 PostgreSQL says, its transaction being the commit point. The table is created by ``migrate``.
+
+A publication that failed before it recorded an intent (PostgreSQL-only, a lock timeout, an error in the
+gate's reads) is logged as a 'failed' row too (``record_failed_publication_attempt``), so
+``publication_failures`` counts every failed try: the publication sensor keys its run requests on it, to
+ask again after a failure and only then.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from museum_sync.clients.catalog.connection import CatalogConnection
 from museum_sync.clients.catalog.types import CatalogError, PublicationAttempt
+from museum_sync.redaction import scrub
 
 __all__ = ["CatalogAttempts"]
 
@@ -114,6 +120,55 @@ class CatalogAttempts(CatalogConnection):
                 (state, error, Jsonb(detail or {}), attempt_id),
             )
             return cur.rowcount > 0
+
+    def record_failed_publication_attempt(
+        self,
+        export_id: str,
+        action: Literal["publish", "rollback"],
+        error: str,
+        *,
+        detail: dict[str, Any] | None = None,
+    ) -> PublicationAttempt:
+        """Log a try that failed before (or without) a 'pending' attempt of its own: one 'failed' row."""
+        with self._connect() as conn, conn.cursor(row_factory=class_row(PublicationAttempt)) as cur:
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {} (export_id, action, state, finished_at, error, detail)"
+                    " VALUES (%s, %s, 'failed', now(), %s, %s) RETURNING *"
+                ).format(self._ident("publication_attempts")),
+                (export_id, action, error, Jsonb(detail or {})),
+            )
+            attempt = cur.fetchone()
+        assert attempt is not None
+        return attempt
+
+    def record_failed_try(self, export_id: str, exc: BaseException) -> None:
+        """Log ``exc`` as a failed publication of ``export_id``, unless an attempt of it is pending (a rerun
+        continues that one) or ``exc`` names ``export_id`` as its own (``museum_sync.publication``'s
+        ``PublicationFailed``: the protocol closed or left pending its attempt itself). Never raises: the
+        catalogue may be what failed, and the caller raises ``exc``."""
+        if getattr(exc, "export_id", None) == export_id:
+            return
+        try:
+            pending = self.pending_publication_attempt()
+            if pending is None or pending.export_id != export_id:
+                error = scrub(f"{type(exc).__name__}: {exc}", self.conninfo)
+                self.record_failed_publication_attempt(export_id, "publish", error)
+        except Exception:  # noqa: BLE001 - see above
+            pass
+
+    def publication_failures(self, export_id: str) -> int:
+        """How many publications of ``export_id`` failed or were abandoned (a rerun continues a pending one)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT count(*) FROM {} WHERE export_id = %s AND action = 'publish'"
+                    " AND state IN ('failed', 'abandoned')"
+                ).format(self._ident("publication_attempts")),
+                (export_id,),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def publication_attempts(self, limit: int = 20) -> list[PublicationAttempt]:
         """The latest cross-store publication attempts, newest first."""

@@ -6,11 +6,17 @@ transaction, so a reader sees the old export or the new one, never a mix. It tak
 ``drop_old_exports`` take the "publish" lock too, so publications, rollbacks and drops are serialised.
 Refusals of the gate raise ``PublicationRefused``. The cross-store protocol that calls these steps is
 ``museum_sync.publication``.
+
+Publication order: an export is never published over a newer one of its source. "Newer" is the snapshot
+time (``staging.snapshot_at``: the manifest's ``fetched_at``), compared with the export of the same source
+whose publication or rollback is the latest: a quarantined night replayed after the next night went public
+is refused (``Superseded``), unless the caller asks for it explicitly (``allow_older``: a rollback).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,7 +26,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from museum_sync.clients.catalog.schema import CARRIED, COLUMN_NAMES
-from museum_sync.clients.catalog.staging import CatalogStaging
+from museum_sync.clients.catalog.staging import CatalogStaging, snapshot_at
 from museum_sync.clients.catalog.types import (
     CarryOver,
     ExportKind,
@@ -31,7 +37,7 @@ from museum_sync.clients.catalog.types import (
 )
 from museum_sync.core.keys import partition_key
 
-__all__ = ["WITHDRAWN_SAMPLE", "CatalogPublishing"]
+__all__ = ["WITHDRAWN_SAMPLE", "CatalogPublishing", "ReadyExport", "Superseded"]
 
 WITHDRAWN_SAMPLE = 100
 _MAX_KEYS_IN_MESSAGE = 20
@@ -43,12 +49,49 @@ def _keys_text(keys: Sequence[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+@dataclass(frozen=True)
+class Superseded:
+    """An export older than the one of its source in force: publishing it would take the catalogue back."""
+
+    export_id: str
+    snapshot_at: datetime
+    source: str
+    in_force: str
+    in_force_snapshot_at: datetime
+
+    @property
+    def comparison(self) -> str:
+        """Both exports and their snapshot times, in one clause."""
+        return (
+            f"export {self.export_id!r} (snapshot {self.snapshot_at.isoformat()}) is older than export"
+            f" {self.in_force!r} (snapshot {self.in_force_snapshot_at.isoformat()}), the one of source"
+            f" {self.source!r} in force"
+        )
+
+    def describe(self) -> str:
+        """The refusal: what, why, and how to do it anyway."""
+        return (
+            f"{self.comparison}: publishing it would take the public catalogue back; to do that on purpose,"
+            f" roll back to it (museum-sync rollback {self.export_id})"
+        )
+
+
+@dataclass(frozen=True)
+class ReadyExport:
+    """An export every chunk of which is loaded and which was never published, and its place in time."""
+
+    export_id: str
+    source: str
+    snapshot_at: datetime
+    superseded: Superseded | None
+
+
 class CatalogPublishing(CatalogStaging):
     """What is public and how it changes. Builds on staging: it gates on chunk states and row counts."""
 
     # -- the gate ----------------------------------------------------------------------------------------
 
-    def check_publishable(self, export_id: str, expected_chunks: int) -> PublishCheck:
+    def check_publishable(self, export_id: str, expected_chunks: int, *, allow_older: bool = False) -> PublishCheck:
         """Run ``publish``'s gate without publishing: raises ``PublicationRefused`` as ``publish`` would.
 
         Lets a caller refuse before touching another store; ``publish`` checks again under its lock.
@@ -59,27 +102,89 @@ class CatalogPublishing(CatalogStaging):
                 raise PublicationRefused(f"export {export_id!r} is not registered")
             table, kind, chunk_count, _dropped = export
             staged, counted = self._checked_staging(conn, export_id, table, chunk_count, expected_chunks)
+            if not allow_older:
+                self._refuse_superseded(conn, export_id)
         export_kind: ExportKind = "incremental" if kind == "incremental" else "full"
         return PublishCheck(export_id=export_id, staging_table=table, kind=export_kind, staged=staged, loaded=counted)
 
     def exports_ready_to_publish(self) -> list[str]:
-        """Exports whose every chunk is loaded, none quarantined, and which have never been published.
+        """Exports whose every chunk is loaded, none quarantined, never published, and not ``Superseded``.
 
         The publication sensor and ``quarantine replay`` use it to publish an export once replays have
-        loaded its last quarantined chunk; the bulk run publishes its own exports directly.
+        loaded its last quarantined chunk; the bulk run publishes its own exports directly. Oldest first.
         """
+        return [ready.export_id for ready in self.ready_exports() if ready.superseded is None]
+
+    def ready_exports(self) -> list[ReadyExport]:
+        """Every export loaded in full and never published, oldest snapshot first, each with whether it is
+        ``Superseded`` (older than the export of its source in force: ``publish`` refuses it)."""
         query = sql.SQL(
             """
-            SELECT e.export_id FROM {exports} e
+            SELECT e.export_id, e.source, {at_e}, f.export_id, f.at
+            FROM {exports} e
+            LEFT JOIN LATERAL (
+                SELECT p.export_id, {at_x} AS at FROM {pubs} p JOIN {exports} x ON x.export_id = p.export_id
+                WHERE x.source = e.source ORDER BY p.id DESC LIMIT 1
+            ) f ON true
             WHERE e.dropped_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM {pubs} p WHERE p.export_id = e.export_id)
               AND e.chunk_count = (SELECT count(*) FROM {status} s
                                    WHERE s.export_id = e.export_id AND s.state = 'loaded')
-            ORDER BY e.registered_at, e.export_id
+            ORDER BY 3, e.registered_at, e.export_id
             """
-        ).format(exports=self._ident("exports"), pubs=self._ident("publications"), status=self._ident("chunk_status"))
+        ).format(
+            at_e=snapshot_at("e"),
+            at_x=snapshot_at("x"),
+            exports=self._ident("exports"),
+            pubs=self._ident("publications"),
+            status=self._ident("chunk_status"),
+        )
         with self._connect() as conn:
-            return [str(row[0]) for row in conn.execute(query).fetchall()]
+            rows = conn.execute(query).fetchall()
+        return [
+            ReadyExport(
+                export_id=str(export_id),
+                source=str(source),
+                snapshot_at=at,
+                superseded=(
+                    Superseded(str(export_id), at, str(source), str(in_force), in_force_at)
+                    if in_force is not None and in_force_at > at
+                    else None
+                ),
+            )
+            for export_id, source, at, in_force, in_force_at in rows
+        ]
+
+    def superseded_by(self, export_id: str) -> Superseded | None:
+        """Whether ``publish`` would refuse ``export_id`` as older than the export of its source in force."""
+        with self._connect() as conn:
+            return self._superseded(conn, export_id)
+
+    def _superseded(self, conn: psycopg.Connection[Any], export_id: str) -> Superseded | None:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT e.source, {at_e}, p.export_id, {at_x} FROM {exports} e"
+                " JOIN {exports} x ON x.source = e.source JOIN {pubs} p ON p.export_id = x.export_id"
+                " WHERE e.export_id = %s ORDER BY p.id DESC LIMIT 1"
+            ).format(
+                at_e=snapshot_at("e"),
+                at_x=snapshot_at("x"),
+                exports=self._ident("exports"),
+                pubs=self._ident("publications"),
+            ),
+            (export_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        source, at, in_force, in_force_at = row
+        if in_force == export_id or not in_force_at > at:
+            return None
+        return Superseded(export_id, at, str(source), str(in_force), in_force_at)
+
+    def _refuse_superseded(self, conn: psycopg.Connection[Any], export_id: str) -> None:
+        superseded = self._superseded(conn, export_id)
+        if superseded is not None:
+            raise PublicationRefused(superseded.describe())
 
     def _checked_staging(
         self, conn: psycopg.Connection[Any], export_id: str, table: str, chunk_count: int, expected_chunks: int
@@ -296,6 +401,7 @@ class CatalogPublishing(CatalogStaging):
         metadata: dict[str, Any] | None = None,
         carry: CarryOver | None = None,
         analyze: bool = True,
+        allow_older: bool = False,
     ) -> PublicationResult:
         """Point ``objects`` at the export's staging table, gated, in one transaction.
 
@@ -309,6 +415,8 @@ class CatalogPublishing(CatalogStaging):
         ``carry`` (what Elasticsearch's copy was completed from), the carry-over must come out the same:
         same base export, same total; else ``PublicationRefused`` and nothing changes. ``analyze=False``:
         the caller ran ``analyze_export`` before (keeps the statistics pass out of the transaction).
+        An export older than the one of its source in force is refused (``Superseded``) unless
+        ``allow_older`` (a deliberate rollback to an export that was never published).
         """
         deleted = sorted(set(deleted_record_ids if carry is None else carry.deleted))
         with self._connect() as conn:
@@ -319,6 +427,8 @@ class CatalogPublishing(CatalogStaging):
             if current is not None and current.export_id == export_id:
                 return PublicationResult(current, already_published=True)
             staged, _counted = self._checked_staging(conn, export_id, table, chunk_count, expected_chunks)
+            if not allow_older:
+                self._refuse_superseded(conn, export_id)
             if expected_records is not None and staged != expected_records:
                 raise PublicationRefused(
                     f"export {export_id!r}: staging table {table} holds {staged} rows, expected {expected_records}"
@@ -496,6 +606,18 @@ class CatalogPublishing(CatalogStaging):
             return cur.fetchone()
 
     # -- retention -----------------------------------------------------------------------------------------
+
+    def retired_exports(self) -> list[tuple[str, int]]:
+        """``(export_id, chunk count)`` of exports retention dropped and nobody needs any more: no open
+        quarantined partition (a steward may still inspect and replay those). Their Dagster partition keys
+        can go (``defs.partitions.retire_partitions``); a re-registered export is live again, not listed."""
+        query = sql.SQL(
+            "SELECT e.export_id, e.chunk_count FROM {exports} e WHERE e.dropped_at IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM {parts} q WHERE q.export_id = e.export_id AND q.resolved_at IS NULL)"
+            " ORDER BY e.registered_at, e.export_id"
+        ).format(exports=self._ident("exports"), parts=self._ident("quarantined_partitions"))
+        with self._connect() as conn:
+            return [(str(row[0]), int(row[1])) for row in conn.execute(query).fetchall()]
 
     def drop_old_exports(self, keep: int) -> list[str]:
         """Drop staging tables no rollback should need; returns the dropped table names.

@@ -31,9 +31,21 @@ from museum_sync.clients.catalog.schema import (
 from museum_sync.clients.catalog.types import CatalogError, ChunkState, ExportKind, LoadResult
 from museum_sync.core.models import MuseumRecord
 
-__all__ = ["CatalogStaging"]
+__all__ = ["CatalogStaging", "snapshot_at"]
 
 _HASH_KEY = '"content_hash":"'
+
+
+def snapshot_at(alias: str) -> sql.Composed:
+    """SQL for the snapshot time of the export row ``alias``: when its source gave us these bytes.
+
+    The manifest's ``fetched_at`` (stored with the export at register time, so no column of its own), else
+    the time the catalogue registered it (exports registered by hand, with a manifest that has no time).
+    Publication order compares it: an export never goes public over a newer one of its source.
+    """
+    return sql.SQL("coalesce(({a}.manifest->>'fetched_at')::timestamptz, {a}.registered_at)").format(
+        a=sql.Identifier(alias)
+    )
 
 
 def _content_hash(record: MuseumRecord, json_text: str) -> str:
@@ -349,6 +361,15 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
                 )
             ).fetchall()
         return [str(row[0]) for row in rows]
+
+    def exports_with_open_quarantines(self) -> list[tuple[str, datetime, int]]:
+        """``(export_id, snapshot time, open quarantined partitions)``, the newest snapshot first."""
+        query = sql.SQL(
+            "SELECT e.export_id, {at}, count(*) FROM {exports} e JOIN {parts} q ON q.export_id = e.export_id"
+            " WHERE q.resolved_at IS NULL GROUP BY e.export_id ORDER BY 2 DESC, e.registered_at DESC, 1"
+        ).format(at=snapshot_at("e"), exports=self._ident("exports"), parts=self._ident("quarantined_partitions"))
+        with self._connect() as conn:
+            return [(str(row[0]), row[1], int(row[2])) for row in conn.execute(query).fetchall()]
 
     # -- counts and digests, of the public view or of one export's staging table ------------------------
 
