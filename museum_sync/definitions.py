@@ -1,9 +1,14 @@
-"""The Dagster code location: loads and merges the definitions in ``museum_sync.defs``, nothing else."""
+"""The Dagster code location: loads and merges the definitions in ``museum_sync.defs``, nothing else.
+
+Every Dagster process loads this module (code server, daemon, run worker, a Celery worker child rebuilding a
+job); the one library warning museum-sync filters is installed first (``defs.library_warnings``, and why).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
+import museum_sync.defs.library_warnings  # noqa: F401 - before the check specs are built (see there)
 from museum_sync.defs.asset_keys import CHUNK_JOB, HARVEST_EXPORT_JOB, PUBLISH_JOB, SYNC_EXPORT_JOB
 from museum_sync.defs.assets import (
     catalog_chunk,

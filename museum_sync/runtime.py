@@ -8,21 +8,32 @@ worker processes started from the executor's own config (``museum_sync.defs.work
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.redaction import redact, scrub
 from museum_sync.services import ServiceUrls
 from museum_sync.services._common import pdeathsig_preexec
 from museum_sync.settings import env_name
 
-__all__ = ["WorkerPool", "configure_environment", "dagster_instance", "instance_yaml", "run_job", "runtime_env"]
+__all__ = [
+    "WorkerPool",
+    "WorkerStartFailed",
+    "configure_environment",
+    "dagster_instance",
+    "instance_yaml",
+    "run_job",
+    "runtime_env",
+]
 
 DEFAULT_QUEUES = ("ingestion_high", "iiif", "dagster")
 # Folders every process expects to exist: created by configure_environment.
@@ -89,6 +100,33 @@ def _pid_alive(pid: str | None) -> bool:
     return True
 
 
+class WorkerStartFailed(MuseumSyncError):
+    """A Celery worker died (or never got ready) at start. One line: which worker, its queues, what happened,
+    the last error line of its output (secrets of ``urls`` masked) and the log that has the rest."""
+
+    def __init__(self, worker: str, what: str, output: str, log: Path, urls: Sequence[str] = ()) -> None:
+        line = _URL.sub(lambda m: redact(m.group()), last_error_line(output))
+        for url in urls:
+            line = scrub(line, url)
+        super().__init__(f"{worker} {what}: {line} (log {log})")
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def last_error_line(output: str) -> str:
+    """The line of a process's output that says what went wrong: the last ``...Error: ...`` (a traceback's
+    last line, click's ``Error: ...``) or Celery ``ERROR``/``CRITICAL`` log line, else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if ":" in line and (head.endswith(("Error", "Exception")) or head == "Error"):
+            return line
+        if "ERROR/" in line or "CRITICAL/" in line:
+            return line
+    return lines[-1] if lines else "no output"
+
+
 @dataclass
 class WorkerPool:
     """Celery worker processes (``celery -A museum_sync.defs.worker_app worker``), each a real prefork pool."""
@@ -102,6 +140,8 @@ class WorkerPool:
     extra_args: tuple[str, ...] = ()
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    # Where each log stood when its worker started: logs are appended to, so only what follows is this start's.
+    log_starts: list[int] = field(default_factory=list)
 
     def command(self, index: int) -> list[str]:
         return [
@@ -116,6 +156,7 @@ class WorkerPool:
         for i in range(self.processes):
             log = self.log_dir / f"worker-{self.name}{i}.log"
             handle = log.open("ab")
+            self.log_starts.append(handle.tell())
             proc = subprocess.Popen(
                 self.command(i),
                 env=env,
@@ -131,16 +172,25 @@ class WorkerPool:
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for proc, log in zip(self.procs, self.logs, strict=True):
+        for index, (proc, log, offset) in enumerate(zip(self.procs, self.logs, self.log_starts, strict=True)):
             while True:
-                text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+                text = _read_from(log, offset)
                 if " ready." in text:
                     break
                 if proc.poll() is not None:
-                    raise RuntimeError(f"Celery worker exited with {proc.returncode}; log {log}:\n{text[-3000:]}")
+                    self._failed(index, f"exited with {proc.returncode} at start", text, log)
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"Celery worker not ready after {timeout:.0f} s; log {log}:\n{text[-3000:]}")
+                    self._failed(index, f"not ready after {timeout:.0f} s", text, log)
                 time.sleep(0.1)
+
+    def _failed(self, index: int, what: str, output: str, log: Path) -> NoReturn:
+        """Stop the pool's other workers, then raise one line naming this one (``WorkerStartFailed``)."""
+        self.stop()
+        urls = [v for v in {**os.environ, **self.env}.values() if "://" in v or "password" in v.lower()]
+        raise WorkerStartFailed(self._worker(index), what, output, log, urls)
+
+    def _worker(self, index: int) -> str:
+        return f"Celery worker {self.name}{index} (queues {','.join(self.queues)})"
 
     def stop(self, timeout: float = 20.0) -> None:
         for proc in self.procs:
@@ -160,6 +210,16 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _read_from(log: Path, offset: int) -> str:
+    """What was appended to ``log`` after ``offset`` (an earlier run's "ready." or error is not this one's)."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def run_job(

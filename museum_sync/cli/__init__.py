@@ -29,14 +29,18 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # SIGTERM (systemd, timeout, docker stop) unwinds like Ctrl-C, so workers, Redis and PostgreSQL are
-    # stopped in order instead of being orphaned.
-    signal.signal(signal.SIGTERM, _terminate)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Known before parsing, so that an error while the parser is built is shown the same way.
+    debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
     try:
+        args = build_parser().parse_args(argv)
+        debug = bool(args.debug)
+        # SIGTERM (systemd, timeout, docker stop) unwinds like Ctrl-C, so workers, Redis and PostgreSQL are
+        # stopped in order instead of being orphaned.
+        signal.signal(signal.SIGTERM, _terminate)
         return int(args.func(args))
     except MuseumSyncError as exc:
-        if args.debug:
+        if debug:
             raise
         # one line even when the cause is multi-line (libpq adds "\n\tIs the server running...?")
         print("museum-sync: error: " + "; ".join(filter(None, map(str.strip, str(exc).splitlines()))), file=sys.stderr)

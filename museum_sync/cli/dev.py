@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from museum_sync.cli.stack import stack, state_dir
+from museum_sync.cli.stack import load_code_location, stack, state_dir
 from museum_sync.settings import env_name
 
 __all__ = ["cmd_dev", "cmd_worker"]
@@ -18,6 +18,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from museum_sync.runtime import WorkerPool
 
     with stack(state_dir(args)) as ctx:
+        load_code_location()  # what every step loads: a bad setting is one line here, not a failed step later
         pool = WorkerPool(
             env=ctx.env,
             log_dir=ctx.state_dir / "logs",
@@ -34,6 +35,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from museum_sync.services._common import pdeathsig_preexec
 
     with stack(state_dir(args)) as ctx:
+        load_code_location()  # what the code server loads: a bad setting is one line here
         env = {**os.environ, **ctx.env}
         procs = [
             subprocess.Popen(

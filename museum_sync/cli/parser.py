@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="sync the sample exports end to end on the embedded stack")
     p.add_argument("--concurrency", type=int, default=2)
-    p.set_defaults(func=cmd_demo, state_dir=None)
+    # No state_dir default here: a subcommand's default would replace the global --state-dir given before it.
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sync", help="sync one export file")
     p.add_argument("file")
@@ -58,9 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quarantine", help="list, show or replay quarantined chunk partitions")
     p.add_argument("action", choices=["list", "show", "replay"])
     p.add_argument("partitions", nargs="*")
-    p.add_argument("--all", action="store_true", help="replay every open quarantined partition")
+    p.add_argument(
+        "--all", action="store_true", help="replay the open partitions of one export: the newest that has any"
+    )
     p.add_argument("--all-states", action="store_true", help="list resolved partitions too")
-    p.add_argument("--export")
+    p.add_argument(
+        "--export", action="append", help="an export id: list or replay its partitions (repeat to name more)"
+    )
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_quarantine)

@@ -8,7 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from museum_sync.cli.stack import Context, catalog, quiet_library_warnings, stack, state_dir
+from museum_sync.cli.stack import (
+    DEMO_SCHEMA,
+    DEMO_STATE,
+    Context,
+    catalog,
+    load_code_location,
+    quiet_library_warnings,
+    stack,
+    state_dir,
+)
 from museum_sync.core.exceptions import MuseumSyncError
 from museum_sync.settings import env_name
 
@@ -36,6 +45,7 @@ def _sync(
     if not path.is_file():
         raise MuseumSyncError(f"{path}: export file not found")
     config = quiet_console(sync_run_config(path.resolve(), profile, source, chunk_size=chunk_size), verbose=verbose)
+    load_code_location()
     instance = dagster_instance()
     started = time.monotonic()
     with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", processes=workers, concurrency=concurrency):
@@ -95,15 +105,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The sample exports end to end, only on what the demo owns (``cli.stack``: embedded services in its own
+    folder, the scratch schema, no Elasticsearch), whatever this shell's ``MUSEUM_SYNC_*`` variables say."""
     from museum_sync import samples
 
     started = time.monotonic()
-    state = Path(args.state_dir or ".state/demo")
-    with stack(state, fresh=True) as ctx:
-        print(
-            f"services: PostgreSQL {'embedded' if ctx.services.pg_embedded else 'external'}, "
-            f"Redis {'embedded' if ctx.services.redis_embedded else 'external'}; state in {ctx.state_dir}"
-        )
+    state = Path(args.state_dir) if args.state_dir else DEMO_STATE
+    print(
+        f"demo: embedded PostgreSQL and Redis in {state.resolve()}, catalogue schema {DEMO_SCHEMA}, no Elasticsearch;"
+        " no other server or folder is used"
+    )
+    with stack(state, demo=True) as ctx:
         nights = samples.demo_exports()
         for label, path in nights:
             print(f"\n== {label}: {path.name}")
@@ -160,6 +172,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     with stack(state_dir(args)) as ctx:
+        load_code_location()
         instance = dagster_instance()
         started = time.monotonic()
         with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency):

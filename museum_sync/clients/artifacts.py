@@ -12,6 +12,10 @@ Layout under the root::
     chunks/<export_id>/<nnnn>/rejects.jsonl           rejected records with every problem and the raw record
     chunks/<export_id>/<nnnn>/report.json             counts, reasons, drift report, check verdicts, digests
 
+Export ids and chunk indexes name folders here, so ``snapshot_dir`` and ``chunk_dir`` refuse anything that
+is not the one shape ``core.keys`` writes (``InvalidKey``, one line) before a path is built: an id from a
+broker message, a run config or the command line can never reach ``..``, ``/`` or a newline into the tree.
+
 The local filesystem is the default (a shared volume or NFS mount in production). Object stores
 (S3/GCS) lack atomic rename; supporting them means writing with a conditional put, not yet done.
 """
@@ -27,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from museum_sync.core.keys import partition_key
+from museum_sync.core.keys import check_export_id, partition_key, split_partition_key
 
 __all__ = ["ArtifactStore", "atomic_writer", "file_sha256"]
 
@@ -64,10 +68,14 @@ class ArtifactStore:
         self.root = Path(root)
 
     def snapshot_dir(self, export_id: str) -> Path:
-        return self.root / "snapshots" / export_id
+        """``snapshots/<export_id>``; ``InvalidKey`` for anything but an export id."""
+        return self.root / "snapshots" / check_export_id(export_id)
 
     def chunk_dir(self, export_id: str, index: int) -> Path:
-        return self.root / "chunks" / partition_key(export_id, index)  # chunks/<export_id>/<nnnn>
+        """``chunks/<export_id>/<nnnn>``; ``InvalidKey`` unless that is a chunk partition key."""
+        key = partition_key(check_export_id(export_id), index)
+        split_partition_key(key)  # the index too: 0..999999, the digits the key format allows
+        return self.root / "chunks" / key
 
     def write_json(self, path: Path, value: Any) -> None:
         data = json.dumps(value, sort_keys=True, ensure_ascii=False, indent=1, default=str).encode("utf-8")

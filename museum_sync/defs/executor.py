@@ -1,11 +1,11 @@
 """The Celery executor every job runs on: dagster-celery's, bounded and watched.
 
-``BoundedCeleryExecutor`` is dagster-celery's ``CeleryExecutor`` with four changes, each measured or
+``BoundedCeleryExecutor`` is dagster-celery's ``CeleryExecutor`` with five changes, each measured or
 seen in the fault suite: at most ``MUSEUM_SYNC_MAX_INFLIGHT_STEPS`` steps queued or running per run
 (``_bounded_plan``); each step sent only the part of the run's known state it needs (``_known_state_for``);
 a step whose broker message was lost is resubmitted (``_LostSteps``); each result is forgotten once read
-(``_TrackedStep``). Its configuration is ``celery_config()``, the same dict the workers are built from
-(``defs.celery_config``).
+(``_TrackedStep``); and its step task is registered once per run, not once per step (``_RegisterOnce``).
+Its configuration is ``celery_config()``, the same dict the workers are built from (``defs.celery_config``).
 
 The private dagster-celery functions it calls come from ``defs.dagster_internals``. Two things it relies
 on import nothing and are said where they are used: ``ExecutionPlan`` is a NamedTuple whose ``start``
@@ -105,7 +105,7 @@ class _LostSteps:
         self._queues: set[str] = set()
 
     def submit(self, app: Any, plan_context: Any, step: Any, queue: str, priority: int, known_state: Any) -> Any:
-        args = (app, plan_context, step, queue, priority, _known_state_for(step, known_state))
+        args = (_RegisterOnce(app), plan_context, step, queue, priority, _known_state_for(step, known_state))
         return _TrackedStep(self, args, self.submit_task(*args))
 
     def present(self, now: float) -> tuple[float, set[str] | None]:
@@ -152,6 +152,32 @@ class _LostSteps:
             except Exception:  # noqa: BLE001 - closing a connection to a broker that is gone
                 pass
             self._connection = None
+
+
+class _RegisterOnce:
+    """The run's Celery app, except that registering a task name it already has returns the registered task.
+
+    dagster-celery's submission (``dagster_internals.submit_step``) registers its step task on the app again
+    for every step it sends (``create_task(app)`` -> ``app.task(name="execute_plan", ...)``), each time with a
+    new function object, so Celery 5.5+ printed a ``DuplicateTaskNameWarning`` in every run's process. The
+    tasks are the same code under the same name; the first registration is kept and reused. It is registered
+    on this app only (``shared=False``): a shared one would be added to every Celery app the process creates
+    later, next to that app's own registration (a second run, the worker app), and warn there. Relied on (no
+    import): the submission uses the app only through ``app.task(..., name=...)``; anything else passes through.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def task(self, *args: Any, **options: Any) -> Any:
+        name = options.get("name")
+        existing = self._app.tasks.get(name) if name else None
+        if existing is not None and not args:
+            return lambda fun: existing
+        return self._app.task(*args, **{"shared": False, **options})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
 
 
 class _TrackedStep:

@@ -5,12 +5,17 @@ one Celery step per chunk (``DynamicOut``), each recording its own chunk partiti
 and check results, so a bad chunk stops only itself and the others still load. ``harvest_export_job`` is
 the same run after a harvest instead of a file snapshot. ``chunk_job`` and ``publish_job`` select the
 partitioned assets (``defs.assets``) for backfills, replays and the publication sensor.
+
+Both bulk jobs carry their resources (``default_resources``) themselves: a job that left them to
+``Definitions`` made Dagster rebuild each sensor targeting it, and that rebuild printed a ``BetaWarning``
+(about the sensor's ``owners``) in every process that loaded the code location.
 """
 
 from typing import Any
 
 import dagster as dg
 
+import museum_sync.defs.library_warnings  # noqa: F401 - before the check specs are built (see there)
 from museum_sync.defs import checks, steps
 from museum_sync.defs.asset_keys import (
     CATALOG_CHUNK,
@@ -29,8 +34,8 @@ from museum_sync.defs.asset_keys import (
 from museum_sync.defs.assets import catalog_chunk, published_export, search_chunk, validated_chunk
 from museum_sync.defs.celery_config import INGESTION_QUEUE, QUEUE_TAG
 from museum_sync.defs.dagster_internals import materialization_target
-from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource
-from museum_sync.defs.retries import CONNECTION_RETRY
+from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource, default_resources
+from museum_sync.defs.retries import CONNECTION_RETRY, retry_only_connection_errors
 from museum_sync.defs.run_config import HarvestConfig, SnapshotConfig
 
 __all__ = ["chunk_job", "harvest_export_job", "publish_job", "sync_export_job"]
@@ -55,10 +60,23 @@ def snapshot_and_plan(
     yield from steps.fan_out(export, metadata)
 
 
+@retry_only_connection_errors
+def _harvest_and_register(
+    context: dg.OpExecutionContext, config: HarvestConfig, artifacts: ArtifactStoreResource, catalog: CatalogResource
+) -> tuple[Any, dict[str, object]] | None:
+    """Harvest (or resume) and register the snapshot; errors classified by ``defs.retries`` like every step's
+    (a server's 5xx/429/timeouts retried: the harvest resumes from its last checkpointed page; a 4xx not)."""
+    export = steps.harvest(context, config, artifacts)
+    if export is None:
+        return None
+    return export, steps.register_export(context, export, catalog)
+
+
 @dg.op(
     name=HARVEST_AND_PLAN,
     out=dg.DynamicOut(dict),
     tags={QUEUE_TAG: INGESTION_QUEUE},
+    retry_policy=CONNECTION_RETRY,
     description="Harvest a source (OAI-PMH or paged JSON API, resumable) into a snapshot; fan out its chunks.",
 )
 def harvest_and_plan(
@@ -67,10 +85,10 @@ def harvest_and_plan(
     artifacts: ArtifactStoreResource,
     catalog: CatalogResource,
 ) -> Any:
-    export = steps.harvest(context, config, artifacts)
-    if export is None:
+    harvested = _harvest_and_register(context, config, artifacts, catalog)
+    if harvested is None:
         return
-    yield from steps.fan_out(export, steps.register_export(context, export, catalog))
+    yield from steps.fan_out(*harvested)
 
 
 def _record_checks(context: dg.OpExecutionContext, partition_key: str, results: list[dg.AssetCheckResult]) -> None:
@@ -149,6 +167,7 @@ def publish_synced_export(
     name=SYNC_EXPORT_JOB,
     description="Sync one export end to end: snapshot, one Celery step per chunk, atomic publication.",
     tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "sync"},
+    resource_defs=default_resources(),
 )
 def sync_export_job() -> None:
     chunks = snapshot_and_plan()
@@ -159,6 +178,7 @@ def sync_export_job() -> None:
     name=HARVEST_EXPORT_JOB,
     description="Harvest one source (OAI-PMH LIDO/oai_dc or a paged JSON API) and sync it like an export file.",
     tags={**MAX_RUNTIME_TAG, "museum-sync/kind": "harvest"},
+    resource_defs=default_resources(),
 )
 def harvest_export_job() -> None:
     chunks = harvest_and_plan()

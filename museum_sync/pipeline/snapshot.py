@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer
 from museum_sync.core.chunking import ChunkPlan
 from museum_sync.core.exceptions import ChunkPlanError
-from museum_sync.core.keys import partition_key, slug
+from museum_sync.core.keys import InvalidKey, check_export_id, partition_key, slug
 from museum_sync.core.profiles import Profile
 from museum_sync.core.source_locators import SourceLocators
 from museum_sync.core.sources import SnapshotFormat
@@ -207,8 +208,9 @@ class ExportRef:
 
 
 def open_export(store: ArtifactStore, export_id: str) -> ExportRef:
-    """Re-open a snapshot by id (what every chunk step does first)."""
-    folder = store.snapshot_dir(export_id)
+    """Re-open a snapshot by id (what every chunk step does first); ``InvalidKey`` for anything but an export id,
+    before any file is read."""
+    folder = store.snapshot_dir(check_export_id(export_id))
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise ChunkPlanError(f"no snapshot for export {export_id} under {folder}")
@@ -257,9 +259,19 @@ def resolve_profile(export: ExportRef) -> Profile:
 # -- publishing a snapshot ----------------------------------------------------------------------------------
 
 
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
 @contextlib.contextmanager
 def staging_folder(store: ArtifactStore, source: str, tag: str) -> Iterator[Path]:
-    """A fresh ``.incoming-<source>-<tag>`` folder beside the snapshots; removed afterwards, published or not."""
+    """A fresh ``.incoming-<source>-<tag>`` folder beside the snapshots; removed afterwards, published or not.
+
+    ``source`` must be a slug (``core.keys.slug``) and ``tag`` letters, digits, ``-`` and ``_``: the folder is
+    removed recursively, so its name must never climb out of ``snapshots/``."""
+    if source != slug(source) or not _TAG.fullmatch(tag):
+        raise InvalidKey(
+            f"not a staging folder name: source {source!r}, tag {tag!r} (expected a slug and [A-Za-z0-9_-])"
+        )
     staging = store.root / "snapshots" / f".incoming-{source}-{tag}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

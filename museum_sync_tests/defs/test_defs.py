@@ -415,7 +415,11 @@ def test_executor_config_follows_the_environment_at_run_time_not_import_time(def
     assert resolved["backend"] == BACKEND_PREFIX + "redis://broker-now.example:6379/5"
 
 
-def test_nightly_harvest_schedule_asks_for_an_incremental_window(tmp_path, monkeypatch):
+def test_nightly_harvest_schedule_asks_for_incremental_harvests_without_a_date(museum_env, tmp_path, monkeypatch):
+    """No fixed window: an incremental harvest starts at the source's last successful harvest (its high-water
+    mark, kept by the harvesters), so a missed night loses nothing; the request is the same every night."""
+    from museum_sync.defs.jobs import harvest_export_job
+    from museum_sync.defs.run_config import HarvestConfig
     from museum_sync.defs.schedules import nightly_harvest_schedule
 
     sources = tmp_path / "sources.toml"
@@ -425,15 +429,80 @@ def test_nightly_harvest_schedule_asks_for_an_incremental_window(tmp_path, monke
         encoding="utf-8",
     )
     monkeypatch.setenv("MUSEUM_SYNC_SOURCES", str(sources))
-    when = datetime(2026, 3, 4, 1, 30, tzinfo=UTC)
-    requests = nightly_harvest_schedule(dg.build_schedule_context(scheduled_execution_time=when))
-    configs = {r.run_key: r.run_config["ops"]["harvest_and_plan"]["config"] for r in requests}
+    nights = {}
+    for day in (4, 7):  # two nights apart, as after a daemon outage
+        when = datetime(2026, 3, day, 1, 30, tzinfo=UTC)
+        requests = nightly_harvest_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+        nights[day] = {r.run_key: r.run_config for r in requests}
+    configs = {key: config["ops"]["harvest_and_plan"]["config"] for key, config in nights[4].items()}
     assert configs == {
-        "harvest:kenom:20260304": {
-            "profile": "lido_xml",
-            "source": "kenom",
-            "incremental": True,
-            "since": "2026-03-03",
-        },
+        "harvest:kenom:20260304": {"profile": "lido_xml", "source": "kenom", "incremental": True},
         "harvest:aic:20260304": {"profile": "aic_artworks_api", "source": "aic", "incremental": False},
     }
+    assert sorted(map(str, nights[7].values())) == sorted(map(str, nights[4].values()))
+    # What the harvest op is given: incremental, with no since (the harvesters then use the high-water mark).
+    run_config = nights[4]["harvest:kenom:20260304"]
+    assert dg.validate_run_config(harvest_export_job, run_config)["ops"]["harvest_and_plan"]["config"] == {
+        "profile": "lido_xml",
+        "source": "kenom",
+        "incremental": True,
+        "since": None,
+    }
+    config = HarvestConfig(**run_config["ops"]["harvest_and_plan"]["config"])
+    assert (config.incremental, config.since) == (True, None)
+
+
+# ------------------------------------------------------------------------- partitions: dependencies and keys
+
+
+def test_an_export_partition_depends_on_no_chunk_of_another_export(defs):
+    """published_export[X] must not depend on every chunk of every export (AllPartitionMapping: ~180k keys
+    after a year, walked by the daemon and the UI): in the code location and in the snapshot the webserver
+    and daemon read, its export partition maps to no chunk partition (lineage stays as the graph edge)."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
+    from museum_sync.defs.asset_keys import CATALOG_CHUNK, PUBLISHED_EXPORT, SEARCH_CHUNK
+    from museum_sync.defs.partitions import chunk_partitions, export_partitions
+
+    x, y = "tate-20261124-aaaa1111", "tate-20261125-bbbb2222"
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("exports", [x, y])
+    instance.add_dynamic_partitions("chunks", [f"{e}/{i:04d}" for e in (x, y) for i in range(3)])
+    graph = defs.resolve_asset_graph()
+    snap = RepositorySnap.from_def(defs.get_repository_def())
+    node = next(n for n in snap.asset_nodes if n.asset_key == PUBLISHED_EXPORT)
+    served = {edge.parent_asset_key: edge.partition_mapping for edge in node.parent_edges}
+    for parent in (CATALOG_CHUNK, SEARCH_CHUNK):
+        for mapping in (graph.get_partition_mapping(PUBLISHED_EXPORT, parent), served[parent]):
+            upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+                export_partitions.empty_subset().with_partition_keys([x]),
+                export_partitions,
+                chunk_partitions,
+                dynamic_partitions_store=instance,
+            ).partitions_subset.get_partition_keys()
+            assert not [k for k in upstream if not k.startswith(f"{x}/")], (parent, mapping, upstream)
+
+
+@pytest.mark.parametrize(
+    ("job", "key", "shape"),
+    [
+        ("chunk_job", "../../../etc/passwd", "<export_id>/<nnnn>"),
+        ("chunk_job", "tate-20261125-1a2b3c4d", "<export_id>/<nnnn>"),
+        ("publish_job", "../snapshots/tate-20261125-1a2b3c4d", "<source>-<YYYYMMDD>-<8 hex>"),
+        ("publish_job", "tate-20261125-1a2b3c4d/0001", "<source>-<YYYYMMDD>-<8 hex>"),
+    ],
+)
+def test_a_partition_key_added_in_the_ui_is_checked_before_anything_runs(museum_env, defs, job, key, shape):
+    """Anyone can add a key to a dynamic partition in the UI: every asset body checks its key's shape first
+    and fails with one message naming the key and the shape expected, before any file or table is read."""
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("chunks" if job == "chunk_job" else "exports", [key])
+    result = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+    assert not result.success
+    failures = result.get_step_failure_events()
+    assert len(failures) == 1
+    data = failures[0].step_failure_data
+    assert data.error.cls_name == "Failure", data.error.message
+    assert data.user_failure_data is not None
+    assert repr(key) in data.user_failure_data.description and shape in data.user_failure_data.description
+    assert not (museum_env / "artifacts").exists() or not any((museum_env / "artifacts").rglob("*"))

@@ -459,13 +459,19 @@ class FaultStack:
 
 
 def quarantine_rows(catalog: Catalog, export_id: str) -> int:
+    """Rows of the export's current quarantine: each partition's latest attempt. A retried or replayed chunk
+    writes a new attempt and keeps the earlier ones as history (``Catalog.quarantine_history``); its current
+    rows must equal the clean run's, neither doubled nor lost."""
+    query = sql.SQL(
+        "SELECT count(*) FROM {rows} q JOIN (SELECT partition_key, max(attempt) AS attempt FROM {attempts}"
+        " WHERE export_id = %(export)s GROUP BY partition_key) latest"
+        " ON q.partition_key = latest.partition_key AND q.attempt = latest.attempt WHERE q.export_id = %(export)s"
+    ).format(
+        rows=sql.Identifier(catalog.schema, "quarantine"),
+        attempts=sql.Identifier(catalog.schema, "quarantine_attempts"),
+    )
     with psycopg.connect(catalog.conninfo, autocommit=True) as conn:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE export_id = %s").format(
-                sql.Identifier(catalog.schema, "quarantine")
-            ),
-            (export_id,),
-        ).fetchone()
+        row = conn.execute(query, {"export": export_id}).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -160,8 +160,13 @@ def test_cli_rollback_and_publish_switch_both_stores(stack, search, tmp_path):
     assert stack.catalog.current_publication().export_id == current.export_id == search.alias_target()
     assert len(_public(stack, search)) == current.record_count
 
-    refused = _cli("publish", "no-such-export", env=stack.env, cwd=tmp_path)
-    assert refused.returncode != 0 and "no snapshot for export no-such-export" in refused.stderr
+    # An export id of the right shape that was never snapshotted: refused, nothing switched.
+    missing = "no_such_export-20261125-0badc0de"
+    refused = _cli("publish", missing, env=stack.env, cwd=tmp_path)
+    assert refused.returncode != 0 and f"no snapshot for export {missing}" in refused.stderr
+    # Not an export id at all: refused as such, before anything starts (museum_sync_tests/safety/test_key_validation).
+    hostile = _cli("publish", "../no-such-export", env=stack.env, cwd=tmp_path)
+    assert hostile.returncode == 2 and "not an export id: '../no-such-export'" in hostile.stderr
     assert stack.catalog.current_publication().export_id == current.export_id == search.alias_target()
 
 
