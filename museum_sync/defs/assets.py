@@ -21,6 +21,8 @@ fall back to ``AllPartitionMapping`` there, where it matters). The publication g
 chunks anyway (every one loaded, none quarantined), and the materialization names them (``chunk_partitions``).
 """
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from museum_sync.core.keys import InvalidKey, check_export_id, split_partition_key
@@ -53,32 +55,33 @@ OWNERS = ["team:collections-data"]
 NO_CHUNK_PARTITIONS = dg.SpecificPartitionsPartitionMapping([])
 
 
-def chunk_key(context: dg.AssetExecutionContext) -> str:
-    """The run's chunk partition key, checked (``<export_id>/<nnnn>``) before anything reads it."""
+def _checked_key(context: dg.AssetExecutionContext, check: Callable[[str], object], shape: str, example: str) -> str:
     key = context.partition_key
     try:
-        split_partition_key(key)
+        check(key)
     except InvalidKey as exc:
         raise dg.Failure(
-            description=f"partition key {key!r} is not a chunk partition key: expected <export_id>/<nnnn>, e.g."
-            " tate-20261125-1a2b3c4d/0003 (was it added by hand in the UI?)",
+            description=f"partition key {key!r} is not {shape}, e.g. {example} (was it added by hand in the UI?)",
             allow_retries=False,
         ) from exc
     return key
+
+
+def chunk_key(context: dg.AssetExecutionContext) -> str:
+    """The run's chunk partition key, checked (``<export_id>/<nnnn>``) before anything reads it."""
+    return _checked_key(
+        context,
+        split_partition_key,
+        "a chunk partition key: expected <export_id>/<nnnn>",
+        "tate-20261125-1a2b3c4d/0003",
+    )
 
 
 def export_key(context: dg.AssetExecutionContext) -> str:
     """The run's export partition key, checked (``<source>-<YYYYMMDD>-<8 hex>``) before anything reads it."""
-    key = context.partition_key
-    try:
-        check_export_id(key)
-    except InvalidKey as exc:
-        raise dg.Failure(
-            description=f"partition key {key!r} is not an export id: expected <source>-<YYYYMMDD>-<8 hex>, e.g."
-            " tate-20261125-1a2b3c4d (was it added by hand in the UI?)",
-            allow_retries=False,
-        ) from exc
-    return key
+    return _checked_key(
+        context, check_export_id, "an export id: expected <source>-<YYYYMMDD>-<8 hex>", "tate-20261125-1a2b3c4d"
+    )
 
 
 @dg.asset(

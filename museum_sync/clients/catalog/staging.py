@@ -373,15 +373,19 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
 
     # -- counts and digests, of the public view or of one export's staging table ------------------------
 
+    def _table_of(self, conn: psycopg.Connection[Any], export_id: str | None) -> str:
+        """The published view (``export_id`` None) or the export's staging table; an unknown export is an error."""
+        if export_id is None:
+            return VIEW
+        export = self._export_row(conn, export_id)
+        if export is None:
+            raise CatalogError(f"export {export_id!r} is not registered")
+        return str(export[0])
+
     def count(self, export_id: str | None = None) -> int:
         """Rows in the published view, or in one export's staging table."""
         with self._connect() as conn:
-            name = VIEW
-            if export_id is not None:
-                export = self._export_row(conn, export_id)
-                if export is None:
-                    raise CatalogError(f"export {export_id!r} is not registered")
-                name = export[0]
+            name = self._table_of(conn, export_id)
             row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident(name))).fetchone()
         assert row is not None
         return int(row[0])
@@ -403,13 +407,7 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
         with the same content, whatever the chunk order or machine (the order ignores the collation).
         """
         with self._connect() as conn:
-            if export_id is None:
-                name = VIEW
-            else:
-                export = self._export_row(conn, export_id)
-                if export is None:
-                    raise CatalogError(f"export {export_id!r} is not registered")
-                name = export[0]
+            name = self._table_of(conn, export_id)
             digest = hashlib.sha256()
             with conn.cursor(name="museum_sync_digest") as cur:
                 cur.itersize = 10_000
@@ -425,12 +423,7 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
     def sample_content_hashes(self, size: int, export_id: str | None = None) -> dict[str, str]:
         """``record_id -> content_hash`` for a random sample of the published view (or an export's table)."""
         with self._connect() as conn:
-            name = VIEW
-            if export_id is not None:
-                export = self._export_row(conn, export_id)
-                if export is None:
-                    raise CatalogError(f"export {export_id!r} is not registered")
-                name = export[0]
+            name = self._table_of(conn, export_id)
             rows = conn.execute(
                 sql.SQL("SELECT record_id, content_hash FROM {} ORDER BY random() LIMIT %s").format(self._ident(name)),
                 (size,),
