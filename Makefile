@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/core_throughput.py
 	$(BIN)/python benchmarks/bench_sync.py
 	$(BIN)/python benchmarks/bench_search.py
+	$(BIN)/python benchmarks/bench_partitions.py
 
 dev: $(STAMP)
 	$(BIN)/museum-sync dev
