@@ -39,6 +39,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from museum_sync.core.exceptions import MuseumSyncError
@@ -124,7 +125,7 @@ def redis_db(url: str) -> int:
 def result_backend_for(broker_url: str) -> str:
     """Where Celery results go for ``broker_url``: the same Redis server on the next db (n+1, or 14 when the
     broker is on db 15), so results never share a keyspace with queues. Credentials and query options are
-    kept. A broker that is not Redis (``amqp://``, ``sentinel://``) is returned unchanged."""
+    kept. Not Redis (``amqp://``): returned unchanged, and ``RedisSettings`` requires MUSEUM_SYNC_RESULT_BACKEND."""
     try:
         db = redis_db(broker_url)
         return redis_urls(broker_url, db + 1 if db < 15 else db - 1)[0]
@@ -314,7 +315,7 @@ class RedisSettings(SettingsGroup):
         ..., "Celery broker, when not `$MUSEUM_SYNC_REDIS_URL`", shown="`$MUSEUM_SYNC_REDIS_URL`"
     )
     result_backend: CeleryUrl = _var(
-        ..., "Celery results, when not the broker's next db", shown="broker's server, db n+1 (14 for db 15)"
+        ..., "Celery results (Redis), when not the broker's next db", shown="broker's db n+1; required for amqp"
     )
 
     @model_validator(mode="before")
@@ -327,7 +328,9 @@ class RedisSettings(SettingsGroup):
                 from_redis = redis_urls(redis_url)[0]
             except ValueError:  # reported as redis_url's own error
                 from_redis = redis_url
-            broker = str(data.setdefault("broker_url", from_redis)).strip()
+            named, broker = "broker_url" in data, str(data.setdefault("broker_url", from_redis)).strip()
+            if named and "result_backend" not in data and "://" in broker and not _is_redis_url(broker):
+                raise PydanticCustomError("results", "MUSEUM_SYNC_BROKER_URL not Redis: set MUSEUM_SYNC_RESULT_BACKEND")
             data.setdefault("result_backend", result_backend_for(broker))
         return data
 

@@ -348,12 +348,21 @@ def test_allowed_origins_are_origins() -> None:
         ("rediss://h:6380/0?ssl_cert_reqs=none&socket_timeout=5", "rediss://h:6380/1?ssl_cert_reqs=none&socket_timeout=5"),
         ("redis+socket:///tmp/r.sock?virtual_host=2", "redis+socket:///tmp/r.sock?virtual_host=3"),
         ("redis+socket:///tmp/r.sock?virtual_host=0&foo=bar", "redis+socket:///tmp/r.sock?virtual_host=1&foo=bar"),
-        ("amqp://guest:pw@mq//", "amqp://guest:pw@mq//"),
+        ("amqp://guest:pw@mq//", "amqp://guest:pw@mq//"),  # unchanged: the settings then require the backend
         ("sentinel://h1:26379;sentinel://h2:26379", "sentinel://h1:26379;sentinel://h2:26379"),
     ],
 )  # fmt: skip
 def test_results_go_to_the_next_db_of_the_brokers_server(broker: str, results: str) -> None:
     assert result_backend_for(broker) == results
+
+
+@pytest.mark.parametrize("broker", ["amqp://guest:pw@mq//", "sentinel://h1:26379;sentinel://h2:26379"])
+def test_a_broker_that_is_not_redis_needs_the_result_backend_named(broker: str) -> None:
+    """No Redis db is derived from an AMQP (or Sentinel) URL: one line asks for MUSEUM_SYNC_RESULT_BACKEND."""
+    text = _error({"MUSEUM_SYNC_BROKER_URL": broker})
+    assert text == "settings: MUSEUM_SYNC_BROKER_URL not Redis: set MUSEUM_SYNC_RESULT_BACKEND"
+    named = get_settings({"MUSEUM_SYNC_BROKER_URL": broker, "MUSEUM_SYNC_RESULT_BACKEND": "redis://r:6379/1"})
+    assert (named.broker_url, named.result_backend) == (broker, "redis://r:6379/1")
 
 
 def test_one_rule_whichever_variable_names_the_broker() -> None:

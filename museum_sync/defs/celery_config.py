@@ -34,7 +34,8 @@ steps in flight per run            queued+running steps a run submits: keeps    
                                    broker memory flat (BoundedCeleryExecutor)
 lost-step check (s)                a step whose message the broker lost (Redis  MUSEUM_SYNC_LOST_STEP_CHECK_S (10)
                                    restarted without its data) is resubmitted
-                                   after this long, up to 3 times (_LostSteps)
+                                   after this long, up to 3 times (_LostSteps;
+                                   Redis only: RabbitMQ redelivers itself)
 =================================  ===========================================  ==========================
 
 The broker is ``settings.broker_url``; results go to ``settings.result_backend`` (the broker's server, db
@@ -43,21 +44,80 @@ n+1, unless set), read through ``PollingRedisBackend`` (``defs.result_backend``)
 Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
 ``iiif``, anything untagged to dagster-celery's default ``dagster``. Priorities are not used: on Redis
 dagster-celery's priorities run backwards, so routing is by queue only.
+
+RabbitMQ (``amqp://`` broker, ``is_amqp``): the same dict, plus publisher confirms (a step is submitted
+only once the broker has it) and the three queues declared as durable *quorum* queues (replicated, survive
+a node restart). Quorum queues refuse ``x-max-priority``, which dagster-celery's ``make_app`` puts on every
+queue, so ``use_queues`` replaces its queue set on both sides (executor and workers): RabbitMQ refuses a
+queue re-declared with other arguments. Results stay on Redis (``settings.result_backend``, required).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kombu import Queue
+
 from museum_sync.defs.result_backend import BACKEND_PREFIX
 from museum_sync.settings import get_settings
 
-__all__ = ["DEFAULT_QUEUE", "IIIF_QUEUE", "INGESTION_QUEUE", "QUEUE_TAG", "celery_config", "polling_backend_url"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "IIIF_QUEUE",
+    "INGESTION_QUEUE",
+    "QUEUES",
+    "QUEUE_TAG",
+    "celery_config",
+    "is_amqp",
+    "is_redis_broker",
+    "polling_backend_url",
+    "step_queues",
+    "use_queues",
+]
 
 INGESTION_QUEUE = "ingestion_high"
 IIIF_QUEUE = "iiif"
 DEFAULT_QUEUE = "dagster"
 QUEUE_TAG = "dagster-celery/queue"
+QUEUES = (INGESTION_QUEUE, IIIF_QUEUE, DEFAULT_QUEUE)
+_AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket")
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].lower()
+
+
+def is_amqp(broker_url: str) -> bool:
+    """Whether the broker is RabbitMQ (py-amqp): publisher confirms, quorum queues, redelivery on channel loss."""
+    return _scheme(broker_url) in _AMQP_SCHEMES
+
+
+def is_redis_broker(broker_url: str) -> bool:
+    """Whether the broker is kombu's Redis transport, whose queues and ``unacked`` hash the lost-step watch reads."""
+    return _scheme(broker_url) in _REDIS_SCHEMES
+
+
+def step_queues(broker_url: str) -> list[Queue]:
+    """The queues steps go to, declared the same way by the executor and the workers.
+
+    On RabbitMQ they are durable quorum queues (no priorities: quorum queues refuse ``x-max-priority``);
+    elsewhere durable queues as before (the Redis transport ignores queue arguments).
+    """
+    arguments = {"x-queue-type": "quorum"} if is_amqp(broker_url) else None
+    return [Queue(name, routing_key=f"{name}.#", durable=True, queue_arguments=arguments) for name in QUEUES]
+
+
+def use_queues(app: Any, broker_url: str) -> Any:
+    """Give a dagster-celery app (``make_app``) our queue set instead of its lone priority ``dagster`` queue.
+
+    On RabbitMQ also drops ``task_queue_max_priority`` (quorum queues refuse it); on Redis that setting is
+    kept, so Redis declares exactly what it did before. Returns ``app``.
+    """
+    if is_amqp(broker_url):
+        app.conf.task_queue_max_priority = None
+    app.conf.task_queues = step_queues(broker_url)
+    return app
 
 
 def celery_config() -> dict[str, Any]:
@@ -78,6 +138,9 @@ def celery_config() -> dict[str, Any]:
         "retry_on_timeout": True,
         **retry,
     }
+    # py-amqp: publisher confirms, so apply_async returns once RabbitMQ has the message (kombu's retry
+    # policy keys pass through; the Redis socket options mean nothing to it).
+    broker_transport = {"confirm_publish": True, **retry} if is_amqp(settings.broker_url) else transport
     return {
         "broker": settings.broker_url,
         "backend": polling_backend_url(settings.result_backend),
@@ -93,7 +156,7 @@ def celery_config() -> dict[str, Any]:
             "broker_connection_retry": True,
             "broker_connection_retry_on_startup": True,
             "broker_connection_max_retries": celery.broker_max_retries,
-            "broker_transport_options": transport,
+            "broker_transport_options": broker_transport,
             "result_backend_transport_options": transport,
             "result_expires": celery.result_expires,
             # Without this a connection error while the orchestrator reads a step's result fails the whole

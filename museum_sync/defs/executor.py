@@ -12,7 +12,9 @@ on import nothing and are said where they are used: ``ExecutionPlan`` is a Named
 accepts ``max_concurrent`` (``_bounded_plan``), and ``KnownExecutionState`` is a NamedTuple whose
 ``dynamic_mappings``/``ready_outputs``/``step_output_versions``/``previous_retry_attempts`` are what a
 worker reads for one step (``_known_state_for``). The lost-step scan reads kombu's Redis channel
-(``_q_for_pri``, ``unacked_key``): kombu has no public way to list a queue's messages.
+(``_q_for_pri``, ``unacked_key``): kombu has no public way to list a queue's messages. It runs on a Redis
+broker only: RabbitMQ keeps unacked deliveries itself and redelivers them when a worker's channel closes,
+and it loses no persisted message of a durable quorum queue on restart (``_LostSteps``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import dagster as dg
 
 from museum_sync.core.exceptions import MuseumSyncError
-from museum_sync.defs.celery_config import celery_config
+from museum_sync.defs.celery_config import celery_config, is_redis_broker, use_queues
 from museum_sync.defs.dagster_internals import (
     CELERY_CONFIG,
     CeleryExecutor,
@@ -65,8 +67,14 @@ class BoundedCeleryExecutor(CeleryExecutor):  # type: ignore[misc]
         self.max_in_flight = max_in_flight
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Any:
-        check_s = float(get_settings().run.lost_step_check_s)
-        lost_steps = _LostSteps(self, plan_context.log, check_s=check_s, max_resubmits=3)
+        settings = get_settings()
+        lost_steps = _LostSteps(
+            self,
+            plan_context.log,
+            check_s=float(settings.run.lost_step_check_s),
+            max_resubmits=3,
+            enabled=is_redis_broker(settings.broker_url),
+        )
         try:
             yield from celery_execution_loop(
                 plan_context, _bounded_plan(execution_plan, self.max_in_flight), lost_steps.submit
@@ -89,12 +97,26 @@ class _LostSteps:
     idempotent), at most ``max_resubmits`` times; after that its result raises ``StepMessageLost``, a
     step error that fails the run with the reason. A message still delivered to a live worker is never
     lost: a dead worker's step comes back after ``visibility_timeout`` as before.
+
+    Only on a Redis broker (``enabled``). On RabbitMQ the watch is off: the broker itself tracks each
+    delivery and requeues it when the worker's channel or connection closes (acks late, heartbeats), and
+    durable quorum queues keep persisted messages across a restart, so a step is never "lost" in the
+    sense above; the scan also has nothing to read there (queues are not Redis lists), and a scan that
+    cannot see a message would resubmit steps that are merely queued.
     """
 
     def __init__(
-        self, executor: Any, log: Any, *, check_s: float, max_resubmits: int, submit: Callable[..., Any] | None = None
+        self,
+        executor: Any,
+        log: Any,
+        *,
+        check_s: float,
+        max_resubmits: int,
+        submit: Callable[..., Any] | None = None,
+        enabled: bool = True,
     ) -> None:
         self.executor = executor
+        self.enabled = enabled
         self.log = log
         self.submit_task = submit or submit_step  # dagster-celery's; a test sends plain Celery messages
         self.check_s = check_s
@@ -103,14 +125,20 @@ class _LostSteps:
         self._present: set[str] | None = None
         self._scanned_at = float("-inf")
         self._queues: set[str] = set()
+        self._apps: set[int] = set()
 
     def submit(self, app: Any, plan_context: Any, step: Any, queue: str, priority: int, known_state: Any) -> Any:
+        if id(app) not in self._apps:  # before its first message: the workers' queue set, not make_app's
+            use_queues(app, self.executor.broker)
+            self._apps.add(id(app))
         args = (_RegisterOnce(app), plan_context, step, queue, priority, _known_state_for(step, known_state))
         return _TrackedStep(self, args, self.submit_task(*args))
 
     def present(self, now: float) -> tuple[float, set[str] | None]:
         """(when read, task ids the broker holds, queued or delivered; None: unknown), read at most once
-        per second (or per half ``check_s``) for all the run's steps together."""
+        per second (or per half ``check_s``) for all the run's steps together; always unknown when disabled."""
+        if not self.enabled:
+            return now, None
         if now - self._scanned_at >= min(1.0, self.check_s / 2):
             self._scanned_at = now
             self._present = self._scan()

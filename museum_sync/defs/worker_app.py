@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from kombu import Queue
-
-from museum_sync.defs.celery_config import DEFAULT_QUEUE, IIIF_QUEUE, INGESTION_QUEUE, celery_config
+from museum_sync.defs.celery_config import celery_config, use_queues
 from museum_sync.defs.dagster_internals import CeleryExecutor, celery_app, register_worker_tasks
 
-app = celery_app(CeleryExecutor.for_cli(**celery_config()).app_args())
-# make_app declares only the "dagster" queue; declare ours too so `-Q` can select them.
-app.conf.task_queues = [Queue(name, routing_key=f"{name}.#") for name in (INGESTION_QUEUE, IIIF_QUEUE, DEFAULT_QUEUE)]
+_config = celery_config()
+app = celery_app(CeleryExecutor.for_cli(**_config).app_args())
+# make_app declares only the "dagster" queue; declare ours too so `-Q` can select them (the executor
+# declares the same set: RabbitMQ refuses a queue re-declared with other arguments).
+use_queues(app, _config["broker"])
 
 execute_plan, execute_job, resume_job = register_worker_tasks(app)

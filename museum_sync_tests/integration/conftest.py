@@ -19,6 +19,7 @@ import pytest
 from museum_sync.clients.catalog import Catalog
 from museum_sync.runtime import WorkerPool, configure_environment, dagster_instance, run_job, runtime_env
 from museum_sync.services import ServiceUrls
+from museum_sync.settings import env_name
 
 
 @dataclass
@@ -42,10 +43,17 @@ class SyncStack:
 
 
 @contextmanager
-def build_stack(services: ServiceUrls, home: Path, extra_env: dict[str, str] | None = None) -> Iterator[SyncStack]:
-    """A stack with its own catalogue schema, artifact root and Dagster home; ``extra_env`` reaches workers too."""
+def build_stack(
+    services: ServiceUrls, home: Path, extra_env: dict[str, str] | None = None, *, broker_url: str | None = None
+) -> Iterator[SyncStack]:
+    """A stack with its own catalogue schema, artifact root and Dagster home; ``extra_env`` reaches workers too.
+
+    ``broker_url`` (e.g. ``amqp://...``) replaces the session's Redis as broker; results stay on its Redis.
+    """
     schema = f"cat_{uuid.uuid4().hex[:10]}"
     env = {**runtime_env(services, home, catalog_schema=schema), **(extra_env or {})}
+    if broker_url is not None:
+        env[env_name("redis.broker_url")] = broker_url
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)

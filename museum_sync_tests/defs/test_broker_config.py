@@ -1,0 +1,78 @@
+"""One Celery config for both brokers: what changes with an ``amqp://`` broker, and what must not on Redis.
+
+No broker is contacted: these are the declarations the executor and the workers make. The RabbitMQ run
+itself is museum_sync_tests/integration/test_sync_amqp_e2e.py.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from dagster_celery.make_app import make_app
+
+from museum_sync.defs.celery_config import QUEUES, celery_config, is_amqp, is_redis_broker, use_queues
+from museum_sync.defs.executor import _LostSteps
+from museum_sync.settings import env_name
+
+AMQP = "amqp://guest:guest@127.0.0.1:5672/ms"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _config(monkeypatch: pytest.MonkeyPatch, broker: str) -> dict:
+    monkeypatch.setenv(env_name("redis.broker_url"), broker)
+    monkeypatch.setenv(env_name("redis.result_backend"), "redis://127.0.0.1:6379/1")
+    return celery_config()
+
+
+def test_amqp_broker_gets_confirms_quorum_queues_and_keeps_late_acks(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(monkeypatch, AMQP)
+    source = config["config_source"]
+    assert source["broker_transport_options"]["confirm_publish"] is True
+    assert "visibility_timeout" not in source["broker_transport_options"], "a Redis-only option"
+    assert (source["worker_prefetch_multiplier"], source["task_acks_late"]) == (1, True)
+    assert source["broker_heartbeat"] == 30
+    assert config["backend"].endswith("+redis://127.0.0.1:6379/1"), "results stay on Redis (polling backend)"
+    app = use_queues(make_app({k: config[k] for k in ("broker", "backend", "include", "config_source")}), AMQP)
+    queues = app.amqp.queues
+    assert set(QUEUES) <= set(queues)
+    for name in QUEUES:
+        assert queues[name].durable
+        assert queues[name].queue_arguments == {"x-queue-type": "quorum"}, "quorum queues refuse x-max-priority"
+
+
+def test_redis_broker_declares_what_it_always_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(monkeypatch, REDIS)
+    transport = config["config_source"]["broker_transport_options"]
+    assert "confirm_publish" not in transport and transport["visibility_timeout"] == 1800
+    app = use_queues(make_app({k: config[k] for k in ("broker", "backend", "include", "config_source")}), REDIS)
+    for name in QUEUES:
+        assert app.amqp.queues[name].queue_arguments == {"x-max-priority": 10}
+
+
+@pytest.mark.parametrize(
+    ("url", "amqp", "redis"),
+    [
+        (AMQP, True, False),
+        ("amqps://u:p@mq:5671/v", True, False),
+        ("pyamqp://mq//", True, False),
+        (REDIS, False, True),
+        ("rediss://h:6380/0", False, True),
+        ("redis+socket:///tmp/r.sock?virtual_host=2", False, True),
+        ("sentinel://h1:26379", False, False),
+    ],
+)
+def test_broker_kinds(url: str, amqp: bool, redis: bool) -> None:
+    assert (is_amqp(url), is_redis_broker(url)) == (amqp, redis)
+
+
+def test_lost_step_watch_is_off_for_rabbitmq() -> None:
+    """RabbitMQ redelivers a closed channel's unacked messages itself; the Redis-list scan must never run."""
+
+    def no_scan() -> set[str] | None:
+        raise AssertionError("the lost-step scan ran on a non-Redis broker")
+
+    watch = _LostSteps(SimpleNamespace(broker=AMQP), None, check_s=1.0, max_resubmits=3, enabled=False)
+    watch._scan = no_scan  # type: ignore[method-assign]
+    assert watch.present(100.0) == (100.0, None)  # "unknown": a step is then never called lost
+    assert watch.present(200.0) == (200.0, None)
