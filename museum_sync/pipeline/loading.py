@@ -15,7 +15,7 @@ from typing import Any
 
 from museum_sync import publication
 from museum_sync.clients.artifacts import ArtifactStore
-from museum_sync.clients.catalog import Catalog, LoadResult, QuarantineRow
+from museum_sync.clients.catalog import Catalog, LoadResult, QuarantineRow, holds_nul
 from museum_sync.clients.search import IndexResult, SearchClient
 from museum_sync.core.exceptions import ChunkPlanError
 from museum_sync.core.keys import partition_key
@@ -221,24 +221,13 @@ def _as_loaded(
     """
     seen: set[str] = set()
     for record in records:
-        if _holds_nul(record.model_dump()):
+        if holds_nul(record.model_dump()):
             not_loaded.append(unstorable_reject(record))
         elif record.record_id in kept and record.record_id not in seen:
             seen.add(record.record_id)
             yield record
         else:
             not_loaded.append(duplicate_reject(record))
-
-
-def _holds_nul(value: Any) -> bool:
-    """Whether a value holds U+0000 anywhere: the rule by which ``Catalog.load_chunk`` finds it unstorable."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
 
 
 def publish(

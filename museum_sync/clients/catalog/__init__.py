@@ -29,7 +29,7 @@ from museum_sync.clients.catalog.publication import CatalogPublishing
 from museum_sync.clients.catalog.quarantine import CatalogQuarantine
 from museum_sync.clients.catalog.roles import CatalogGrants
 from museum_sync.clients.catalog.schema import EMPTY_TABLE, VIEW, CatalogSchema, staging_table_name
-from museum_sync.clients.catalog.staging import CatalogStaging
+from museum_sync.clients.catalog.staging import CatalogStaging, holds_nul
 from museum_sync.clients.catalog.types import (
     CarryOver,
     CatalogError,
@@ -66,6 +66,7 @@ __all__ = [
     "QuarantineAttempt",
     "QuarantineRow",
     "QuarantinedPartition",
+    "holds_nul",
     "staging_table_name",
 ]
 

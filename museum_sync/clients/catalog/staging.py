@@ -31,7 +31,7 @@ from museum_sync.clients.catalog.schema import (
 from museum_sync.clients.catalog.types import CatalogError, ChunkState, ExportKind, LoadResult
 from museum_sync.core.models import MuseumRecord
 
-__all__ = ["CatalogStaging", "snapshot_at"]
+__all__ = ["CatalogStaging", "holds_nul", "snapshot_at"]
 
 _HASH_KEY = '"content_hash":"'
 
@@ -83,13 +83,14 @@ def _staging_row(record: MuseumRecord, chunk_key: str, json_text: str) -> tuple[
     )
 
 
-def _has_nul(value: Any) -> bool:
+def holds_nul(value: Any) -> bool:
+    """Whether a value holds U+0000 anywhere: PostgreSQL cannot store it, so ``load_chunk`` rejects the record."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
     if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
+        return any(holds_nul(v) for v in value)
     return False
 
 
@@ -213,7 +214,7 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
                                 f"record {record.record_id} belongs to export {record.export_id}, not {export_id}"
                             )
                         text = record.model_dump_json()
-                        if "\\u0000" in text and _has_nul(record.model_dump()):
+                        if "\\u0000" in text and holds_nul(record.model_dump()):
                             unstorable.append(record.record_id)
                             continue
                         copy.write_row((len(ids), *_staging_row(record, partition_key, text)))
