@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -38,6 +39,8 @@ from museum_sync.core.draft import Draft
 from museum_sync.core.locator import Locator
 from museum_sync.core.mapping import Mapper, compile_mapper
 from museum_sync.core.models import Dimension, MuseumRecord
+from museum_sync.core.profile_language.overlay import Overlay, compile_overlay
+from museum_sync.core.profile_language.transforms import blank
 from museum_sync.core.profiles import FieldType, Profile
 
 __all__ = [
@@ -334,6 +337,8 @@ def _provenance(b: _Builder, draft: Draft, record_id: str | None, profile: Profi
         "acquisition": acquisition,
         "acquisition_year": b.year("acquisition_year", draft.get("acquisition_year")),
         "history": draft.get("provenance_history"),
+        "source_datestamp": draft.get("source_datestamp"),
+        "source_sets": tuple(sets) if (sets := draft.get("source_sets")) else None,
     }
 
 
@@ -404,6 +409,9 @@ def build_record(
         "titles": tuple(titles),
         "work_type": _term(draft.get("work_type"), draft.get("work_type_aat"), "work_type"),
         "classification": draft.get("classification"),
+        "culture": draft.get("culture"),
+        "places": tuple(str(p) for p in places) if (places := draft.get("places")) else None,
+        "tags": tuple(t for label in draft.get("tags", []) if (t := _term(label, None, "work_type"))) or None,
         "creators": tuple(creators),
         "production_date": _date_span(b, draft),
         "materials": tuple(
@@ -448,7 +456,7 @@ def _declared_type_problems(raw: Mapping[str, Any], plan: tuple[tuple[str, Field
     problems = []
     for name, kind, required in plan:
         value = raw.get(name)
-        if value is None or value == "":
+        if blank(value):  # whitespace-only is empty, as mapping treats it
             if required:
                 problems.append(Problem(name, Reason.MISSING_REQUIRED, "required by the profile"))
         elif kind != "string" and not _type_ok(value, kind):
@@ -476,6 +484,7 @@ def validate(
     export_id: str,
     locator: Locator,
     mapper: Mapper | None = None,
+    overlay: Overlay | None = None,
 ) -> Valid | Rejected:
     """Validate one raw record. Never raises on bad data."""
     broken = _unparseable(raw)
@@ -493,6 +502,8 @@ def validate(
             draft["institution"] = profile.institution
         if profile.default_rights and not draft.get("rights"):
             draft["rights"] = profile.default_rights
+        if profile.map:  # the profile's overrides (constants, defaults, value tables, the id source)
+            draft = (overlay or compile_overlay(profile))(draft)
         sources: Mapping[str, str] = {}
     else:
         mapper = mapper or compile_mapper(profile)
@@ -523,13 +534,20 @@ class ChunkValidator:
     rejected: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     mapper: Mapper | None = None
+    overlay: Overlay | None = None
+    # Folders searched for the profile's [lookups] files after its own (the export file's folder).
+    side_dirs: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mapper is None and self.profile.format in ("csv", "jsonl", "json"):
-            self.mapper = compile_mapper(self.profile)
+            self.mapper = compile_mapper(self.profile, self.side_dirs)
+        elif self.profile.map and self.profile.format in ("lido", "oai_dc"):
+            self.overlay = compile_overlay(self.profile)
 
     def validate(self, locator: Locator, raw: Mapping[str, Any] | bytes) -> Valid | Rejected:
-        result = validate(raw, self.profile, export_id=self.export_id, locator=locator, mapper=self.mapper)
+        result = validate(
+            raw, self.profile, export_id=self.export_id, locator=locator, mapper=self.mapper, overlay=self.overlay
+        )
         if isinstance(result, Valid):
             rid = result.record.record_id
             if rid in self.seen_ids:

@@ -640,9 +640,9 @@ def test_deleted_record_and_oai_dc_payload(shared_data: Path) -> None:
     description = str(d["description"])
     assert description.startswith("Lorem ipsum dolor sit amet") and "\neiusmod\n" in description
     assert lx.read_resumption_token(path) == "ListRecords2.xml"
-    # The deleted record has no metadata, so the snapshot stream only carries the live one.
+    # The deleted record has no metadata, so the snapshot stream only carries the live one, with its header.
     pointers = [loc.pointer for loc, _ in lx.iter_lido_elements(path)]
-    assert pointers == ["/OAI-PMH/ListRecords/record[2]/metadata/dc[1]"]
+    assert pointers == ["/OAI-PMH/ListRecords/record[2]"]
 
 
 def test_dspace_oai_dc_last_page(shared_data: Path) -> None:
@@ -656,7 +656,7 @@ def test_dspace_oai_dc_last_page(shared_data: Path) -> None:
     # The snapshot stream yields the oai_dc payloads too, one line each.
     lines = list(lx.iter_lido_elements(path))
     assert len(lines) == 16
-    assert lines[0][0].pointer == "/OAI-PMH/ListRecords/record[1]/metadata/dc[1]"
+    assert lines[0][0].pointer == "/OAI-PMH/ListRecords/record[1]"
     assert lines[0][1] == records[0].metadata
     assert lx.parse_oai_dc(lines[0][1])["record_id"] == d["record_id"]
     no_records = shared_data / "oaipmh" / "edge" / "sickle_error_noRecordsMatch.xml"

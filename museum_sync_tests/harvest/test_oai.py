@@ -14,6 +14,7 @@ import pytest
 from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient
+from museum_sync.core import lido as lx
 from museum_sync.core.profiles import load_profile
 from museum_sync.harvest import (
     HarvestError,
@@ -159,7 +160,9 @@ def test_oai_dc_harvest_of_the_dspace_capture(server: HarvestServer, client: Htt
     result = harvest_oai(config, store, source="eur", client=client)
     assert result.records == 16 and result.pages == 4
     lines = (store.snapshot_dir(result.export_id or "") / "snapshot.xmll").read_bytes().splitlines()
-    assert len(lines) == 16 and all(line.startswith(b"<oai_dc:dc ") for line in lines)
+    # oai_dc lines are whole records: the header identifier is the record id (deletions use it too).
+    assert len(lines) == 16 and all(line.startswith(b"<record ") and b"<oai_dc:dc " in line for line in lines)
+    assert all(str(lx.parse_oai_dc(line)["record_id"]).startswith("hdl:1765/") for line in lines)
 
 
 # --------------------------------------------------------------------------- incremental and deletions

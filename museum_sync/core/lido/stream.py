@@ -29,9 +29,10 @@ __all__ = ["OaiRecord", "iter_lido_elements", "iter_oai_records", "read_resumpti
 class OaiRecord:
     """One ``record`` of an OAI-PMH ListRecords/GetRecord response.
 
-    ``metadata`` is the record's metadata element (``lido:lido``, ``oai_dc:dc``...) serialised on one
-    line, or ``None`` for deleted records; ``metadata_format`` is "lido", "oai_dc", or else the
-    element's local name.
+    ``metadata`` is the record's metadata element (``lido:lido``...) serialised on one line, or ``None``
+    for deleted records; for ``oai_dc`` it is the whole ``record`` (header and metadata: Dublin Core has no
+    record id of its own, so the header identifier is the id, as for deletions, and the datestamp and
+    setSpecs travel with it). ``metadata_format`` is "lido", "oai_dc", or else the element's local name.
     """
 
     identifier: str
@@ -58,6 +59,36 @@ def _one_line(elem: Element) -> bytes:
                     child.tail = None
     data = etree.tostring(elem, encoding="utf-8", with_tail=False)
     return data.replace(b"\n", b"&#10;")  # "\r" is already written as "&#13;" by libxml2
+
+
+def _oai_dc_record_line(record: Element) -> bytes:
+    """An OAI ``record`` holding ``oai_dc`` as one line: header and metadata (``about`` dropped).
+
+    ``parse_oai_dc`` takes the record id from the header identifier, the key deletions use too.
+    """
+    for about in record.findall(OAI + "about"):
+        record.remove(about)
+    return _one_line(record)
+
+
+def _holds_oai_dc(record: Element) -> bool:
+    header = record.find(OAI + "header")
+    if header is not None and header.get("status") == "deleted":
+        return False
+    metadata = record.find(OAI + "metadata")
+    return metadata is not None and metadata.find(OAI_DC_TAG) is not None
+
+
+def _pointer(elem: Element, record_index: int, last_step: str) -> str:
+    steps: list[str] = []
+    node = elem.getparent()
+    while node is not None:
+        step = local_name(node)
+        if node.tag == OAI + "record":
+            step += f"[{record_index}]"
+        steps.append(step)
+        node = node.getparent()
+    return "/" + "/".join([*reversed(steps), last_step])
 
 
 def _open(path: str | os.PathLike[str]) -> tuple[Path, IO[bytes]]:
@@ -104,13 +135,14 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
     """Stream every record element of a file as standalone one-line bytes, with its locator.
 
     Records are ``lido`` elements (a ``lidoWrap`` file, a single ``lido`` root, namespace-stripped LIDO,
-    or LIDO inside OAI-PMH ``<metadata>``) and ``oai_dc:dc`` elements (an OAI-PMH ``oai_dc`` response or
-    a bare ``oai_dc:dc``): feed them to ``parse_lido`` / ``parse_oai_dc``. Deleted OAI records carry no
-    metadata and are not yielded (``iter_oai_records`` reports them). Memory stays flat: each record is
-    cleared once the consumer has it. The pointer is an XPath to the element, e.g. ``/lidoWrap/lido[3]``
-    or ``/OAI-PMH/ListRecords/record[7]/metadata/lido[1]``. Raises ``SourceNotFound``,
-    ``SourceFormatError`` (with line) for broken XML or entity declarations, and ``EmptySource`` when the
-    file holds no record.
+    or LIDO inside OAI-PMH ``<metadata>``), the OAI ``record`` elements of an ``oai_dc`` response (header
+    and metadata: the header identifier is the record's id) and bare ``oai_dc:dc`` elements: feed them to
+    ``parse_lido`` / ``parse_oai_dc``. Deleted OAI records carry no metadata and are not yielded
+    (``iter_oai_records`` reports them). Memory stays flat: each record is cleared once the consumer has
+    it. The pointer is an XPath to the element, e.g. ``/lidoWrap/lido[3]``,
+    ``/OAI-PMH/ListRecords/record[7]/metadata/lido[1]`` or, for oai_dc, ``/OAI-PMH/ListRecords/record[7]``.
+    Raises ``SourceNotFound``, ``SourceFormatError`` (with line) for broken XML or entity declarations, and
+    ``EmptySource`` when the file holds no record.
     """
     p, fh = _open(path)
     name = p.name
@@ -121,28 +153,29 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
     with fh:
         for event, elem in iterparse_safely(fh, name, (LIDO + "lido", "lido", OAI_DC_TAG, OAI + "record")):
             tag = elem.tag
+            parent = elem.getparent()
             if tag == OAI + "record":
                 if event == "start":
                     record_index += 1
-                else:
-                    _drop_previous(elem)
+                    continue
+                if _holds_oai_dc(elem):
+                    # Dublin Core inside OAI-PMH: the record with its header is the line (the id lives there).
+                    line = start_line(elem)
+                    data = refuse_unexpanded_entities(_oai_dc_record_line(elem), name, line)
+                    found += 1
+                    pointer = _pointer(elem, record_index, f"record[{record_index}]")
+                    yield Locator(file=name, line=line, pointer=pointer), data
+                _drop_previous(elem)
                 continue
             if event == "start":
                 continue
-            parent = elem.getparent()
+            if tag == OAI_DC_TAG and parent is not None and parent.tag == OAI + "metadata":
+                continue  # yielded with its record, above
             if parent is not None and parent is last_parent:
                 sibling_index += 1
             else:
                 last_parent, sibling_index = parent, 1
-            steps: list[str] = []
-            node = parent
-            while node is not None:
-                step = local_name(node)
-                if node.tag == OAI + "record":
-                    step += f"[{record_index}]"
-                steps.append(step)
-                node = node.getparent()
-            pointer = "/" + "/".join([*reversed(steps), f"{local_name(elem)}[{sibling_index}]"])
+            pointer = _pointer(elem, record_index, f"{local_name(elem)}[{sibling_index}]")
             line = start_line(elem)
             if tag != OAI_DC_TAG:
                 _inherit_schema_location(elem)
@@ -191,7 +224,10 @@ def iter_oai_records(path: str | os.PathLike[str]) -> Iterator[OaiRecord]:
                 fmt = _FORMATS.get(etree.QName(payload).namespace or "", local_name(payload))
                 if fmt == "lido":
                     _inherit_schema_location(payload)
-                data = refuse_unexpanded_entities(_one_line(payload), name, start_line(payload))
+                if fmt == "oai_dc":
+                    data = refuse_unexpanded_entities(_oai_dc_record_line(elem), name, line)
+                else:
+                    data = refuse_unexpanded_entities(_one_line(payload), name, start_line(payload))
             yield OaiRecord(
                 identifier=identifier or "",
                 datestamp=datestamp,
