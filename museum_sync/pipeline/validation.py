@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha256
@@ -100,7 +101,10 @@ def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile:
     failpoint("validate_chunk")
     profile = profile or resolve_profile(export)
     out_dir = store.chunk_dir(export.export_id, index)
-    validator = ChunkValidator(profile=profile, export_id=export.export_id)
+    # A profile's [lookups] files may sit beside the museum's export file.
+    source_path = export.manifest.source_path
+    side_dirs = (Path(source_path).parent,) if source_path else ()
+    validator = ChunkValidator(profile=profile, export_id=export.export_id, side_dirs=side_dirs)
     header: tuple[str, ...] | None = None
     if export.snapshot_format == "csv":
         fields, _, _ = sources.csv_header(export.snapshot, encoding=profile.encoding, delimiter=profile.delimiter)
