@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from museum_sync.core.chunking import ChunkPlan, ChunkSpan, plan_chunks, read_chunk, verify_snapshot
     from museum_sync.core.dates import DateError, ParsedDate, parse_date, parse_year
     from museum_sync.core.draft import Draft, DraftCreator, DraftImage, DraftMeasurement, DraftTitle
-    from museum_sync.core.drift import Change, DriftReport, Fingerprint, FingerprintBuilder, compare, infer_type
+    from museum_sync.core.drift import Change, DriftReport, Fingerprint, FingerprintBuilder, compare
     from museum_sync.core.exceptions import (
         ChunkPlanError,
         EmptySource,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         SourceNotFound,
         VocabularyError,
     )
+    from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank
     from museum_sync.core.keys import (
         EXPORT_ID_PATTERN,
         PARTITION_KEY_PATTERN,
@@ -102,6 +103,7 @@ __all__ = [
     "CREDENTIAL_ENV_PREFIX",
     "ENTRIES",
     "EXPORT_ID_PATTERN",
+    "FIELD_TYPES",
     "FORBIDDEN_HEADERS",
     "INDEX",
     "PARTITION_KEY_PATTERN",
@@ -164,9 +166,12 @@ __all__ = [
     "compile_mapper",
     "credential_name_problem",
     "export_id_for",
+    "fits",
+    "fitting_types",
     "fold",
     "harvest_table_problems",
     "infer_type",
+    "is_blank",
     "list_profiles",
     "load_profile",
     "load_vocabulary",
@@ -194,7 +199,8 @@ _HOMES: dict[str, str] = {
         "chunking": ("ChunkPlan", "ChunkSpan", "plan_chunks", "read_chunk", "verify_snapshot"),
         "dates": ("DateError", "ParsedDate", "parse_date", "parse_year"),
         "draft": ("Draft", "DraftCreator", "DraftImage", "DraftMeasurement", "DraftTitle"),
-        "drift": ("Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare", "infer_type"),
+        "drift": ("Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare"),
+        "field_types": ("FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank"),
         "exceptions": (
             "ChunkPlanError",
             "EmptySource",

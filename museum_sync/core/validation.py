@@ -36,11 +36,11 @@ from pydantic import ValidationError
 
 from museum_sync.core import dates, vocabularies
 from museum_sync.core.draft import Draft
+from museum_sync.core.field_types import fits, is_blank
 from museum_sync.core.locator import Locator
 from museum_sync.core.mapping import Mapper, compile_mapper
 from museum_sync.core.models import Dimension, MuseumRecord
 from museum_sync.core.profile_language.overlay import Overlay, compile_overlay
-from museum_sync.core.profile_language.transforms import blank
 from museum_sync.core.profiles import FieldType, Profile
 
 __all__ = [
@@ -102,10 +102,6 @@ class Rejected:
 
 
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-_INT = re.compile(r"^[+-]?\d+(\.0+)?$")
-_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_BOOL = frozenset({"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"})
-_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
 _MAX_VALUE = 200  # characters of an offending value kept in a problem
 
 
@@ -123,33 +119,6 @@ def _short(value: Any) -> str | None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
-
-
-def _type_ok(value: Any, expected: FieldType) -> bool:
-    if expected in ("string", "object", "array"):
-        if expected == "object":
-            return isinstance(value, dict)
-        if expected == "array":
-            return isinstance(value, list)
-        return True
-    if isinstance(value, bool):
-        return expected == "boolean"
-    if isinstance(value, int):
-        return expected in ("integer", "number")
-    if isinstance(value, float):
-        return expected == "number" or (expected == "integer" and value.is_integer())
-    text = str(value).strip()
-    if expected == "integer":
-        return bool(_INT.match(text))
-    if expected == "number":
-        return bool(_NUM.match(text))
-    if expected == "boolean":
-        return text.lower() in _BOOL
-    if expected == "date":
-        return bool(_ISO_DATE.match(text))
-    if expected == "url":
-        return bool(_URL.match("https:" + text if text.startswith("//") else text))
-    return True
 
 
 class _Builder:
@@ -456,10 +425,10 @@ def _declared_type_problems(raw: Mapping[str, Any], plan: tuple[tuple[str, Field
     problems = []
     for name, kind, required in plan:
         value = raw.get(name)
-        if blank(value):  # whitespace-only is empty, as mapping treats it
+        if is_blank(value):  # whitespace-only is empty, as mapping and drift treat it (field_types)
             if required:
                 problems.append(Problem(name, Reason.MISSING_REQUIRED, "required by the profile"))
-        elif kind != "string" and not _type_ok(value, kind):
+        elif not fits(value, kind):  # the rule drift judges a column by, too
             problems.append(Problem(name, Reason.INVALID_VALUE, f"expected {kind}", _short(value)))
     return problems
 
