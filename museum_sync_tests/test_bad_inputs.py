@@ -384,7 +384,7 @@ def test_museum_sync_validate_exit_codes_and_one_line_errors(generated: Path) ->
                 assert needle in lines[0]
         else:
             assert err == "", err
-            summary = re.search(r"^(\d+) records, (\d+) valid, (\d+) rejections", out, re.MULTILINE)
+            summary = re.search(r"^(\d+) records, (\d+) valid, (\d+) rejected", out, re.MULTILINE)
             assert summary, out
             assert int(summary[1]) == case["records"] and int(summary[2]) == case["expect"]["valid"]
             assert int(summary[3]) == sum(case["expect"]["rejected"].values())

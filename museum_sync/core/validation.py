@@ -380,7 +380,7 @@ def build_record(
         "classification": draft.get("classification"),
         "culture": draft.get("culture"),
         "places": tuple(str(p) for p in places) if (places := draft.get("places")) else None,
-        "tags": tuple(t for label in draft.get("tags", []) if (t := _term(label, None, "work_type"))) or None,
+        "tags": tuple(tag for label in draft.get("tags", []) if (tag := _term(label, None, "work_type"))) or None,
         "creators": tuple(creators),
         "production_date": _date_span(b, draft),
         "materials": tuple(
