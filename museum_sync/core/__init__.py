@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         split_partition_key,
     )
     from museum_sync.core.locator import Locator, where
-    from museum_sync.core.mapping import Mapper, compile_mapper
+    from museum_sync.core.mapping import CANONICAL_FIELDS, MapError, Mapper, compile_mapper
     from museum_sync.core.models import (
         Creator,
         DateSpan,
@@ -63,9 +63,11 @@ if TYPE_CHECKING:
         FORBIDDEN_HEADERS,
         FieldSpec,
         FieldType,
+        LookupSpec,
         Policy,
         Profile,
         SourceFormat,
+        check_map,
         credential_name_problem,
         harvest_table_problems,
         list_profiles,
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AAT_PREFIX",
+    "CANONICAL_FIELDS",
     "CREDENTIAL_ENV_PREFIX",
     "ENTRIES",
     "EXPORT_ID_PATTERN",
@@ -133,6 +136,8 @@ __all__ = [
     "InvalidKey",
     "Locator",
     "LocatorWriter",
+    "LookupSpec",
+    "MapError",
     "Mapper",
     "Measurement",
     "MuseumRecord",
@@ -160,6 +165,7 @@ __all__ = [
     "build_record",
     "canonical_json",
     "check_export_id",
+    "check_map",
     "coerce_language",
     "coerce_rights",
     "compare",
@@ -223,7 +229,7 @@ _HOMES: dict[str, str] = {
             "split_partition_key",
         ),
         "locator": ("Locator", "where"),
-        "mapping": ("Mapper", "compile_mapper"),
+        "mapping": ("CANONICAL_FIELDS", "MapError", "Mapper", "compile_mapper"),
         "models": (
             "Creator",
             "DateSpan",
@@ -241,9 +247,11 @@ _HOMES: dict[str, str] = {
             "FORBIDDEN_HEADERS",
             "FieldSpec",
             "FieldType",
+            "LookupSpec",
             "Policy",
             "Profile",
             "SourceFormat",
+            "check_map",
             "credential_name_problem",
             "harvest_table_problems",
             "list_profiles",

@@ -9,3 +9,5 @@
 
 ``museum_sync.core.mapping`` compiles a profile's ``[map]`` with these; ``museum_sync.core.profiles`` loads it.
 """
+
+__all__: list[str] = []

@@ -13,15 +13,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from museum_sync.core.profile_language.transforms import blank
+from museum_sync.core.field_types import fitting_types, is_blank
 
 __all__ = ["draft_profile", "infer_type"]
 
-_INT = re.compile(r"^[+-]?\d+$")
-_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?([T ][\d:.]+Z?)?$")
-_URL = re.compile(r"^https?://", re.IGNORECASE)
-_BOOL = frozenset({"true", "false"})
+_NARROWEST_FIRST = ("boolean", "integer", "number", "date", "url", "array", "object")
 
 # canonical field -> column names it is usually found under (lower case, without _ - and spaces), in order
 _GUESSES: dict[str, tuple[str, ...]] = {
@@ -50,40 +46,17 @@ def _key(name: str) -> str:
 
 
 def infer_type(values: Iterable[Any]) -> str:
-    """The one profile field type all non-empty sample values fit (``string`` when they disagree)."""
-    kinds = set()
+    """The narrowest profile field type every non-empty sample value fits, by the one type system the record
+    check and drift use (``core.field_types``); ``string`` fits anything."""
+    common: set[str] | None = None
     for value in values:
-        if blank(value):
-            continue
-        if isinstance(value, bool):
-            kinds.add("boolean")
-        elif isinstance(value, int):
-            kinds.add("integer")
-        elif isinstance(value, float):
-            kinds.add("number")
-        elif isinstance(value, list):
-            kinds.add("array")
-        elif isinstance(value, dict):
-            kinds.add("object")
-        else:
-            text = str(value).strip()
-            if _INT.match(text):
-                kinds.add("integer")
-            elif _NUM.match(text):
-                kinds.add("number")
-            elif text.lower() in _BOOL:
-                kinds.add("boolean")
-            elif _DATE.match(text):
-                kinds.add("date")
-            elif _URL.match(text):
-                kinds.add("url")
-            else:
-                kinds.add("string")
-    if kinds == {"integer", "number"}:
-        return "number"
-    if kinds == {"integer", "date"}:  # year-only dates next to full ones
-        return "date"
-    return kinds.pop() if len(kinds) == 1 else "string"
+        kinds = fitting_types(value)
+        if kinds:
+            common = set(kinds) if common is None else common & kinds
+    for kind in _NARROWEST_FIRST:
+        if common and kind in common:
+            return kind
+    return "string"
 
 
 def _toml(value: Any) -> str:
@@ -111,7 +84,7 @@ def draft_profile(
     """A TOML profile drafted from ``records`` (the first few hundred of an export are plenty)."""
     columns = list(dict.fromkeys(k for r in records for k in r if not k.startswith("__")))
     types = {c: infer_type(r.get(c) for r in records) for c in columns}
-    filled = {c: sum(not blank(r.get(c)) for r in records) for c in columns}
+    filled = {c: sum(not is_blank(r.get(c)) for r in records) for c in columns}
     lines = [
         f"# Drafted by `museum-sync profile init` from {source} ({len(records)} sample records).",
         "# Every [map] entry below is a guess from column names: check it with `museum-sync profile check`.",
@@ -136,10 +109,10 @@ def draft_profile(
     taken: set[str] = set()
     guessed: dict[str, str] = {}
     for field, names in _GUESSES.items():
-        column = _pick(columns, names, taken if field != "work_type" else taken)
-        if column and (field != "record_id" or filled[column] == len(records)):
-            guessed[field] = column
-            taken.add(column)
+        found = _pick(columns, names, taken)
+        if found and (field != "record_id" or filled[found] == len(records)):
+            guessed[field] = found
+            taken.add(found)
     for field, column in guessed.items():
         suffix = f"  # {types[column]}, {filled[column]}/{len(records)} filled"
         if types[column] == "array":

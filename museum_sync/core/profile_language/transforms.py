@@ -16,17 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from museum_sync.core.exceptions import ProfileError
+from museum_sync.core.field_types import is_blank
 
 __all__ = ["Condition", "ItemSteps", "blank", "clean", "compile_condition", "compile_item_steps"]
 
 Step = Callable[[Any], Any]
 
 
-def blank(value: Any) -> bool:
-    """Empty for mapping and validation alike: None, ``""``, whitespace only, ``[]``, ``{}``."""
-    if isinstance(value, str):
-        return not value.strip()
-    return value is None or value == [] or value == {}
+#: Empty for mapping, validation and drift alike (one rule, ``core.field_types``): None, whitespace, [], {}.
+blank = is_blank
 
 
 def clean(value: Any) -> Any:

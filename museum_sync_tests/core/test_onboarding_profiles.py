@@ -1,0 +1,85 @@
+"""Onboarding real exports with profile files only (#14): the shipped profiles for ``../shared/data/onboarding``
+read every row and reject only what is wrong, for the reason it is wrong; and the shipped JSON Schema of
+profiles equals the generated one and accepts every shipped profile."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from museum_sync.core.locator import Locator
+from museum_sync.core.profile_language.schema import profile_json_schema, schema_text
+from museum_sync.core.profiles import load_profile
+from museum_sync.core.sources import iter_csv
+from museum_sync.core.validation import ChunkValidator, Valid
+
+PROFILES = Path(__file__).resolve().parents[2] / "museum_sync" / "core" / "profiles"
+
+
+@pytest.fixture(scope="module")
+def onboarding(shared_data: Path) -> Path:
+    return shared_data / "onboarding"
+
+
+def test_nga_historical_rows_all_read_rejects_have_their_true_reasons(onboarding: Path) -> None:
+    export = onboarding / "csv" / "nga_objects_historical_data.csv"
+    validator = ChunkValidator(load_profile("nga_objects_historical_csv"), "e", side_dirs=(export.parent,))
+    results = [validator.validate(loc, raw) for loc, raw in iter_csv(export)]
+    assert len(results) == 6134  # = the file's rows (CRLF, quoted new lines), counted by the csv module
+    assert (validator.valid, validator.rejected) == (6067, 67)
+    # 60 rows have no forwardtext (nothing to title them with); 7 repeat (objectid, datatype, displayorder)
+    assert validator.reasons == Counter({"missing_required": 60, "duplicate_id": 7})
+    records = [r.record for r in results if isinstance(r, Valid)]
+    joined = [r for r in records if r.creators]
+    assert len(joined) == 1643  # valid attributions naming an NGA constituent, joined to constituents.csv
+    bellini = next(r for r in joined if r.record_id == "32-previous_attribution-1")
+    assert bellini.title == "Previous attribution: Giovanni Bellini"
+    assert [(c.name, c.source_id) for c in bellini.creators] == [("Bellini, Giovanni", "936")]
+    assert bellini.culture == "Italian"  # a second column of the same lookup
+    titles = [r for r in records if r.record_id.endswith("-previous_title-1")]
+    assert titles and all(not r.title.startswith("Previous attribution") for r in titles)  # conditional title
+
+
+@pytest.mark.parametrize(("profile", "count"), [("cmoa_objects_json", 9), ("aic_artwork_json", 3)])
+def test_one_object_per_document_exports_map_every_document(onboarding: Path, profile: str, count: int) -> None:
+    loaded = load_profile(profile)
+    validator = ChunkValidator(loaded, "e")
+    files = sorted((onboarding / "json").glob(loaded.documents))
+    results = [validator.validate(Locator(f.name, 1), json.loads(f.read_bytes())) for f in files]
+    assert (len(files), validator.valid, validator.rejected) == (count, count, 0)
+    records = {r.record.record_id: r.record for r in results if isinstance(r, Valid)}
+    if profile == "aic_artwork_json":
+        piranesi = records["19"]
+        assert [(c.name, c.source_id) for c in piranesi.creators] == [("Giovanni Battista Piranesi", "36210")]
+        assert piranesi.places == ("Italy",)
+        assert [(m.dimension.value, m.value, m.unit, m.extent) for m in piranesi.measurements][:2] == [
+            ("height", 45.2, "cm", "image"),
+            ("width", 66.1, "cm", "image"),
+        ]
+    else:
+        hall = records["cmoa:things/5ab49873-faf5-4e66-9486-32752be20b63"]
+        assert [c.role.label for c in hall.creators] == ["after", "printmaker", "publisher", "engraver"]
+        assert hall.culture == "British"
+        assert {m.dimension.value for m in hall.measurements} == {"height", "width"}  # 0.0 depth is a null
+
+
+def test_shipped_profile_schema_is_the_generated_one_and_accepts_every_shipped_profile() -> None:
+    shipped = PROFILES / "profile.schema.json"
+    assert shipped.read_text(encoding="utf-8") == schema_text(), (
+        "regenerate: python -m museum_sync.core.profile_language.schema > museum_sync/core/profiles/profile.schema.json"
+    )
+    validator = jsonschema.Draft202012Validator(profile_json_schema())
+    for path in sorted(PROFILES.glob("*.toml")):
+        errors = [e.message for e in validator.iter_errors(tomllib.loads(path.read_text(encoding="utf-8")))]
+        assert errors == [], path.name
+    typo = {"format": "csv", "map": {"titel": "t", "creators": {"name": {"pth": "x"}}}}
+    messages = sorted(e.message for e in validator.iter_errors(typo))
+    assert messages == [
+        "Additional properties are not allowed ('titel' was unexpected)",
+        "{'pth': 'x'} is not valid under any of the given schemas",
+    ]
