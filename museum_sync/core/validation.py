@@ -187,11 +187,21 @@ def _term(label: Any, aat: Any, kind: vocabularies.AatKind) -> dict[str, Any] | 
 
 
 def _date_span(b: _Builder, draft: Draft) -> dict[str, Any] | None:
+    """The production date: the display text read by ``dates``, and the mapped earliest/latest.
+
+    Mapped earliest *and* latest are the museum's own machine dates: they win over the ends read from the
+    display text (a "c. 1960" the museum dates 1957-1963 is stored as 1957-1963, EDTF ``1960~``), unless
+    the two ranges do not even overlap: then the record is rejected naming both. A single mapped end only
+    fills an end the display leaves open. Without a display, the ends are the display ("1897 (circa) -
+    1900 (circa)"), their qualifiers kept in the EDTF (``1897~/1900~``).
+    """
     display = draft.get("date_display")
     earliest_raw, latest_raw = draft.get("date_earliest"), draft.get("date_latest")
     if display is None and earliest_raw is None and latest_raw is None:
         return None
-    span: dict[str, Any] = {"display": str(display if display is not None else earliest_raw)}
+    shown = display if display is not None else _ends_display(earliest_raw, latest_raw)
+    span: dict[str, Any] = {"display": str(shown)}
+    parsed = None
     if display is not None:
         try:
             parsed = dates.parse_date(str(display))
@@ -205,16 +215,82 @@ def _date_span(b: _Builder, draft: Draft) -> dict[str, Any] | None:
                 edtf=parsed.edtf,
                 approximate=parsed.approximate,
             )
+    mapped: dict[str, date] = {}
     for key, raw, pick_start in (("earliest", earliest_raw, True), ("latest", latest_raw, False)):
-        if raw is None or span.get(key) is not None:
-            continue
-        year = b.year(f"date_{key}", raw)
-        if year is not None and 0 < year < 10000:
-            span[key] = date(year, 1, 1) if pick_start else date(year, 12, 31)
+        end = _mapped_end(b, f"date_{key}", raw, pick_start)
+        if end is not None:
+            mapped[key] = end
+    if len(mapped) == 2 and parsed is not None:
+        lo, hi = parsed.earliest or date.min, parsed.latest or date.max
+        if mapped["earliest"] > hi or mapped["latest"] < lo:
+            b.add(
+                "date_display",
+                Reason.INVALID_DATE,
+                f"display date {display!r} ({parsed.edtf}) disagrees with the mapped earliest/latest "
+                f"{mapped['earliest'].year}-{mapped['latest'].year}",
+                display,
+            )
+            return None
+        span.update(mapped)
+    else:
+        for key, value in mapped.items():
+            if span.get(key) is None:
+                span[key] = value
+    if display is None and mapped:
+        span.update(_ends_edtf(earliest_raw, latest_raw))
     if span.get("earliest") and span.get("latest") and span["earliest"] > span["latest"]:
         b.add("date_earliest", Reason.INVALID_DATE, f"earliest {span['earliest']} after latest {span['latest']}")
         return None
     return span
+
+
+def _mapped_end(b: _Builder, name: str, raw: Any, pick_start: bool) -> date | None:
+    """A mapped end as a date: a year's first or last day, or the exact day or month an ISO value gives.
+
+    A qualified end ("1897 (circa)") is its year: the museum's explicit bound is not widened again.
+    """
+    year = b.year(name, raw)
+    if year is None or not 0 < year < 10000:
+        return None
+    if isinstance(raw, str):
+        try:
+            parsed = dates.parse_date(raw)
+        except dates.DateError:
+            parsed = None
+        exact = None if parsed is None or parsed.approximate else parsed.earliest if pick_start else parsed.latest
+        if exact is not None and exact.year == year:
+            return exact
+    return date(year, 1, 1) if pick_start else date(year, 12, 31)
+
+
+def _ends_display(earliest: Any, latest: Any) -> str:
+    """Mapped ends shown as the display when there is none: both when they differ (the latest is kept)."""
+    first, last = (None if v is None else str(v).strip() for v in (earliest, latest))
+    if not first or not last or first == last:
+        return str(first or last)
+    return f"{first} - {last}"
+
+
+def _ends_edtf(earliest: Any, latest: Any) -> dict[str, Any]:
+    """EDTF of the mapped ends (years), keeping their qualifiers: "1897 (circa)" -> ``1897~``."""
+    marks: list[str] = []
+    approximate = False
+    for raw in (earliest, latest):
+        try:
+            parsed = None if raw is None else dates.parse_date(str(raw))
+            year = dates.parse_year(raw)
+        except dates.DateError:
+            return {}
+        if parsed is None or year is None or not 0 < year < 10000:
+            marks.append("..")
+            continue
+        mark = "%" if parsed.approximate and parsed.uncertain else "~" if parsed.approximate else ""
+        mark = mark or ("?" if parsed.uncertain else "")
+        approximate = approximate or parsed.approximate
+        marks.append(f"{year:04d}{mark}")
+    first, last = marks
+    edtf = first if first == last else f"{first}/{last}"
+    return {"edtf": None if edtf == "../.." else edtf, "approximate": approximate}
 
 
 _MEASURE = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\s*([a-zA-Z]{1,6})?\.?\s*$")
