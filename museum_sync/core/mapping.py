@@ -16,11 +16,12 @@ reference; ``profile.schema.json`` lets an editor complete and check it). In sho
 ``field = { constant = ... }``, ``{ template = "https://.../{id}" }``, ``{ first = [entry, entry, ...] }``
     a fixed value; a string built from paths (empty when one is empty); the first entry that gives a value.
 
-Composite fields (``creators``, ``measurements``, ``images``, ``titles``) take a table of sub-fields and at
-most one of: ``each = "path[]"`` (one item per element of a source list), ``zip = true`` (parallel lists,
-e.g. split ``names``/``roles``/``ids`` columns, paired position by position), ``lookup = "table"`` with
-``key = entry`` (one item per key found in a side table; sub-field paths are its columns), or for
-``measurements`` ``parse = entry`` (a dimension string read by ``profile_language.dimensions``).
+Composite fields (``creators``, ``measurements``, ``images``, ``titles``) take a table of sub-fields (or a
+list of such tables, ``[[map.creators]]``, whose items are concatenated) and at most one of:
+``each = "path[]"`` (one item per element of a source list); ``zip = true`` (parallel lists, e.g. split
+``names``/``roles``/``ids`` columns, paired position by position); ``lookup = "table"`` with ``key = entry``
+(one item per key found in a side table; sub-field paths are its columns); for ``measurements``,
+``parse = entry`` (a dimension string read by ``profile_language.dimensions``).
 
 A map is compiled and *type-checked* once, when the profile is loaded: an entry that gives a list (``split``,
 ``[]``, a column declared ``array``) for a field that holds one value is a ``MapError`` naming the entry,
@@ -406,7 +407,9 @@ def _compile(profile: Profile, side_dirs: Sequence[Path]) -> Mapper:
             known = ", ".join(sorted(CANONICAL_FIELDS))
             raise MapError((name,), f"unknown field {name!r}; known fields: {known}")
         if kind == "composite":
-            mapper.composites.append(_compile_composite(name, spec, ctx, flat, mapper.sources))
+            # [[map.creators]] tables: several sources of one composite (an Artist and a Printer column)
+            for table in spec if isinstance(spec, list) else [spec]:
+                mapper.composites.append(_compile_composite(name, table, ctx, flat, mapper.sources))
             continue
         value = _value(spec, ctx, (name,), flat)
         if kind == "one" and value.many:

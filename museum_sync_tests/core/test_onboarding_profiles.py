@@ -81,5 +81,55 @@ def test_shipped_profile_schema_is_the_generated_one_and_accepts_every_shipped_p
     messages = sorted(e.message for e in validator.iter_errors(typo))
     assert messages == [
         "Additional properties are not allowed ('titel' was unexpected)",
-        "{'pth': 'x'} is not valid under any of the given schemas",
+        "{'name': {'pth': 'x'}} is not valid under any of the given schemas",
     ]
+
+
+EXTRA = Path(__file__).resolve().parents[1] / "fixtures" / "onboarding-extra"
+
+
+def test_colby_csv_excerpt_materials_with_aat_measurements_and_creators() -> None:
+    validator = ChunkValidator(load_profile("colby_objects_csv"), "e")
+    results = [validator.validate(loc, raw) for loc, raw in iter_csv(EXTRA / "colby_data_first120.csv")]
+    assert (len(results), validator.valid, validator.rejected) == (120, 120, 0)
+    katahdin = next(r.record for r in results if isinstance(r, Valid) and r.record.record_id == "5771")
+    assert [(m.label, m.aat) for m in katahdin.materials] == [
+        ("oil paint (paint)", "http://vocab.getty.edu/aat/300015050"),
+        ("canvas", "http://vocab.getty.edu/aat/300014078"),
+    ]
+    assert [(m.dimension.value, m.value, m.unit) for m in katahdin.measurements] == [
+        ("height", 66.68, "cm"),
+        ("width", 101.6, "cm"),
+    ]
+    higgins = next(r.record for r in results if isinstance(r, Valid) and r.record.record_id == "7974")
+    assert [(m.dimension.value, m.value) for m in higgins.measurements] == [("diameter", 73.66)]
+
+
+def test_colby_printer_column_is_a_second_creators_table(tmp_path: Path) -> None:
+    export = tmp_path / "colby.csv"
+    header = (EXTRA / "colby_data_first120.csv").read_text(encoding="utf-8").splitlines()[0]
+    export.write_text(header + "\n1,1.2008,Alex Katz,Bank Street Atelier,Ada,1990,2008,,,,,,\n", encoding="utf-8")
+    validator = ChunkValidator(load_profile("colby_objects_csv"), "e")
+    (result,) = [validator.validate(loc, raw) for loc, raw in iter_csv(export)]
+    assert isinstance(result, Valid)
+    assert [(c.name, c.role.label) for c in result.record.creators] == [
+        ("Alex Katz", "artist"),
+        ("Bank Street Atelier", "printer"),
+    ]
+
+
+def test_fitzwilliam_documents_through_one_item_lists_and_conditional_dimensions() -> None:
+    loaded = load_profile("fitzwilliam_objects_json")
+    validator = ChunkValidator(loaded, "e")
+    files = sorted((EXTRA / "fitzwilliam").glob(loaded.documents))
+    results = [validator.validate(Locator(f.name, 1), json.loads(f.read_bytes())) for f in files]
+    assert (len(files), validator.valid, validator.rejected) == (2, 2, 0)
+    morris = next(r.record for r in results if isinstance(r, Valid) and r.record.record_id == "object-100")
+    assert (morris.title, morris.object_number, morris.culture) == ("William Morris", "P.194-1990", "British")
+    assert [(c.name, c.role.label) for c in morris.creators] == [("Bryden, Robert", "printmaker")]
+    assert [(m.dimension.value, m.value, m.unit) for m in morris.measurements] == [
+        ("height", 432.0, "mm"),
+        ("width", 290.0, "mm"),
+    ]
+    assert morris.provenance.acquisition == "given: The Friends of the Fitzwilliam Museum"
+    assert [t.label for t in morris.materials] == ["paper"] and morris.tags and morris.tags[0].label == "print"

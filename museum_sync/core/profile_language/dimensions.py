@@ -25,7 +25,7 @@ _GROUP = re.compile(
     re.IGNORECASE,
 )
 _SPLIT_NUMBERS = re.compile(r"\s*[x×]\s*", re.IGNORECASE)
-_LABEL = re.compile(r"^\s*(?P<label>[A-Za-z][\w ()/.-]{0,40}?)\s*:\s*")
+_LABEL = re.compile(r"^\s*\(?\s*(?P<label>[A-Za-z][\w ()/.-]{0,40}?)\s*:\s*")
 _METRIC = frozenset({"cm", "mm", "m", "kg", "g"})
 _UNITS = {"inches": "in", "inch": "in", "lbs": "lb"}
 _PREFIX = {
@@ -34,6 +34,8 @@ _PREFIX = {
     "weight": "weight",
 }  # fmt: skip
 _ORDER = ("height", "width", "depth")
+_CROSS = re.compile(r"\s*[x×]\s*", re.IGNORECASE)
+_TRAILING = re.compile(r"\b(diameter|diam)\b\.?\s*\)?\s*$", re.IGNORECASE)
 
 
 def _number(text: str) -> float:
@@ -61,6 +63,19 @@ def _group_measurements(match: re.Match[str], extent: str | None, lead: str) -> 
     ]
 
 
+def _crossed_run(segment: str, groups: list[re.Match[str]]) -> list[re.Match[str]]:
+    """The first groups of one number each, same unit, joined only by ``x``: ``26 1/4 in. x 40 in.``."""
+    run = [groups[0]]
+    for group in groups[1:]:
+        between = segment[run[-1].end() : group.start()]
+        single = not _SPLIT_NUMBERS.search(group.group("numbers")) and not group.group("prefix")
+        if single and _CROSS.fullmatch(between) and group.group("unit").lower() == run[0].group("unit").lower():
+            run.append(group)
+        else:
+            break
+    return run if not _SPLIT_NUMBERS.search(run[0].group("numbers")) else run[:1]
+
+
 def parse_dimensions(text: str) -> list[dict[str, Any]]:
     """Every measurement in a dimension string, metric preferred per segment (see the module docstring)."""
     out: list[dict[str, Any]] = []
@@ -79,10 +94,24 @@ def parse_dimensions(text: str) -> list[dict[str, Any]]:
             continue
         metric = [g for g in groups if g.group("unit").lower() in _METRIC]
         chosen = metric or groups
+        # "29 in. (73.66 cm) diameter": a dimension word after the numbers names a single one too
+        trailing = _TRAILING.search(segment)
+        lead = groups[0].group("prefix") or (trailing.group(1) if trailing else "")
         # A segment may list several dimensions in turn ("H. 10 cm, W. 5 cm"): keep every prefixed group
-        # of the chosen system, else the first group.
+        # of the chosen system; "26 1/4 in. x 40 in." (a unit after each number) is one group of two.
         prefixed = [g for g in chosen if g.group("prefix")]
-        lead = groups[0].group("prefix") or ""
-        for group in prefixed if len(prefixed) > 1 else chosen[:1]:
-            out.extend(_group_measurements(group, extent, lead))
+        if len(prefixed) > 1:
+            for group in prefixed:
+                out.extend(_group_measurements(group, extent, lead))
+            continue
+        run = _crossed_run(segment, chosen)
+        if len(run) > 1:
+            unit = _UNITS.get(run[0].group("unit").lower(), run[0].group("unit").lower())
+            numbers = [_number(g.group("numbers")) for g in run][: len(_ORDER)]
+            out.extend(
+                {"dimension": name, "value": value, "unit": unit, "extent": extent}
+                for name, value in zip(_ORDER, numbers, strict=False)
+            )
+            continue
+        out.extend(_group_measurements(chosen[0], extent, lead))
     return out

@@ -83,7 +83,9 @@ def profile_json_schema() -> dict[str, Any]:
     defs["Composite"]["additionalProperties"] = entry  # every sub-field is an entry
     fields: dict[str, Any] = {}
     for name, kind in CANONICAL_FIELDS.items():
-        fields[name] = {"$ref": "#/$defs/Composite"} if kind == "composite" else entry
+        composite = {"$ref": "#/$defs/Composite"}
+        several = {"type": "array", "items": composite}
+        fields[name] = {"anyOf": [composite, several]} if kind == "composite" else entry
     schema["properties"]["map"] = {
         "type": "object",
         "description": "canonical field = where its value comes from (README: Mapping profiles)",
