@@ -293,7 +293,8 @@ def test_kunsthalle_bremen_record_maps_every_field(by_file: dict[str, list[Draft
     assert d["source_url"] == "https://onlinekatalog.kunsthalle-bremen.de/DE-MUS-027614/object/3"
     # Record rights (CC0) come before the resource's and the work's Public Domain Mark.
     assert d["rights"] == CC0
-    assert d["credit_line"] == "Kunsthalle Bremen - Der Kunstverein in Bremen"
+    # The resource's creditLine credits the image ("Kunsthalle Bremen - Der Kunstverein in Bremen"), not the object.
+    assert "credit_line" not in d
     assert d["acquisition"] == "Vermächtnis Johann Heinrich Gräving 1891"
     assert d["acquisition_year"] == "1891"
     assert d["language"] == "de"
