@@ -134,6 +134,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from museum_sync.core import sources
     from museum_sync.core.profile_language.checking import check_lines
     from museum_sync.pipeline.profiles import load_profile
+    from museum_sync.pipeline.snapshot import copied_file_name, source_locators
 
     profile = load_profile(args.profile)
     with tempfile.TemporaryDirectory(prefix="ms-check-") as tmp:
@@ -141,9 +142,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
         records = sources.iter_records(
             export.snapshot, export.snapshot_format, encoding=profile.encoding, delimiter=profile.delimiter
         )
-        # the snapshot keeps the museum file's lines: name the museum's file, as validate does
-        name = Path(args.file).name
-        sample = [(replace(loc, file=name), raw) for (loc, raw), _ in zip(records, range(args.records), strict=False)]
+        # name the museum's own file and line (or document), as validate does
+        located = source_locators(export)
+        if located is not None:
+            records = located.relocate(records, 0)
+        elif (copied := copied_file_name(export)) is not None:
+            records = ((replace(loc, file=copied), raw) for loc, raw in records)
+        sample = [record for record, _ in zip(records, range(args.records), strict=False)]
         for line in check_lines(profile, sample, side_dirs=[Path(args.file).resolve().parent]):
             print(line)
     return 0

@@ -133,3 +133,13 @@ def test_fitzwilliam_documents_through_one_item_lists_and_conditional_dimensions
     ]
     assert morris.provenance.acquisition == "given: The Friends of the Fitzwilliam Museum"
     assert [t.label for t in morris.materials] == ["paper"] and morris.tags and morris.tags[0].label == "print"
+
+
+def test_readme_documents_every_canonical_field_and_shipped_profile() -> None:
+    from museum_sync.core.mapping import CANONICAL_FIELDS
+
+    readme = (PROFILES.parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Mapping profiles") : readme.index("## Search, publication and rollback")]
+    words = set(section.replace("`", " ").replace(",", " ").split())
+    assert sorted(f for f in CANONICAL_FIELDS if f not in words) == []
+    assert sorted(p.stem for p in PROFILES.glob("*.toml") if f"`{p.stem}`" not in section) == []
