@@ -143,3 +143,26 @@ def test_readme_documents_every_canonical_field_and_shipped_profile() -> None:
     words = set(section.replace("`", " ").replace(",", " ").split())
     assert sorted(f for f in CANONICAL_FIELDS if f not in words) == []
     assert sorted(p.stem for p in PROFILES.glob("*.toml") if f"`{p.stem}`" not in section) == []
+
+
+def test_onboarded_records_write_back_as_xsd_valid_lido_and_dc(onboarding: Path) -> None:
+    from museum_sync.core.lido.schemas import validate_xml
+    from museum_sync.core.lido.write import record_to_dc, record_to_lido
+
+    records = []
+    for profile, folder in (
+        ("cmoa_objects_json", onboarding / "json"),
+        ("fitzwilliam_objects_json", EXTRA / "fitzwilliam"),
+    ):
+        loaded = load_profile(profile)
+        validator = ChunkValidator(loaded, "e")
+        for f in sorted(folder.glob(loaded.documents)):
+            result = validator.validate(Locator(f.name, 1), json.loads(f.read_bytes()))
+            assert isinstance(result, Valid)
+            records.append(result.record)
+    validator = ChunkValidator(load_profile("colby_objects_csv"), "e")
+    colby = [validator.validate(loc, raw) for loc, raw in iter_csv(EXTRA / "colby_data_first120.csv")]
+    records += [r.record for r in colby if isinstance(r, Valid)]
+    assert len(records) == 131
+    assert [r.record_id for r in records if validate_xml(record_to_lido(r), "lido-1.1")] == []
+    assert [r.record_id for r in records if validate_xml(record_to_dc(r), "oai_dc")] == []
