@@ -212,7 +212,7 @@ def _value(spec: Any, ctx: _Context, keys: tuple[str, ...], flat: bool) -> _Valu
                     return value
             return spec.get("default")
 
-        sources = ",".join(dict.fromkeys(o.source for o in compiled if o.source))
+        sources = ",".join(dict.fromkeys(name for o in compiled if o.source for name in o.source.split(",")))
         return _Value(_guarded(first, condition), sources or None, any(o.many for o in compiled))
     raw_get, source, many = _source(spec, ctx, keys, flat)
     split = spec.get("split")

@@ -1,9 +1,10 @@
 """Side tables a profile joins records to (a constituents file keyed by id -> creators).
 
-A table is read once per process (cached per file, modification time and size, so a long-lived worker
-reads it for its first chunk and sees a replaced file) into a dict keyed by one column. It must fit the
-profile's bounds (``max_bytes``, ``max_rows``): a side table is reference data held in every worker's memory,
-and a file past the bound is refused with one line naming it rather than growing workers without limit.
+A table is read once per process into a dict keyed by one column (cached per file, modification time and
+size, so a long-lived worker reads it for its first chunk and sees a replaced file; only the last few versions
+are kept). It must fit the profile's bounds (``max_bytes``, ``max_rows``): a side table is reference data held
+in every worker's memory, and a file past the bound is refused with one line naming it rather than growing
+workers without limit.
 
 The file is named relative to the profile file's folder, else the export file's folder (a museum delivers
 its constituents next to its objects), else as given (absolute).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from museum_sync.core.exceptions import ProfileError
 __all__ = ["SideTable", "load_side_table", "resolve_side_file"]
 
 SideTable = Mapping[str, Mapping[str, Any]]
+#: Tables (file versions) a process keeps: a replaced file's old version is dropped, not kept forever.
+_TABLES_KEPT = 4
 
 
 def resolve_side_file(file: str, folders: Sequence[Path]) -> Path:
@@ -50,7 +53,7 @@ def load_side_table(
     return _load(path.resolve(), stat.st_mtime_ns, stat.st_size, key, delimiter, encoding, max_rows)
 
 
-@cache
+@lru_cache(maxsize=_TABLES_KEPT)
 def _load(path: Path, _mtime: int, _size: int, key: str, delimiter: str, encoding: str, max_rows: int) -> SideTable:
     table: dict[str, dict[str, Any]] = {}
     with path.open(encoding=encoding, newline="") as fh:
