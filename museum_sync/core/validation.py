@@ -67,6 +67,7 @@ class Reason(StrEnum):
     DUPLICATE_ID = "duplicate_id"
     UNPARSEABLE_RECORD = "unparseable_record"
     INDEX_REJECTED = "index_rejected"
+    SCHEMA_INVALID = "schema_invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +510,39 @@ def _declared_type_problems(raw: Mapping[str, Any], plan: tuple[tuple[str, Field
     return problems
 
 
+_MAX_SCHEMA_PROBLEMS = 5
+
+
+def _schema_problems(raw: bytes, draft: Draft, locator: Locator) -> list[Problem]:
+    """A rejected LIDO record that breaks the XSD: its schema errors are the reasons, not their effects.
+
+    A misnamed ``ObjectIdentificationWrap`` hides the title and the repository from the reader, so the
+    builder says "no title" and "no holding institution"; the cause is the element the XSD names. Only
+    rejected records are checked (a tolerant reader keeps a valid-enough record), and only when the XSD finds
+    an element it does not declare at all (misnamed: content the reader could not see) do its errors replace
+    the builder's reasons; namespace-stripped records (Finna) cannot be checked at all.
+    """
+    from museum_sync.core import lido  # lxml is heavy; CSV-only workers never import it
+
+    if raw.startswith((b"<lido>", b"<lido ")):
+        return []
+    version: lido.SchemaName = "lido-1.0" if draft.get("lido_schema_version") == "1.0" else "lido-1.1"
+    errors = lido.schema_errors(raw, version)
+    known = lido.declared_elements(version)
+    if not any(e.element not in known for e in errors if e.element and "is not expected" in e.message):
+        return []  # no misnamed element: content absent or misplaced, which the builder's reasons say best
+    where = f"record at line {locator.line}" if locator.line else "record"
+    return [
+        Problem(
+            e.element or "record",
+            Reason.SCHEMA_INVALID,
+            f"{version} XSD: {e.message} (at {e.path or '/'}, {where})",
+            e.path,
+        )
+        for e in errors[:_MAX_SCHEMA_PROBLEMS]
+    ]
+
+
 def _unparseable(raw: Mapping[str, Any] | bytes) -> Problem | None:
     if isinstance(raw, bytes):
         return None
@@ -556,6 +590,8 @@ def validate(
         draft = mapper.map(raw)
         sources = mapper.sources
     result = build_record(draft, profile, export_id=export_id, sources=sources)
+    if isinstance(result, list) and isinstance(raw, bytes) and profile.format == "lido":
+        result = _schema_problems(raw, draft, locator) or result
     record_id = draft.get("record_id")
     rid = str(record_id) if record_id not in (None, "") else None
     if isinstance(result, MuseumRecord) and not problems:

@@ -147,7 +147,8 @@ def _record_lines(source_path: Path, profile: Profile) -> Iterator[tuple[Locator
     else:
         from museum_sync.core import lido
 
-        yield from lido.iter_lido_elements(source_path)
+        expect = "oai_dc" if profile.format == "oai_dc" else "lido"
+        yield from lido.iter_lido_elements(source_path, expect=expect)
 
 
 def _source_error(exc: SourceError, source_path: Path, located: SourceLocators | None) -> SourceError:

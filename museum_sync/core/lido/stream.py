@@ -12,11 +12,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from lxml import etree
 
-from museum_sync.core.exceptions import EmptySource, SourceNotFound
+from museum_sync.core.exceptions import EmptySource, SourceFormatError, SourceNotFound
 from museum_sync.core.lido.namespaces import LIDO, LIDO_NS, OAI, OAI_DC_NS, OAI_DC_TAG, XSI_SCHEMA_LOCATION
 from museum_sync.core.lido.safe_xml import iterparse_safely, refuse_unexpanded_entities
 from museum_sync.core.lido.tree import Element, local_name, start_line, text_of
@@ -91,10 +91,63 @@ def _pointer(elem: Element, record_index: int, last_step: str) -> str:
     return "/" + "/".join([*reversed(steps), last_step])
 
 
+_HEAD = 64 * 1024
+_WRAP_START = (
+    b'<lido:lidoWrap xmlns:lido="http://www.lido-schema.org" xmlns:gml="http://www.opengis.net/gml"'
+    b' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+)
+_WRAP_END = b"</lido:lidoWrap>"
+
+
+class _DeclaredLido:
+    """A file of bare ``lido:`` fragments whose prefix is never declared (MKG Hamburg's Coding da Vinci
+    exports), read as if a ``lidoWrap`` declared it: the wrapper opens on line 1 and an XML declaration
+    becomes spaces, so lines and columns stay the file's own."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.parts = [_WRAP_START]
+        self.tail = [_WRAP_END]
+        head = fh.read(_HEAD)
+        stripped = head.lstrip()
+        if stripped.startswith(b"<?xml"):
+            end = head.find(b"?>") + 2
+            head = b" " * end + head[end:]
+        self.parts.append(head)
+
+    def read(self, size: int = -1) -> bytes:
+        if self.parts:
+            return self.parts.pop(0)
+        data = self.fh.read(size)
+        if data:
+            return data
+        return self.tail.pop() if self.tail else b""
+
+
+def _undeclared_lido_prefix(fh: IO[bytes]) -> bool:
+    """Whether the file uses the ``lido:`` prefix without declaring it anywhere in its head."""
+    head = fh.peek(_HEAD)[:_HEAD] if hasattr(fh, "peek") else b""
+    return b"<lido:" in head and b"xmlns:lido" not in head
+
+
+RecordFormat = Literal["lido", "oai_dc"]
+_FORMAT_NAMES = {"lido": "LIDO", "oai_dc": "oai_dc (simple Dublin Core)"}
+
+
+def _check_format(found: RecordFormat, expect: RecordFormat | None, name: str, line: int | None) -> None:
+    if expect is not None and found != expect:
+        raise SourceFormatError(
+            f"this is {_FORMAT_NAMES[found]}, not {_FORMAT_NAMES[expect]}: use a profile with format = "
+            f"{found!r} for this file",
+            file=name,
+            line=line,
+        )
+
+
 def _open(path: str | os.PathLike[str]) -> tuple[Path, IO[bytes]]:
     p = Path(path)
     try:
-        fh = p.open("rb")
+        fh = p.open("rb", buffering=_HEAD)
     except FileNotFoundError:
         raise SourceNotFound("file does not exist", file=str(p)) from None
     except IsADirectoryError:
@@ -131,7 +184,9 @@ def _inherit_schema_location(lido: Element) -> None:
         node = node.getparent()
 
 
-def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, bytes]]:
+def iter_lido_elements(
+    path: str | os.PathLike[str], *, expect: RecordFormat | None = None
+) -> Iterator[tuple[Locator, bytes]]:
     """Stream every record element of a file as standalone one-line bytes, with its locator.
 
     Records are ``lido`` elements (a ``lidoWrap`` file, a single ``lido`` root, namespace-stripped LIDO,
@@ -142,7 +197,10 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
     it. The pointer is an XPath to the element, e.g. ``/lidoWrap/lido[3]``,
     ``/OAI-PMH/ListRecords/record[7]/metadata/lido[1]`` or, for oai_dc, ``/OAI-PMH/ListRecords/record[7]``.
     Raises ``SourceNotFound``, ``SourceFormatError`` (with line) for broken XML or entity declarations, and
-    ``EmptySource`` when the file holds no record.
+    ``EmptySource`` when the file holds no record. ``expect`` ("lido" or "oai_dc", the profile's format):
+    a record of the other format raises ``SourceFormatError`` once ("this is oai_dc, not LIDO"), rather
+    than every record being rejected for what the wrong reader cannot find. Bare ``lido:`` fragments
+    whose prefix is never declared are read as if a ``lidoWrap`` declared it (``/lidoWrap/lido[1]``).
     """
     p, fh = _open(path)
     name = p.name
@@ -151,7 +209,8 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
     sibling_index = 0
     found = 0
     with fh:
-        for event, elem in iterparse_safely(fh, name, (LIDO + "lido", "lido", OAI_DC_TAG, OAI + "record")):
+        stream: IO[bytes] = _DeclaredLido(fh) if _undeclared_lido_prefix(fh) else fh  # type: ignore[assignment]
+        for event, elem in iterparse_safely(stream, name, (LIDO + "lido", "lido", OAI_DC_TAG, OAI + "record")):
             tag = elem.tag
             parent = elem.getparent()
             if tag == OAI + "record":
@@ -161,6 +220,7 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
                 if _holds_oai_dc(elem):
                     # Dublin Core inside OAI-PMH: the record with its header is the line (the id lives there).
                     line = start_line(elem)
+                    _check_format("oai_dc", expect, name, line)
                     data = refuse_unexpanded_entities(_oai_dc_record_line(elem), name, line)
                     found += 1
                     pointer = _pointer(elem, record_index, f"record[{record_index}]")
@@ -177,6 +237,7 @@ def iter_lido_elements(path: str | os.PathLike[str]) -> Iterator[tuple[Locator, 
                 last_parent, sibling_index = parent, 1
             pointer = _pointer(elem, record_index, f"{local_name(elem)}[{sibling_index}]")
             line = start_line(elem)
+            _check_format("oai_dc" if tag == OAI_DC_TAG else "lido", expect, name, line)
             if tag != OAI_DC_TAG:
                 _inherit_schema_location(elem)
             data = refuse_unexpanded_entities(_one_line(elem), name, line)
