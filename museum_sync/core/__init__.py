@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         SourceNotFound,
         VocabularyError,
     )
-    from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank
+    from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank, null_set
     from museum_sync.core.keys import (
         EXPORT_ID_PATTERN,
         PARTITION_KEY_PATTERN,
@@ -183,6 +183,7 @@ __all__ = [
     "load_vocabulary",
     "lookup_aat",
     "normalise_aat_uri",
+    "null_set",
     "parse_date",
     "parse_year",
     "partition_key",
@@ -206,7 +207,7 @@ _HOMES: dict[str, str] = {
         "dates": ("DateError", "ParsedDate", "parse_date", "parse_year"),
         "draft": ("Draft", "DraftCreator", "DraftImage", "DraftMeasurement", "DraftTitle"),
         "drift": ("Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare"),
-        "field_types": ("FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank"),
+        "field_types": ("FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "null_set"),
         "exceptions": (
             "ChunkPlanError",
             "EmptySource",

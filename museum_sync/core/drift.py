@@ -74,6 +74,7 @@ class FingerprintBuilder:
 
     encoding: str = "utf-8"
     header: tuple[str, ...] | None = None
+    nulls: frozenset[str] = frozenset()  # the profile's placeholders for "no value" (field_types.null_set)
     _records: int = 0
     _order: dict[str, None] = field(default_factory=dict)
     _present: Counter[str] = field(default_factory=Counter)
@@ -100,7 +101,7 @@ class FingerprintBuilder:
             if key.startswith("__"):
                 continue
             self._order.setdefault(key, None)
-            kind = infer_type(value)
+            kind = infer_type(value, self.nulls)
             if kind is None:
                 continue
             self._present[key] += 1
@@ -111,7 +112,7 @@ class FingerprintBuilder:
             fitting = self._fits.get(key)
             if fitting is None:
                 fitting = self._fits[key] = Counter()
-            fitting.update(fitting_types(value))
+            fitting.update(fitting_types(value, self.nulls))
             if kind not in ("integer", "number", "boolean"):
                 self._samples.setdefault(f"{key}:{kind}", str(value)[:80])
                 if isinstance(value, str) and not suspicious and _MOJIBAKE.search(value):

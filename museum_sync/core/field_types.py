@@ -14,11 +14,12 @@ boolean. ``infer_type`` names the narrowest one, for messages and new-field repo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Final, get_args
 
 from museum_sync.core.profiles import FieldType
 
-__all__ = ["FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank"]
+__all__ = ["FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "null_set"]
 
 FIELD_TYPES: Final[tuple[FieldType, ...]] = get_args(FieldType)
 
@@ -33,15 +34,22 @@ _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _NARROWEST: Final[tuple[FieldType, ...]] = ("integer", "number", "boolean", "date", "url", "string")
 
 
-def is_blank(value: Any) -> bool:
-    """Empty for every purpose: ``None``, a whitespace-only string, an empty list or object."""
+def null_set(placeholders: Iterable[object]) -> frozenset[str]:
+    """A profile's ``nulls`` ("n.d.", "0.0", "-") as ``is_blank`` compares them: stripped, case-folded."""
+    return frozenset(str(p).strip().casefold() for p in placeholders)
+
+
+def is_blank(value: Any, nulls: frozenset[str] = frozenset()) -> bool:
+    """Empty for every purpose: ``None``, a whitespace-only string, an empty list or object, or one of
+    the profile's placeholders for "no value" (``nulls``, from ``null_set``)."""
     if value is None:
         return True
     if isinstance(value, str):
-        return not value.strip()
+        text = value.strip()
+        return not text or (bool(nulls) and text.casefold() in nulls)
     if isinstance(value, list | dict):
         return not value
-    return False
+    return bool(nulls) and not isinstance(value, bool) and str(value).casefold() in nulls
 
 
 def fits(value: Any, kind: FieldType) -> bool:
@@ -72,16 +80,16 @@ def fits(value: Any, kind: FieldType) -> bool:
     return bool(_URL.match("https:" + text if text.startswith("//") else text))
 
 
-def fitting_types(value: Any) -> frozenset[FieldType]:
+def fitting_types(value: Any, nulls: frozenset[str] = frozenset()) -> frozenset[FieldType]:
     """Every declared type a value fits; empty for a blank value (it says nothing about type)."""
-    if is_blank(value):
+    if is_blank(value, nulls):
         return frozenset()
     return frozenset(kind for kind in FIELD_TYPES if fits(value, kind))
 
 
-def infer_type(value: Any) -> str | None:
+def infer_type(value: Any, nulls: frozenset[str] = frozenset()) -> str | None:
     """The narrowest type a value fits (for reports); None for blank values."""
-    if is_blank(value):
+    if is_blank(value, nulls):
         return None
     if isinstance(value, dict):
         return "object"

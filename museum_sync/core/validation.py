@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from museum_sync.core import dates, vocabularies
 from museum_sync.core.draft import Draft
-from museum_sync.core.field_types import fits, is_blank
+from museum_sync.core.field_types import fits, is_blank, null_set
 from museum_sync.core.locator import Locator
 from museum_sync.core.mapping import Mapper, compile_mapper
 from museum_sync.core.models import Dimension, MuseumRecord
@@ -498,11 +498,13 @@ def build_record(
         ]
 
 
-def _declared_type_problems(raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...]) -> list[Problem]:
+def _declared_type_problems(
+    raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...], nulls: frozenset[str]
+) -> list[Problem]:
     problems = []
     for name, kind, required in plan:
         value = raw.get(name)
-        if is_blank(value):  # whitespace-only is empty, as mapping and drift treat it (field_types)
+        if is_blank(value, nulls):  # whitespace-only is empty, as mapping and drift treat it (field_types)
             if required:
                 problems.append(Problem(name, Reason.MISSING_REQUIRED, "required by the profile"))
         elif not fits(value, kind):  # the rule drift judges a column by, too
@@ -586,7 +588,7 @@ def validate(
         sources: Mapping[str, str] = {}
     else:
         mapper = mapper or compile_mapper(profile)
-        problems.extend(_declared_type_problems(raw, mapper.type_plan))
+        problems.extend(_declared_type_problems(raw, mapper.type_plan, null_set(profile.nulls)))
         draft = mapper.map(raw)
         sources = mapper.sources
     result = build_record(draft, profile, export_id=export_id, sources=sources)

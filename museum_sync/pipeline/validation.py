@@ -18,6 +18,7 @@ from typing import Any
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha256
 from museum_sync.core import chunking, sources
 from museum_sync.core.drift import DriftReport, FingerprintBuilder, compare
+from museum_sync.core.field_types import null_set
 from museum_sync.core.locator import Locator
 from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import Profile
@@ -109,7 +110,7 @@ def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile:
     if export.snapshot_format == "csv":
         fields, _, _ = sources.csv_header(export.snapshot, encoding=profile.encoding, delimiter=profile.delimiter)
         header = tuple(fields)
-    fingerprint = FingerprintBuilder(encoding=profile.encoding, header=header)
+    fingerprint = FingerprintBuilder(encoding=profile.encoding, header=header, nulls=null_set(profile.nulls))
     samples: list[dict[str, Any]] = []
     digest = hashlib.sha256()
     records = 0

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from museum_sync.core.drift import FingerprintBuilder, compare
-from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank
+from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank, null_set
 from museum_sync.core.locator import Locator
 from museum_sync.core.profiles import FieldSpec, Profile
 from museum_sync.core.sources import csv_header, iter_csv
@@ -105,3 +105,21 @@ def test_fitting_types_is_fits_over_every_type(value: Any, kinds: set[str]) -> N
     if kinds:
         assert all(fits(value, k) == (k in kinds) for k in FIELD_TYPES)
         assert infer_type(value) in kinds
+
+
+def test_a_profiles_null_placeholders_are_blank_for_validation_and_drift(
+    nga: tuple[tuple[str, ...], list[dict[str, Any]]],
+) -> None:
+    header, rows = nga
+    dated = [r for r in rows if r["effectivedate"].strip()][:40]
+    chunk = [{**r, "effectivedate": "n.d."} for r in dated[:30]] + dated[30:]  # most cells say "no date"
+    profile = nga_profile().model_copy(update={"nulls": ("N.D.",)})
+    for row in chunk:
+        result = validate(row, profile, export_id="nga-test", locator=Locator(file="nga.csv", line=1))
+        assert all(p.field != "effectivedate" for p in getattr(result, "problems", ())), result
+    builder = FingerprintBuilder(header=header, nulls=null_set(profile.nulls))
+    for row in chunk:
+        builder.add(row)
+    fp = builder.finish()
+    assert fp.present["effectivedate"] == 10 and fp.fits["effectivedate"]["date"] == 10
+    assert not [c for c in compare(fp, profile).changes if c.field == "effectivedate"]
