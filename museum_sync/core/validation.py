@@ -533,12 +533,13 @@ def _schema_problems(raw: bytes, draft: Draft, locator: Locator) -> list[Problem
     known = lido.declared_elements(version)
     if not any(e.element not in known for e in errors if e.element and "is not expected" in e.message):
         return []  # no misnamed element: content absent or misplaced, which the builder's reasons say best
-    where = f"record at line {locator.line}" if locator.line else "record"
+    record = f"record at line {locator.line}" if locator.line else "record"
     return [
         Problem(
             e.element or "record",
             Reason.SCHEMA_INVALID,
-            f"{version} XSD: {e.message} (at {e.path or '/'}, {where})",
+            f"{version} XSD: {e.message} "
+            f"({f'line {e.source_line}, ' if e.source_line else ''}at {e.path or '/'}, {record})",
             e.path,
         )
         for e in errors[:_MAX_SCHEMA_PROBLEMS]

@@ -22,7 +22,9 @@ from museum_sync.pipeline.extraction import extract
 DSPACE = "onboarding/oaipmh/eur_dspace_ListRecords_oai_dc_2004.xml"
 
 
-def test_a_misnamed_wrap_is_reported_as_the_schema_error_not_as_missing_fields(shared_data: Path) -> None:
+def test_a_misnamed_wrap_is_reported_as_the_schema_error_not_as_missing_fields(
+    shared_data: Path, tmp_path: Path
+) -> None:
     (locator, data), *_ = lx.iter_lido_elements(shared_data / "lido" / "records" / "ddb_KHB.xml")
     broken = data.replace(b"lido:objectIdentificationWrap", b"lido:ObjectIdentificationWrap")
     result = validate(broken, load_profile("lido_xml"), export_id="e", locator=locator)
@@ -33,6 +35,16 @@ def test_a_misnamed_wrap_is_reported_as_the_schema_error_not_as_missing_fields(s
     assert first.value == "/lido:lido/lido:descriptiveMetadata/lido:ObjectIdentificationWrap"
     assert "This element is not expected" in first.message and f"record at line {locator.line}" in first.message
     assert locator.line == 4 and locator.file == "ddb_KHB.xml"
+    # The misnamed element's own line in the museum's file, though the record is one line in the snapshot.
+    text = (shared_data / "lido" / "records" / "ddb_KHB.xml").read_text(encoding="utf-8")
+    misnamed = text.replace("lido:objectIdentificationWrap", "lido:ObjectIdentificationWrap")
+    source = tmp_path / "ddb_KHB_misnamed.xml"
+    source.write_text(misnamed, encoding="utf-8")
+    (marked_locator, marked), *_ = lx.iter_lido_elements(source)
+    result = validate(marked, load_profile("lido_xml"), export_id="e", locator=marked_locator)
+    assert isinstance(result, Rejected)
+    line = 1 + text[: text.index("<lido:objectIdentificationWrap")].count("\n")
+    assert line == 22 and f"(line {line}, at /lido:lido/lido:descriptiveMetadata" in result.problems[0].message
     # The same record, well named, is valid: the schema check costs nothing on good records.
     assert isinstance(validate(data, load_profile("lido_xml"), export_id="e", locator=locator), Valid)
 

@@ -16,7 +16,15 @@ from museum_sync.core.lido.namespaces import DC_NS, LIDO_NS, OAI_DC_NS, OAI_NS, 
 from museum_sync.core.lido.safe_xml import parse_xml_bytes
 from museum_sync.core.lido.tree import Element
 
-__all__ = ["SchemaError", "SchemaName", "declared_elements", "load_schema", "schema_errors", "validate_xml"]
+__all__ = [
+    "LINE_MARK",
+    "SchemaError",
+    "SchemaName",
+    "declared_elements",
+    "load_schema",
+    "schema_errors",
+    "validate_xml",
+]
 
 SchemaName = Literal["lido-1.1", "lido-1.0", "oai_dc"]
 
@@ -46,15 +54,21 @@ def _load_schema(name: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(_SCHEMA_FILES[name]), parser))
 
 
+#: Comment text ``stream`` puts before an undeclared element, with its line in the museum's file.
+LINE_MARK = "museum-sync: line"
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaError:
     """One XSD violation: the element (``lido:ObjectIdentificationWrap``), its path in the document, the
-    line libxml2 reports, and the message with namespaces written as prefixes."""
+    line libxml2 reports, the message with namespaces written as prefixes, and the element's line in the
+    museum's file where ``stream`` noted it (an undeclared element of a one-line record)."""
 
     element: str | None
     path: str | None
     line: int
     message: str
+    source_line: int | None = None  # the element's line in the museum's file, when ``stream`` marked it
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -76,13 +90,28 @@ def schema_errors(xml: bytes | Element, schema: SchemaName) -> list[SchemaError]
     if validator.validate(doc):
         return []
     entries: Iterable[Any] = validator.error_log  # type: ignore[assignment]
+    marks = _line_marks(xml) if isinstance(xml, bytes) else {}
     errors = []
     for e in entries:
         message = _CLARK.sub(_prefixed, e.message)
         element = _ELEMENT.match(message)
         path = _CLARK.sub(_prefixed, e.path) if e.path else None
-        errors.append(SchemaError(element.group(1) if element else None, path, e.line, message))
+        found = element.group(1) if element else None
+        lines = marks.get((found or "").rpartition(":")[2])
+        errors.append(SchemaError(found, path, e.line, message, lines[0] if lines else None))
     return errors
+
+
+def _line_marks(xml: bytes) -> dict[str, list[int]]:
+    """Lines ``stream`` noted before undeclared elements, by the element's local name, in document order.
+
+    Read from the bytes: the safe parser drops comments.
+    """
+    marks: dict[str, list[int]] = {}
+    if LINE_MARK.encode() in xml:
+        for m in _MARK.finditer(xml):
+            marks.setdefault(m.group(2).decode("utf-8", "replace"), []).append(int(m.group(1)))
+    return marks
 
 
 @cache
@@ -118,6 +147,7 @@ _PREFIXES = {
     "http://www.opengis.net/gml": "gml",
 }
 _CLARK = re.compile(r"\{([^{}\s]+)\}")
+_MARK = re.compile(rb"<!-- " + re.escape(LINE_MARK.encode()) + rb" (\d+) --><(?:[\w.-]+:)?([\w.-]+)")
 
 
 def _prefixed(m: re.Match[str]) -> str:

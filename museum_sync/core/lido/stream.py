@@ -19,6 +19,7 @@ from lxml import etree
 from museum_sync.core.exceptions import EmptySource, SourceFormatError, SourceNotFound
 from museum_sync.core.lido.namespaces import LIDO, LIDO_NS, OAI, OAI_DC_NS, OAI_DC_TAG, XSI_SCHEMA_LOCATION
 from museum_sync.core.lido.safe_xml import iterparse_safely, refuse_unexpanded_entities
+from museum_sync.core.lido.schemas import LINE_MARK, declared_elements
 from museum_sync.core.lido.tree import Element, local_name, start_line, text_of
 from museum_sync.core.locator import Locator
 
@@ -167,6 +168,23 @@ def _drop_previous(elem: Element) -> None:
             del parent[0]
 
 
+def _mark_undeclared(lido: Element) -> None:
+    """Put the source line before each LIDO element the XSD does not declare (``ObjectIdentificationWrap``).
+
+    The record becomes one line, so its inner line numbers are lost; a misnamed element is what a steward
+    must find in the museum's file, so its line travels as a comment (``<!-- museum-sync: line 27 -->``)
+    that XML readers and the XSD ignore and ``schema_errors`` reads back. Well-named records are untouched.
+    """
+    known = declared_elements("lido-1.1")
+    undeclared = [
+        el
+        for el in lido.iterdescendants()
+        if isinstance(el.tag, str) and el.tag.startswith(LIDO) and "lido:" + el.tag[len(LIDO) :] not in known
+    ]
+    for el in undeclared:
+        el.addprevious(etree.Comment(f" {LINE_MARK} {el.sourceline} "))
+
+
 def _inherit_schema_location(lido: Element) -> None:
     """Copy the wrapper's LIDO ``xsi:schemaLocation`` onto a record that lacks one (self-describing lines)."""
     if lido.get(XSI_SCHEMA_LOCATION) is not None or lido.get("schemaLocation") is not None:
@@ -240,6 +258,7 @@ def iter_lido_elements(
             _check_format("oai_dc" if tag == OAI_DC_TAG else "lido", expect, name, line)
             if tag != OAI_DC_TAG:
                 _inherit_schema_location(elem)
+                _mark_undeclared(elem)
             data = refuse_unexpanded_entities(_one_line(elem), name, line)
             found += 1
             yield Locator(file=name, line=line, pointer=pointer), data
@@ -285,6 +304,7 @@ def iter_oai_records(path: str | os.PathLike[str]) -> Iterator[OaiRecord]:
                 fmt = _FORMATS.get(etree.QName(payload).namespace or "", local_name(payload))
                 if fmt == "lido":
                     _inherit_schema_location(payload)
+                    _mark_undeclared(payload)
                 if fmt == "oai_dc":
                     data = refuse_unexpanded_entities(_oai_dc_record_line(elem), name, line)
                 else:
