@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from museum_sync.cli.dev import cmd_dev, cmd_worker
-from museum_sync.cli.offline import cmd_profiles, cmd_validate
+from museum_sync.cli.offline import cmd_profile, cmd_profiles, cmd_validate
 from museum_sync.cli.publication import cmd_publish, cmd_rollback, cmd_status
 from museum_sync.cli.quarantine import cmd_quarantine
 from museum_sync.cli.sync import cmd_demo, cmd_harvest, cmd_sync
@@ -90,4 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profiles", help="list mapping profiles")
     p.set_defaults(func=cmd_profiles)
+
+    p = sub.add_parser("profile", help="draft a profile from a sample export, or check what a profile maps")
+    actions = p.add_subparsers(dest="action", required=True)
+    init = actions.add_parser("init", help="draft a profile from a sample export (columns, types, guesses)")
+    init.add_argument("file", help="a CSV, JSON or JSON Lines export, or a folder/.zip of JSON documents")
+    init.add_argument("--name", help="profile name (default: from the file name)")
+    init.add_argument("--output", "-o", help="write the draft here instead of printing it")
+    init.add_argument("--records", type=int, default=200, help="sample records read")
+    init.set_defaults(func=cmd_profile)
+    check = actions.add_parser("check", help="show field by field what a profile maps from sample records")
+    check.add_argument("profile")
+    check.add_argument("file")
+    check.add_argument("--records", type=int, default=3, help="sample records shown")
+    check.set_defaults(func=cmd_profile)
     return parser

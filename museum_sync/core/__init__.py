@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from museum_sync.core.chunking import ChunkPlan, ChunkSpan, plan_chunks, read_chunk, verify_snapshot
     from museum_sync.core.dates import DateError, ParsedDate, parse_date, parse_year
     from museum_sync.core.draft import Draft, DraftCreator, DraftImage, DraftMeasurement, DraftTitle
-    from museum_sync.core.drift import Change, DriftReport, Fingerprint, FingerprintBuilder, compare, infer_type
+    from museum_sync.core.drift import Change, DriftReport, Fingerprint, FingerprintBuilder, compare
     from museum_sync.core.exceptions import (
         ChunkPlanError,
         EmptySource,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         SourceNotFound,
         VocabularyError,
     )
+    from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank, null_set
     from museum_sync.core.keys import (
         EXPORT_ID_PATTERN,
         PARTITION_KEY_PATTERN,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
         split_partition_key,
     )
     from museum_sync.core.locator import Locator, where
-    from museum_sync.core.mapping import Mapper, compile_mapper
+    from museum_sync.core.mapping import CANONICAL_FIELDS, MapError, Mapper, compile_mapper
     from museum_sync.core.models import (
         Creator,
         DateSpan,
@@ -62,9 +63,11 @@ if TYPE_CHECKING:
         FORBIDDEN_HEADERS,
         FieldSpec,
         FieldType,
+        LookupSpec,
         Policy,
         Profile,
         SourceFormat,
+        check_map,
         credential_name_problem,
         harvest_table_problems,
         list_profiles,
@@ -99,9 +102,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AAT_PREFIX",
+    "CANONICAL_FIELDS",
     "CREDENTIAL_ENV_PREFIX",
     "ENTRIES",
     "EXPORT_ID_PATTERN",
+    "FIELD_TYPES",
     "FORBIDDEN_HEADERS",
     "INDEX",
     "PARTITION_KEY_PATTERN",
@@ -131,6 +136,8 @@ __all__ = [
     "InvalidKey",
     "Locator",
     "LocatorWriter",
+    "LookupSpec",
+    "MapError",
     "Mapper",
     "Measurement",
     "MuseumRecord",
@@ -158,20 +165,25 @@ __all__ = [
     "build_record",
     "canonical_json",
     "check_export_id",
+    "check_map",
     "coerce_language",
     "coerce_rights",
     "compare",
     "compile_mapper",
     "credential_name_problem",
     "export_id_for",
+    "fits",
+    "fitting_types",
     "fold",
     "harvest_table_problems",
     "infer_type",
+    "is_blank",
     "list_profiles",
     "load_profile",
     "load_vocabulary",
     "lookup_aat",
     "normalise_aat_uri",
+    "null_set",
     "parse_date",
     "parse_year",
     "partition_key",
@@ -194,7 +206,8 @@ _HOMES: dict[str, str] = {
         "chunking": ("ChunkPlan", "ChunkSpan", "plan_chunks", "read_chunk", "verify_snapshot"),
         "dates": ("DateError", "ParsedDate", "parse_date", "parse_year"),
         "draft": ("Draft", "DraftCreator", "DraftImage", "DraftMeasurement", "DraftTitle"),
-        "drift": ("Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare", "infer_type"),
+        "drift": ("Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare"),
+        "field_types": ("FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "null_set"),
         "exceptions": (
             "ChunkPlanError",
             "EmptySource",
@@ -217,7 +230,7 @@ _HOMES: dict[str, str] = {
             "split_partition_key",
         ),
         "locator": ("Locator", "where"),
-        "mapping": ("Mapper", "compile_mapper"),
+        "mapping": ("CANONICAL_FIELDS", "MapError", "Mapper", "compile_mapper"),
         "models": (
             "Creator",
             "DateSpan",
@@ -235,9 +248,11 @@ _HOMES: dict[str, str] = {
             "FORBIDDEN_HEADERS",
             "FieldSpec",
             "FieldType",
+            "LookupSpec",
             "Policy",
             "Profile",
             "SourceFormat",
+            "check_map",
             "credential_name_problem",
             "harvest_table_problems",
             "list_profiles",

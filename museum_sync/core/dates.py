@@ -137,6 +137,10 @@ def _norm(text: str, *, phrase: bool = False) -> str:
         s = _APOS_S.sub(r"\1s", s)
     if "." in s:
         s = _LETTER_DOT.sub(". ", s)
+    if "(" in s:
+        s = _EMPTY_PARENS.sub(" ", s)  # "1925 () - 1925 ()": an export's empty qualifier slot
+    if "c" in s:
+        s = _GLUED_CIRCA.sub(r"\1 ", s)  # "c1850" -> "c 1850"
     s = " ".join(s.split())
     if not s:
         return s
@@ -157,6 +161,8 @@ _DASHES = re.compile(r"[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")  # hyphens/dash
 _APOS_S = re.compile(r"(\d)['\u2019]s\b")
 _LETTER_DOT = re.compile(r"(?<=[^\W\d_])\.(?=[^\s.,;)\]])")
 _LEAD_DASH = re.compile(r"^([-–])(?=\d)")
+_EMPTY_PARENS = re.compile(r"\(\s*\)")
+_GLUED_CIRCA = re.compile(r"(?<![^\s(\[–-])(ca?)(?=\d{3,4}(?!\d))")
 _TRAIL_DASH = re.compile(r"(?<=\d)([-–])$")
 _TRAIL_DOT = re.compile(r"(?<=\d)\.$")
 _WRAPPERS: Final = frozenset({("(", ")"), ("[", "]"), ('"', '"'), ("'", "'"), ("\u201c", "\u201d")})
@@ -244,6 +250,10 @@ def _build_grammar(data: Mapping[str, Any]) -> _Grammar:
                 prefixes[key] = "from"  # "from 1850" = after, "from 1850 to 1860" = a range
             else:
                 prefixes.setdefault(key, cls)
+    # A qualifier in brackets is one whatever its length: "(c.) 1850", "1850 (um)", "1897 (ca.)".
+    bracketed_approx = {f"({n(p)})" for p in classes["approx"] if " " not in n(p)}
+    for key in bracketed_approx:
+        prefixes.setdefault(key, "approx")
 
     suffixes: dict[str, str] = {}
     approx_suffix = [p for p in classes["approx"] if len(n(p).rstrip(".")) > 2]  # not "c", "ca": "19th c."
@@ -260,6 +270,8 @@ def _build_grammar(data: Mapping[str, Any]) -> _Grammar:
             suffixes.setdefault(key, cls)
             if " " not in key and not key.startswith("("):
                 suffixes.setdefault(f"({key})", cls)
+    for key in bracketed_approx:
+        suffixes.setdefault(key, "approx")
     max_words = max(len(p.split(" ")) for p in [*prefixes, *suffixes])
 
     range_words = _alt(n(w) for w in _strings(data, "range_words"))

@@ -50,6 +50,9 @@ class Draft(TypedDict, total=False):
     work_type: str | None
     work_type_aat: str | None
     classification: str | None
+    culture: str | None
+    places: list[str]
+    tags: list[str]
     creators: list[DraftCreator]
     date_display: str | None
     date_earliest: Any  # year, ISO date or phrase; used when date_display gives no machine date
@@ -75,3 +78,6 @@ class Draft(TypedDict, total=False):
     iiif_manifest: str | None
     language: str | None
     lido_schema_version: str | None
+    dc_identifier: str | None  # oai_dc: the first dc:identifier (often an ISSN, a citation...), not the id
+    source_datestamp: str | None  # OAI-PMH header datestamp: when the source last changed the record
+    source_sets: list[str]  # OAI-PMH header setSpecs

@@ -26,59 +26,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from museum_sync.core.field_types import fitting_types, infer_type
 from museum_sync.core.profiles import FieldType, Profile
 
-__all__ = ["Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare", "infer_type"]
+__all__ = ["Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare"]
 
-_INT = re.compile(r"^[+-]?\d+$")
-_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
-_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 # UTF-8 read as Latin-1/cp1252 and re-encoded: "Ã©", "Ã¼", "â€™" ... Real text almost never has these.
 _MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|â€[\u0080-\u00bf™œ\u009d˜“”]")
-_COMPATIBLE: dict[str, frozenset[str]] = {
-    "string": frozenset({"string", "integer", "number", "boolean", "date", "url"}),
-    "number": frozenset({"number", "integer"}),
-    "integer": frozenset({"integer"}),
-    "boolean": frozenset({"boolean"}),
-    "date": frozenset({"date"}),
-    "url": frozenset({"url"}),
-    "object": frozenset({"object"}),
-    "array": frozenset({"array"}),
-}
 
 
 _BROKEN_MARKERS = ("__unparseable__", "__extra__", "__missing__")
-
-
-def infer_type(value: Any) -> str | None:
-    """The narrowest type a value fits; None for empty values (they say nothing about type)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, dict):
-        return "object" if value else None
-    if isinstance(value, list):
-        return "array" if value else None
-    text = str(value).strip()
-    if not text:
-        return None
-    if _INT.match(text):
-        return "integer"
-    if _NUM.match(text):
-        return "number"
-    if text.lower() in ("true", "false"):
-        return "boolean"
-    if _DATE.match(text):
-        return "date"
-    if _URL.match(text):
-        return "url"
-    return "string"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +50,8 @@ class Fingerprint:
     encoding: str
     mojibake_records: int
     lido_versions: Mapping[str, int]
+    # per field, how many values fit each declared type (``field_types.fits``, validation's own rule)
+    fits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,10 +74,12 @@ class FingerprintBuilder:
 
     encoding: str = "utf-8"
     header: tuple[str, ...] | None = None
+    nulls: frozenset[str] = frozenset()  # the profile's placeholders for "no value" (field_types.null_set)
     _records: int = 0
     _order: dict[str, None] = field(default_factory=dict)
     _present: Counter[str] = field(default_factory=Counter)
     _types: dict[str, Counter[str]] = field(default_factory=dict)
+    _fits: dict[str, Counter[str]] = field(default_factory=dict)
     _samples: dict[str, str] = field(default_factory=dict)
     _mojibake: int = 0
     _lido: Counter[str] = field(default_factory=Counter)
@@ -140,7 +101,7 @@ class FingerprintBuilder:
             if key.startswith("__"):
                 continue
             self._order.setdefault(key, None)
-            kind = infer_type(value)
+            kind = infer_type(value, self.nulls)
             if kind is None:
                 continue
             self._present[key] += 1
@@ -148,6 +109,10 @@ class FingerprintBuilder:
             if counter is None:
                 counter = self._types[key] = Counter()
             counter[kind] += 1
+            fitting = self._fits.get(key)
+            if fitting is None:
+                fitting = self._fits[key] = Counter()
+            fitting.update(fitting_types(value, self.nulls))
             if kind not in ("integer", "number", "boolean"):
                 self._samples.setdefault(f"{key}:{kind}", str(value)[:80])
                 if isinstance(value, str) and not suspicious and _MOJIBAKE.search(value):
@@ -168,6 +133,7 @@ class FingerprintBuilder:
             encoding=self.encoding,
             mojibake_records=self._mojibake,
             lido_versions=dict(self._lido),
+            fits={k: dict(v) for k, v in self._fits.items()},
         )
 
 
@@ -359,14 +325,17 @@ def compare(fp: Fingerprint, profile: Profile, *, majority: float = 0.5) -> Drif
 
 
 def _type_change(fp: Fingerprint, name: str, expected: FieldType, majority: float) -> list[Change]:
+    """A declared type most non-blank values no longer fit, judged by ``field_types.fits`` (as records are)."""
     kinds = fp.types.get(name)
     if not kinds or expected == "string":
         return []
     total = sum(kinds.values())
-    fitting = sum(n for k, n in kinds.items() if k in _COMPATIBLE[expected])
+    fitting = fp.fits.get(name, {}).get(expected, 0)
     if fitting / total >= majority:
         return []
-    actual = _dominant({k: n for k, n in kinds.items() if k not in _COMPATIBLE[expected]})
+    # name what the misfits look like: not the expected type, nor integers where numbers are expected
+    misfit = {k: n for k, n in kinds.items() if k != expected and (k, expected) != ("integer", "number")}
+    actual = _dominant(misfit or kinds)
     sample = fp.samples.get(f"{name}:{actual}", "")
     return [
         Change(

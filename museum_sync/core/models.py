@@ -133,6 +133,7 @@ class Provenance(_Frozen):
     ``acquisition`` (credit line or acquisition note: "Presented by Mrs John Richmond 1922"),
     ``acquisition_year`` and ``history`` (an ownership-history text, LIDO ``eventType`` acquisition or
     an API ``provenance_text``). A profile may require ``acquisition`` too (``require_acquisition``).
+    ``source_datestamp`` and ``source_sets`` are an OAI-PMH record's header datestamp and setSpecs.
     """
 
     institution: NonEmpty
@@ -141,6 +142,8 @@ class Provenance(_Frozen):
     acquisition: str | None = None
     acquisition_year: int | None = None
     history: str | None = None
+    source_datestamp: str | None = None  # OAI-PMH header datestamp (when the source last changed the record)
+    source_sets: tuple[str, ...] | None = None  # OAI-PMH header setSpecs
 
 
 _WS = re.compile(r"\s+")
@@ -155,6 +158,10 @@ class MuseumRecord(_Frozen):
     titles: tuple[Title, ...] = Field(min_length=1)
     work_type: Term | None = None
     classification: str | None = None
+    # Asked for by museums onboarding; None (not empty) when unmapped, so older records keep their hash.
+    culture: str | None = None  # "French", "Edo period Japanese": the culture or nationality of the work
+    places: tuple[str, ...] | None = None  # place of origin / production, as given ("Italy", "Paris")
+    tags: tuple[Term, ...] | None = None  # classification terms and keywords, with their AAT concept if known
     creators: tuple[Creator, ...] = ()
     production_date: DateSpan | None = None
     materials: tuple[Term, ...] = ()

@@ -9,7 +9,12 @@ passing a file path or extra folders to search). It declares:
   compares every chunk against;
 - the policy for bad data (reject ratio that blocks a chunk, drift mode in dlt's words:
   ``evolve`` lets additive drift through with a warning, ``freeze`` blocks any drift);
-- ``[map]``: for each canonical field, where its value comes from (see ``museum_sync.core.mapping``).
+- ``[map]``: for each canonical field, where its value comes from (see ``museum_sync.core.mapping``), with
+  the placeholders that mean "empty" (``nulls``) and the side tables it may join to (``[lookups.<name>]``).
+
+Loading type-checks the map against the canonical model (``mapping.compile_mapper``; for LIDO and oai_dc
+``profile_language.overlay``): a mistake is a ``ProfileError`` naming the profile file and line, before any
+record is read.
 
 The core reads no environment: callers pass the extra folders. ``museum_sync.pipeline.profiles`` passes the
 configured ones (``MUSEUM_SYNC_PROFILE_PATH``).
@@ -40,9 +45,11 @@ __all__ = [
     "FORBIDDEN_HEADERS",
     "FieldSpec",
     "FieldType",
+    "LookupSpec",
     "Policy",
     "Profile",
     "SourceFormat",
+    "check_map",
     "credential_name_problem",
     "harvest_table_problems",
     "list_profiles",
@@ -138,6 +145,20 @@ class Policy(BaseModel):
     drift: Literal["evolve", "freeze"] = "evolve"
 
 
+class LookupSpec(BaseModel):
+    """A side table records are joined to (``[lookups.<name>]``), e.g. constituents keyed by their id."""
+
+    model_config = _STRICT
+
+    file: str = Field(description="CSV file: relative to the profile's folder, else the export's folder")
+    key: str = Field(description="the column whose value a record's entry is looked up by")
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    # Bounds: the table is held in every worker's memory, read once per process.
+    max_rows: int = Field(default=1_000_000, ge=1)
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+
+
 class Profile(BaseModel):
     """A validated mapping profile."""
 
@@ -148,7 +169,10 @@ class Profile(BaseModel):
     format: SourceFormat
     encoding: str = "utf-8"
     delimiter: str = ","
-    item_path: str | None = None  # json: ijson prefix of the items, e.g. "data.item" or "item"
+    # json: ijson prefix of the items, e.g. "data.item" or "item"; "" = each document is one record
+    item_path: str | None = None
+    # json with item_path "": the FILE may be a folder or a .zip; these members are the documents, by name
+    documents: str = "*.json"
     institution: str | None = None
     source_system: str | None = None
     language: str | None = None
@@ -159,6 +183,9 @@ class Profile(BaseModel):
     chunk_size: int = Field(default=1000, ge=500, le=1000)
     policy: Policy = Policy()
     fields: tuple[FieldSpec, ...] = ()
+    # Placeholders that mean "no value" in every mapped column ("n.d.", "0.0", "-"); blanks always do.
+    nulls: tuple[str, ...] = ()
+    lookups: dict[str, LookupSpec] = Field(default_factory=dict)
     map: dict[str, Any] = Field(default_factory=dict)
     # How to fetch the source (paged JSON API, OAI-PMH): read and validated by ``museum_sync.harvest``;
     # the core only carries the table. Profiles for files leave it out.
@@ -182,8 +209,11 @@ class Profile(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
-        if self.format == "json" and not self.item_path:
-            raise ValueError("format 'json' needs item_path (e.g. 'data.item' or 'item' for a top-level array)")
+        if self.format == "json" and self.item_path is None:
+            raise ValueError(
+                "format 'json' needs item_path ('data.item', 'item' for a top-level array, '' for one record "
+                "per document)"
+            )
         if self.format in ("csv", "jsonl", "json") and "record_id" not in self.map:
             raise ValueError("[map] needs record_id: the source field holding the CMS record id")
         names = [f.name for f in self.fields]
@@ -241,17 +271,40 @@ def _load_cached(path: Path) -> Profile:
 
 @cache
 def _load_file(path: Path, _mtime_ns: int, _size: int) -> Profile:
+    text = path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
     data.setdefault("name", path.stem)
     data["origin"] = str(path)
     try:
-        return Profile.model_validate(data)
+        profile = Profile.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(profile)'}: {err['msg']}" for err in exc.errors()
         )
         # Not chained: pydantic's error repeats the input, and a [harvest] table may hold a pasted secret.
         raise ProfileError(f"{path}: invalid profile: {problems}") from None
+    check_map(profile, text=text)
+    return profile
+
+
+def check_map(profile: Profile, *, text: str | None = None) -> None:
+    """Type-check ``profile.map`` against the canonical model; a ``ProfileError`` names file and line.
+
+    ``text`` is the profile's TOML (to find the line of the bad entry: ``tomllib`` keeps no positions).
+    """
+    from museum_sync.core.mapping import MapError, compile_mapper  # mapping imports this module
+    from museum_sync.core.profile_language.lines import line_of
+    from museum_sync.core.profile_language.overlay import compile_overlay
+
+    try:
+        if profile.format in ("lido", "oai_dc"):
+            compile_overlay(profile)
+        else:
+            compile_mapper(profile)
+    except MapError as exc:
+        line = line_of(text, exc.keys) if text else None
+        place = f"{profile.origin}:{line}" if line else profile.origin or profile.name
+        raise ProfileError(f"{place}: {exc}") from None

@@ -29,15 +29,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from museum_sync.core import dates, vocabularies
 from museum_sync.core.draft import Draft
+from museum_sync.core.field_types import fits, is_blank, null_set
 from museum_sync.core.locator import Locator
 from museum_sync.core.mapping import Mapper, compile_mapper
 from museum_sync.core.models import Dimension, MuseumRecord
+from museum_sync.core.profile_language.overlay import Overlay, compile_overlay
 from museum_sync.core.profiles import FieldType, Profile
 
 __all__ = [
@@ -64,6 +67,7 @@ class Reason(StrEnum):
     DUPLICATE_ID = "duplicate_id"
     UNPARSEABLE_RECORD = "unparseable_record"
     INDEX_REJECTED = "index_rejected"
+    SCHEMA_INVALID = "schema_invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +103,6 @@ class Rejected:
 
 
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-_INT = re.compile(r"^[+-]?\d+(\.0+)?$")
-_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_BOOL = frozenset({"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"})
-_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
 _MAX_VALUE = 200  # characters of an offending value kept in a problem
 
 
@@ -120,33 +120,6 @@ def _short(value: Any) -> str | None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
-
-
-def _type_ok(value: Any, expected: FieldType) -> bool:
-    if expected in ("string", "object", "array"):
-        if expected == "object":
-            return isinstance(value, dict)
-        if expected == "array":
-            return isinstance(value, list)
-        return True
-    if isinstance(value, bool):
-        return expected == "boolean"
-    if isinstance(value, int):
-        return expected in ("integer", "number")
-    if isinstance(value, float):
-        return expected == "number" or (expected == "integer" and value.is_integer())
-    text = str(value).strip()
-    if expected == "integer":
-        return bool(_INT.match(text))
-    if expected == "number":
-        return bool(_NUM.match(text))
-    if expected == "boolean":
-        return text.lower() in _BOOL
-    if expected == "date":
-        return bool(_ISO_DATE.match(text))
-    if expected == "url":
-        return bool(_URL.match("https:" + text if text.startswith("//") else text))
-    return True
 
 
 class _Builder:
@@ -215,11 +188,21 @@ def _term(label: Any, aat: Any, kind: vocabularies.AatKind) -> dict[str, Any] | 
 
 
 def _date_span(b: _Builder, draft: Draft) -> dict[str, Any] | None:
+    """The production date: the display text read by ``dates``, and the mapped earliest/latest.
+
+    Mapped earliest *and* latest are the museum's own machine dates: they win over the ends read from the
+    display text (a "c. 1960" the museum dates 1957-1963 is stored as 1957-1963, EDTF ``1960~``), unless
+    the two ranges do not even overlap: then the record is rejected naming both. A single mapped end only
+    fills an end the display leaves open. Without a display, the ends are the display ("1897 (circa) -
+    1900 (circa)"), their qualifiers kept in the EDTF (``1897~/1900~``).
+    """
     display = draft.get("date_display")
     earliest_raw, latest_raw = draft.get("date_earliest"), draft.get("date_latest")
     if display is None and earliest_raw is None and latest_raw is None:
         return None
-    span: dict[str, Any] = {"display": str(display if display is not None else earliest_raw)}
+    shown = display if display is not None else _ends_display(earliest_raw, latest_raw)
+    span: dict[str, Any] = {"display": str(shown)}
+    parsed = None
     if display is not None:
         try:
             parsed = dates.parse_date(str(display))
@@ -233,16 +216,82 @@ def _date_span(b: _Builder, draft: Draft) -> dict[str, Any] | None:
                 edtf=parsed.edtf,
                 approximate=parsed.approximate,
             )
+    mapped: dict[str, date] = {}
     for key, raw, pick_start in (("earliest", earliest_raw, True), ("latest", latest_raw, False)):
-        if raw is None or span.get(key) is not None:
-            continue
-        year = b.year(f"date_{key}", raw)
-        if year is not None and 0 < year < 10000:
-            span[key] = date(year, 1, 1) if pick_start else date(year, 12, 31)
+        end = _mapped_end(b, f"date_{key}", raw, pick_start)
+        if end is not None:
+            mapped[key] = end
+    if len(mapped) == 2 and parsed is not None:
+        lo, hi = parsed.earliest or date.min, parsed.latest or date.max
+        if mapped["earliest"] > hi or mapped["latest"] < lo:
+            b.add(
+                "date_display",
+                Reason.INVALID_DATE,
+                f"display date {display!r} ({parsed.edtf}) disagrees with the mapped earliest/latest "
+                f"{mapped['earliest'].year}-{mapped['latest'].year}",
+                display,
+            )
+            return None
+        span.update(mapped)
+    else:
+        for key, value in mapped.items():
+            if span.get(key) is None:
+                span[key] = value
+    if display is None and mapped:
+        span.update(_ends_edtf(earliest_raw, latest_raw))
     if span.get("earliest") and span.get("latest") and span["earliest"] > span["latest"]:
         b.add("date_earliest", Reason.INVALID_DATE, f"earliest {span['earliest']} after latest {span['latest']}")
         return None
     return span
+
+
+def _mapped_end(b: _Builder, name: str, raw: Any, pick_start: bool) -> date | None:
+    """A mapped end as a date: a year's first or last day, or the exact day or month an ISO value gives.
+
+    A qualified end ("1897 (circa)") is its year: the museum's explicit bound is not widened again.
+    """
+    year = b.year(name, raw)
+    if year is None or not 0 < year < 10000:
+        return None
+    if isinstance(raw, str):
+        try:
+            parsed = dates.parse_date(raw)
+        except dates.DateError:
+            parsed = None
+        exact = None if parsed is None or parsed.approximate else parsed.earliest if pick_start else parsed.latest
+        if exact is not None and exact.year == year:
+            return exact
+    return date(year, 1, 1) if pick_start else date(year, 12, 31)
+
+
+def _ends_display(earliest: Any, latest: Any) -> str:
+    """Mapped ends shown as the display when there is none: both when they differ (the latest is kept)."""
+    first, last = (None if v is None else str(v).strip() for v in (earliest, latest))
+    if not first or not last or first == last:
+        return str(first or last)
+    return f"{first} - {last}"
+
+
+def _ends_edtf(earliest: Any, latest: Any) -> dict[str, Any]:
+    """EDTF of the mapped ends (years), keeping their qualifiers: "1897 (circa)" -> ``1897~``."""
+    marks: list[str] = []
+    approximate = False
+    for raw in (earliest, latest):
+        try:
+            parsed = None if raw is None else dates.parse_date(str(raw))
+            year = dates.parse_year(raw)
+        except dates.DateError:
+            return {}
+        if parsed is None or year is None or not 0 < year < 10000:
+            marks.append("..")
+            continue
+        mark = "%" if parsed.approximate and parsed.uncertain else "~" if parsed.approximate else ""
+        mark = mark or ("?" if parsed.uncertain else "")
+        approximate = approximate or parsed.approximate
+        marks.append(f"{year:04d}{mark}")
+    first, last = marks
+    edtf = first if first == last else f"{first}/{last}"
+    return {"edtf": None if edtf == "../.." else edtf, "approximate": approximate}
 
 
 _MEASURE = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\s*([a-zA-Z]{1,6})?\.?\s*$")
@@ -334,6 +383,8 @@ def _provenance(b: _Builder, draft: Draft, record_id: str | None, profile: Profi
         "acquisition": acquisition,
         "acquisition_year": b.year("acquisition_year", draft.get("acquisition_year")),
         "history": draft.get("provenance_history"),
+        "source_datestamp": draft.get("source_datestamp"),
+        "source_sets": tuple(sets) if (sets := draft.get("source_sets")) else None,
     }
 
 
@@ -404,6 +455,9 @@ def build_record(
         "titles": tuple(titles),
         "work_type": _term(draft.get("work_type"), draft.get("work_type_aat"), "work_type"),
         "classification": draft.get("classification"),
+        "culture": draft.get("culture"),
+        "places": tuple(str(p) for p in places) if (places := draft.get("places")) else None,
+        "tags": tuple(tag for label in draft.get("tags", []) if (tag := _term(label, None, "work_type"))) or None,
         "creators": tuple(creators),
         "production_date": _date_span(b, draft),
         "materials": tuple(
@@ -444,16 +498,52 @@ def build_record(
         ]
 
 
-def _declared_type_problems(raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...]) -> list[Problem]:
+def _declared_type_problems(
+    raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...], nulls: frozenset[str]
+) -> list[Problem]:
     problems = []
     for name, kind, required in plan:
         value = raw.get(name)
-        if value is None or value == "":
+        if is_blank(value, nulls):  # whitespace-only is empty, as mapping and drift treat it (field_types)
             if required:
                 problems.append(Problem(name, Reason.MISSING_REQUIRED, "required by the profile"))
-        elif kind != "string" and not _type_ok(value, kind):
+        elif not fits(value, kind):  # the rule drift judges a column by, too
             problems.append(Problem(name, Reason.INVALID_VALUE, f"expected {kind}", _short(value)))
     return problems
+
+
+_MAX_SCHEMA_PROBLEMS = 5
+
+
+def _schema_problems(raw: bytes, draft: Draft, locator: Locator) -> list[Problem]:
+    """A rejected LIDO record that breaks the XSD: its schema errors are the reasons, not their effects.
+
+    A misnamed ``ObjectIdentificationWrap`` hides the title and the repository from the reader, so the
+    builder says "no title" and "no holding institution"; the cause is the element the XSD names. Only
+    rejected records are checked (a tolerant reader keeps a valid-enough record), and only when the XSD finds
+    an element it does not declare at all (misnamed: content the reader could not see) do its errors replace
+    the builder's reasons; namespace-stripped records (Finna) cannot be checked at all.
+    """
+    from museum_sync.core import lido  # lxml is heavy; CSV-only workers never import it
+
+    if raw.startswith((b"<lido>", b"<lido ")):
+        return []
+    version: lido.SchemaName = "lido-1.0" if draft.get("lido_schema_version") == "1.0" else "lido-1.1"
+    errors = lido.schema_errors(raw, version)
+    known = lido.declared_elements(version)
+    if not any(e.element not in known for e in errors if e.element and "is not expected" in e.message):
+        return []  # no misnamed element: content absent or misplaced, which the builder's reasons say best
+    record = f"record at line {locator.line}" if locator.line else "record"
+    return [
+        Problem(
+            e.element or "record",
+            Reason.SCHEMA_INVALID,
+            f"{version} XSD: {e.message} "
+            f"({f'line {e.source_line}, ' if e.source_line else ''}at {e.path or '/'}, {record})",
+            e.path,
+        )
+        for e in errors[:_MAX_SCHEMA_PROBLEMS]
+    ]
 
 
 def _unparseable(raw: Mapping[str, Any] | bytes) -> Problem | None:
@@ -476,6 +566,7 @@ def validate(
     export_id: str,
     locator: Locator,
     mapper: Mapper | None = None,
+    overlay: Overlay | None = None,
 ) -> Valid | Rejected:
     """Validate one raw record. Never raises on bad data."""
     broken = _unparseable(raw)
@@ -493,13 +584,17 @@ def validate(
             draft["institution"] = profile.institution
         if profile.default_rights and not draft.get("rights"):
             draft["rights"] = profile.default_rights
+        if profile.map:  # the profile's overrides (constants, defaults, value tables, the id source)
+            draft = (overlay or compile_overlay(profile))(draft)
         sources: Mapping[str, str] = {}
     else:
         mapper = mapper or compile_mapper(profile)
-        problems.extend(_declared_type_problems(raw, mapper.type_plan))
+        problems.extend(_declared_type_problems(raw, mapper.type_plan, null_set(profile.nulls)))
         draft = mapper.map(raw)
         sources = mapper.sources
     result = build_record(draft, profile, export_id=export_id, sources=sources)
+    if isinstance(result, list) and isinstance(raw, bytes) and profile.format == "lido":
+        result = _schema_problems(raw, draft, locator) or result
     record_id = draft.get("record_id")
     rid = str(record_id) if record_id not in (None, "") else None
     if isinstance(result, MuseumRecord) and not problems:
@@ -523,13 +618,20 @@ class ChunkValidator:
     rejected: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     mapper: Mapper | None = None
+    overlay: Overlay | None = None
+    # Folders searched for the profile's [lookups] files after its own (the export file's folder).
+    side_dirs: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mapper is None and self.profile.format in ("csv", "jsonl", "json"):
-            self.mapper = compile_mapper(self.profile)
+            self.mapper = compile_mapper(self.profile, self.side_dirs)
+        elif self.profile.map and self.profile.format in ("lido", "oai_dc"):
+            self.overlay = compile_overlay(self.profile)
 
     def validate(self, locator: Locator, raw: Mapping[str, Any] | bytes) -> Valid | Rejected:
-        result = validate(raw, self.profile, export_id=self.export_id, locator=locator, mapper=self.mapper)
+        result = validate(
+            raw, self.profile, export_id=self.export_id, locator=locator, mapper=self.mapper, overlay=self.overlay
+        )
         if isinstance(result, Valid):
             rid = result.record.record_id
             if rid in self.seen_ids:

@@ -43,7 +43,7 @@ AatKind = Literal["work_type", "role", "material", "technique"]
 TermErrorCode = Literal["malformed_rights", "unknown_rights", "invalid_language"]
 
 AAT_PREFIX: Final = "http://vocab.getty.edu/aat/"
-VOCABULARIES: Final = ("rights", "languages", "aat", "date_phrases")
+VOCABULARIES: Final = ("rights", "languages", "aat", "date_phrases", "event_types")
 _AAT_KINDS: Final = frozenset(get_args(AatKind))
 _CACHE_SIZE: Final = 8192
 

@@ -47,9 +47,10 @@ def extract(
 ) -> ExportRef:
     """Snapshot an export and plan its chunks. Same bytes, same export id, same plan: a rerun is a no-op."""
     source_path = Path(source_path)
-    if not source_path.is_file():
+    documents = profile.format == "json" and profile.item_path == ""  # one record per JSON document
+    if not (source_path.is_file() or (documents and source_path.is_dir())):
         raise SourceNotFound("export file not found", file=str(source_path))
-    if source_path.stat().st_size == 0:
+    if source_path.is_file() and source_path.stat().st_size == 0:
         raise EmptySource("export file is empty (0 bytes)", file=str(source_path))
     source = slug(source or profile.name)
     fmt = snapshot_format_for(profile.format)
@@ -135,13 +136,19 @@ def _write_rewritten(source_path: Path, profile: Profile, out: _HashedOut, folde
 def _record_lines(source_path: Path, profile: Profile) -> Iterator[tuple[Locator, bytes]]:
     if profile.format == "json":
         assert profile.item_path is not None
-        for locator, item in sources.iter_json_items(source_path, profile.item_path):
+        items = (
+            sources.iter_json_documents(source_path, profile.documents)
+            if profile.item_path == ""
+            else sources.iter_json_items(source_path, profile.item_path)
+        )
+        for locator, item in items:
             line = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             yield locator, line
     else:
         from museum_sync.core import lido
 
-        yield from lido.iter_lido_elements(source_path)
+        expect = "oai_dc" if profile.format == "oai_dc" else "lido"
+        yield from lido.iter_lido_elements(source_path, expect=expect)
 
 
 def _source_error(exc: SourceError, source_path: Path, located: SourceLocators | None) -> SourceError:

@@ -12,11 +12,13 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha256
 from museum_sync.core import chunking, sources
 from museum_sync.core.drift import DriftReport, FingerprintBuilder, compare
+from museum_sync.core.field_types import null_set
 from museum_sync.core.locator import Locator
 from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import Profile
@@ -100,12 +102,15 @@ def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile:
     failpoint("validate_chunk")
     profile = profile or resolve_profile(export)
     out_dir = store.chunk_dir(export.export_id, index)
-    validator = ChunkValidator(profile=profile, export_id=export.export_id)
+    # A profile's [lookups] files may sit beside the museum's export file.
+    source_path = export.manifest.source_path
+    side_dirs = (Path(source_path).parent,) if source_path else ()
+    validator = ChunkValidator(profile=profile, export_id=export.export_id, side_dirs=side_dirs)
     header: tuple[str, ...] | None = None
     if export.snapshot_format == "csv":
         fields, _, _ = sources.csv_header(export.snapshot, encoding=profile.encoding, delimiter=profile.delimiter)
         header = tuple(fields)
-    fingerprint = FingerprintBuilder(encoding=profile.encoding, header=header)
+    fingerprint = FingerprintBuilder(encoding=profile.encoding, header=header, nulls=null_set(profile.nulls))
     samples: list[dict[str, Any]] = []
     digest = hashlib.sha256()
     records = 0

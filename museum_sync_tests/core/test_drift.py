@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from museum_sync.core.drift import Change, DriftReport, Fingerprint, FingerprintBuilder, compare, infer_type
+from museum_sync.core.drift import Change, DriftReport, Fingerprint, FingerprintBuilder, compare
+from museum_sync.core.field_types import infer_type
 from museum_sync.core.lido import iter_lido_elements, parse_lido
 from museum_sync.core.profiles import Policy, Profile, load_profile
 from museum_sync.core.sources import csv_header, iter_csv
@@ -78,14 +79,14 @@ def drop(header: list[str], rows: list[Row], column: str) -> tuple[list[str], li
         ("-2.5E-3", "number"),
         ("true", "boolean"),
         ("False", "boolean"),
-        ("yes", "string"),
+        ("yes", "boolean"),  # what a declared boolean field accepts (field_types, one rule with validation)
         ("2024-01-05", "date"),
         ("2024-01", "date"),
         ("2024-01-05T10:00:00Z", "date"),
         ("2023-12-07T14:12:37-06:00", "date"),
         ("http://www.tate.org.uk/art/images/work/A/A00/A00001_8.jpg", "url"),
         ("HTTPS://EXAMPLE.ORG", "url"),
-        ("//example.org/a.jpg", "string"),
+        ("//example.org/a.jpg", "url"),  # scheme-relative: a declared url field accepts it
         ("1,5", "string"),
         ("c.1785", "string"),
         ("support: 394 x 419 mm", "string"),
@@ -114,7 +115,8 @@ def test_csv_fingerprint_of_the_real_tate_rows(tate: tuple[list[str], list[Row]]
     assert fp.types["id"] == {"integer": 52}
     assert fp.types["width"] == {"integer": 50}
     assert fp.types["thumbnailUrl"] == {"url": 48}
-    assert fp.types["dateText"] == {"string": 47}
+    # "1795", "1785-90": a declared date field accepts them (field_types, as validation does); "c.1785" not.
+    assert fp.types["dateText"] == {"string": 13, "date": 34}
     assert fp.samples["id:integer"] == "1035"
     assert fp.samples["dateText:string"] == "?c.1785"
     assert (fp.encoding, fp.mojibake_records, dict(fp.lido_versions)) == ("utf-8", 0, {})

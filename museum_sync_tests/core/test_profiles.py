@@ -19,10 +19,17 @@ from museum_sync.core.profiles import FieldSpec, Policy, Profile
 from museum_sync.pipeline.profiles import list_profiles, load_profile, profile_search_path
 
 SHIPPED = [
+    "aic_artwork_json",
     "aic_artworks_api",
     "aic_artworks_csv",
+    "cmoa_objects_json",
+    "colby_objects_csv",
     "cooperhewitt_objects_json",
+    "eur_dspace_oai_dc",
+    "fitzwilliam_objects_json",
     "lido_xml",
+    "mkg_hamburg_lido",
+    "nga_objects_historical_csv",
     "tate_artworks_csv",
     "tate_artworks_json",
 ]

@@ -60,7 +60,7 @@ def test_every_vocabulary_file_has_version_source_and_licence(name: str) -> None
 
 def test_vocabulary_versions_reports_every_file() -> None:
     versions = vocabulary_versions()
-    assert set(versions) == {"rights", "languages", "aat", "date_phrases"}
+    assert set(versions) == {"rights", "languages", "aat", "date_phrases", "event_types"}
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", value) for value in versions.values())
 
 

@@ -14,6 +14,7 @@ import pytest
 from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.http import HttpClient
+from museum_sync.core import lido as lx
 from museum_sync.core.profiles import load_profile
 from museum_sync.harvest import (
     HarvestError,
@@ -159,7 +160,25 @@ def test_oai_dc_harvest_of_the_dspace_capture(server: HarvestServer, client: Htt
     result = harvest_oai(config, store, source="eur", client=client)
     assert result.records == 16 and result.pages == 4
     lines = (store.snapshot_dir(result.export_id or "") / "snapshot.xmll").read_bytes().splitlines()
-    assert len(lines) == 16 and all(line.startswith(b"<oai_dc:dc ") for line in lines)
+    # oai_dc lines are whole records: the header identifier is the record id (deletions use it too).
+    assert len(lines) == 16 and all(line.startswith(b"<record ") and b"<oai_dc:dc " in line for line in lines)
+    assert all(str(lx.parse_oai_dc(line)["record_id"]).startswith("hdl:1765/") for line in lines)
+
+
+def test_oai_dc_deletions_name_the_ids_the_live_records_had(
+    shared_data: Path, client: HttpClient, store: ArtifactStore
+) -> None:
+    """Deletions come as OAI header identifiers: the live records' ids must be those too (issue #14)."""
+    config = {"metadata_prefix": "oai_dc", "profile": "dspace_dc", "chunk_size": 5}
+    with HarvestServer(shared_data, page_size=5) as srv:
+        full = harvest_oai(OaiConfig(base_url=srv.oai_url, **config), store, source="eur", client=client)
+    lines = (store.snapshot_dir(full.export_id or "") / "snapshot.xmll").read_bytes().splitlines()
+    live = [str(lx.parse_oai_dc(line)["record_id"]) for line in lines]
+    gone = {live[0]: "2004-01-02T08:00:00Z", live[5]: "2004-01-03T08:00:00Z"}
+    with HarvestServer(shared_data, page_size=5, deletions=gone) as srv:
+        since = OaiConfig(base_url=srv.oai_url, **config, **{"from": "2000-01-01"})
+        incremental = harvest_oai(since, store, source="eur", client=client)
+    assert sorted(incremental.deleted_ids) == sorted(gone)  # the ids the catalogue holds for those records
 
 
 # --------------------------------------------------------------------------- incremental and deletions

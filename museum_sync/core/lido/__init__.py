@@ -20,7 +20,14 @@ from museum_sync.core.lido.namespaces import DC_NS, LIDO_NS, OAI_DC_NS, OAI_NS
 from museum_sync.core.lido.oai_dc import parse_oai_dc
 from museum_sync.core.lido.read import parse_lido
 from museum_sync.core.lido.safe_xml import parse_xml_bytes, safe_parser
-from museum_sync.core.lido.schemas import SchemaName, load_schema, validate_xml
+from museum_sync.core.lido.schemas import (
+    SchemaError,
+    SchemaName,
+    declared_elements,
+    load_schema,
+    schema_errors,
+    validate_xml,
+)
 from museum_sync.core.lido.stream import OaiRecord, iter_lido_elements, iter_oai_records, read_resumption_token
 from museum_sync.core.lido.write import dc_element, lido_element, record_to_dc, record_to_lido
 
@@ -30,8 +37,10 @@ __all__ = [
     "OAI_DC_NS",
     "OAI_NS",
     "OaiRecord",
+    "SchemaError",
     "SchemaName",
     "dc_element",
+    "declared_elements",
     "iter_lido_elements",
     "iter_oai_records",
     "lido_element",
@@ -43,5 +52,6 @@ __all__ = [
     "record_to_dc",
     "record_to_lido",
     "safe_parser",
+    "schema_errors",
     "validate_xml",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from museum_sync.core.draft import Draft, DraftCreator, DraftTitle
-from museum_sync.core.lido.namespaces import DC, OAI_DC_TAG, XML_LANG
+from museum_sync.core.lido.namespaces import DC, OAI, OAI_DC_TAG, XML_LANG
 from museum_sync.core.lido.safe_xml import parse_xml_bytes
 from museum_sync.core.lido.tree import Element, is_http, running_text, text_of
 
@@ -17,12 +17,18 @@ _DcKey = Literal["date_display", "work_type", "medium_display", "language", "ins
 def parse_oai_dc(xml: bytes, *, file: str = "<oai_dc>") -> Draft:
     """Map one ``oai_dc:dc`` record into a ``Draft`` (the first ``oai_dc:dc`` in ``xml``).
 
+    An OAI-PMH ``record`` (what ``iter_lido_elements`` yields for oai_dc responses): the header
+    identifier is ``record_id`` (the key deletions use; a ``dc:identifier`` is often an ISSN, an ISBN,
+    ``-`` or a citation), the datestamp ``source_datestamp`` and the setSpecs ``source_sets``. A bare
+    ``oai_dc:dc`` has no header: its first ``dc:identifier`` is the id.
+
     title -> titles (xml:lang kept), creator -> creators, date -> date_display, type -> work_type,
-    format -> medium_display, rights -> rights (first URL, else first value), identifier -> record_id
-    (first) and source_url (first http(s) identifier or source), description -> description,
-    language -> language, publisher -> institution.
+    format -> medium_display, rights -> rights (first URL, else first value), identifier ->
+    dc_identifier (first) and source_url (first http(s) identifier or source), description ->
+    description, language -> language, publisher -> institution.
     """
     root = parse_xml_bytes(xml, file)
+    header = root.find(OAI + "header") if root.tag == OAI + "record" else None
     dc = root if root.tag == OAI_DC_TAG else next(root.iter(OAI_DC_TAG), None)
     if dc is None:
         dc = root
@@ -69,6 +75,10 @@ def parse_oai_dc(xml: bytes, *, file: str = "<oai_dc>") -> Draft:
         draft["rights"] = next((r for r in rights if is_http(r)), rights[0])
     identifiers = texts("identifier")
     if identifiers:
+        draft["dc_identifier"] = identifiers[0]
+    if header is not None:
+        _header_fields(header, draft)
+    elif identifiers:
         draft["record_id"] = identifiers[0]
     url = next((u for u in texts("source") + identifiers if is_http(u)), None)
     if url:
@@ -77,3 +87,16 @@ def parse_oai_dc(xml: bytes, *, file: str = "<oai_dc>") -> Draft:
     if descriptions:
         draft["description"] = "\n\n".join(descriptions)
     return draft
+
+
+def _header_fields(header: Element, draft: Draft) -> None:
+    """The OAI header: identifier (the record id), datestamp and setSpecs (kept as source metadata)."""
+    identifier = text_of(header.find(OAI + "identifier"))
+    if identifier:
+        draft["record_id"] = identifier
+    datestamp = text_of(header.find(OAI + "datestamp"))
+    if datestamp:
+        draft["source_datestamp"] = datestamp
+    sets = [t for s in header.iterchildren(OAI + "setSpec") if (t := text_of(s))]
+    if sets:
+        draft["source_sets"] = sets

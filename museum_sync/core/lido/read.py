@@ -10,14 +10,17 @@ Mapping rules that involve a choice (documented here because stewards will ask):
   fallback: a record without ``lidoRecID`` is broken LIDO and must be rejected, not silently re-keyed.
 - ``object_number``: the first ``workID`` of the current repository (a ``repositorySet`` whose type is not
   "former"), else the first ``objectPublishedID``.
-- production: the first event whose type is Production/Creation (LIDO ``lido00007``,
-  ``eventType/production``, AAT 300054713, or a term such as "Herstellung", "valmistus") gives the date,
-  materials and techniques; creators come from it *and* from creation-like events (design, drawing,
-  photographing, plate-making), whose event label becomes the role when the actor has none.
+- production: the first event whose type is Production/Creation (LIDO ``lido00007``, ``lido00031``
+  Execution, ``eventType/production``, CIDOC E12/E65, AAT 300054713, museum-digital's "Hergestellt",
+  "Verfasst"..., or a term such as "Herstellung", "Verfasst", "valmistus": ``vocab/event_types.json``)
+  gives the date, materials and techniques; creators come from it *and* from creation-like events
+  (design, modification, drawing, photographing, plate-making), whose event label becomes the role when
+  the actor has none.
 - ``rights``: record rights, then resource rights, then work rights. Within the first of these that
   has a ``rightsType``, its first URI (``conceptID``, ``skos:Concept``, or a term that is a URL) wins
   over a bare term ("CC0", "Verwertungsrecht"); the value is passed raw (validation coerces it).
-  ``credit_line``: work, then resource, then record ``creditLine``.
+  ``credit_line``: the work's ``creditLine`` only (``rightsWorkSet``): a resource's credit line is the
+  image's (photographer, licence), the record's is the metadata's.
 - ``images``: one image per ``resourceSet``; of its representations the best is taken: an explicit
   ``pref="preferred"`` link, then master/provided ones (``image_master``, ``provided_image``,
   ``provided_representation``, ``lido00464``, ``zoomview``), then previews, then thumbnails
@@ -34,8 +37,11 @@ Mapping rules that involve a choice (documented here because stewards will ask):
 
 from __future__ import annotations
 
+import functools
+from typing import Final
+
 from museum_sync.core.draft import Draft, DraftCreator, DraftImage, DraftMeasurement, DraftTitle
-from museum_sync.core.lido.namespaces import LIDO, LIDO_TERMS, XML_LANG, XSI_SCHEMA_LOCATION
+from museum_sync.core.lido.namespaces import LIDO, XML_LANG, XSI_SCHEMA_LOCATION
 from museum_sync.core.lido.safe_xml import parse_xml_bytes
 from museum_sync.core.lido.tree import (
     ALTERNATE,
@@ -45,6 +51,7 @@ from museum_sync.core.lido.tree import (
     is_http,
     lang_of,
     lido_attr,
+    norm_term,
     norm_uri,
     path_children,
     path_first,
@@ -52,108 +59,43 @@ from museum_sync.core.lido.tree import (
     running_text,
     text_of,
 )
+from museum_sync.core.vocabularies import load_vocabulary
 
 __all__ = ["parse_lido"]
 
-_PRODUCTION_IDS = frozenset(
-    norm_uri(u)
-    for u in (
-        LIDO_TERMS + "lido00007",  # Production
-        LIDO_TERMS + "eventType/production",
-        LIDO_TERMS + "eventType/creation",
-        LIDO_TERMS + "lido01096",  # graphics: production of the impression ("Herstellung des Exemplars")
-        "http://vocab.getty.edu/aat/300054713",  # production (AAT)
-    )
-)
-_PRODUCTION_TERMS = frozenset(
-    {
-        "production",
-        "creation",
-        "herstellung",
-        "hergestellt",
-        "valmistus",
-        "vervaardiging",
-        "fabrication",
-        "création",
-        "produzione",
-        "creazione",
-        "producción",
-        "creación",
-        "producție",
-        "productie",
-        "manufacture",
-        "manufacturing",
-        "herstellung des exemplars",
-        "tillverkning",
-        "framställning",
-    }
-)
-_CREATION_LIKE_IDS = frozenset(
-    norm_uri(u)
-    for u in (
-        LIDO_TERMS + "lido00224",  # design ("Entwurf")
-        LIDO_TERMS + "lido01089",  # graphics: making of the printing form ("Herstellung der Druckform")
-        LIDO_TERMS + "lido01127",  # photographic recording ("Fotografische Aufnahme")
-        LIDO_TERMS + "eventType/designing",
-        LIDO_TERMS + "eventType/design",
-    )
-)
-_CREATION_LIKE_TERMS = frozenset(
-    {
-        "design",
-        "designing",
-        "entwurf",
-        "entworfen",
-        "gezeichnet",
-        "drawing",
-        "drawn",
-        "suunnittelu",
-        "fotografische aufnahme",
-        "aufgenommen",
-        "photographing",
-        "photography",
-        "herstellung der druckform",
-        "gemalt",
-        "painted",
-        "modelliert",
-    }
-)
-_ACQUISITION_IDS = frozenset(
-    norm_uri(u)
-    for u in (LIDO_TERMS + "lido00001", LIDO_TERMS + "eventType/acquisition", "http://vocab.getty.edu/aat/300157782")
-)
-_ACQUISITION_TERMS = frozenset(
-    {
-        "acquisition",
-        "erwerb",
-        "erwerbung",
-        "hankinta",
-        "achiziție",
-        "achizitie",
-        "verwerving",
-        "acquisizione",
-        "adquisición",
-        "acquisition (event)",
-        "förvärv",
-    }
-)
-_PROVENANCE_IDS = frozenset({norm_uri(LIDO_TERMS + "eventType/provenance")})
-_PROVENANCE_TERMS = frozenset({"provenance", "herkunft", "provenienz", "provenienssi", "proveniență"})
+_EVENT_KINDS: Final = ("production", "creation", "acquisition", "provenance")
+
+
+@functools.cache
+def _event_table() -> tuple[tuple[str, frozenset[str], frozenset[str]], ...]:
+    """(kind, normalised ids, normalised terms) from ``vocab/event_types.json``, in precedence order."""
+    kinds = load_vocabulary("event_types")["kinds"]
+    table = []
+    for kind in _EVENT_KINDS:
+        spec = kinds[kind]
+        ids = frozenset(norm_uri(u) for u in spec["ids"])
+        terms = frozenset(norm_term(t) for words in spec["terms"].values() for t in words)
+        table.append((kind, ids, terms))
+    return tuple(table)
 
 
 def _event_kind(event: Element) -> str | None:
+    """production, creation(-like), acquisition or provenance: by the event type's URI, else its term.
+
+    The LIDO/CIDOC/museum-digital URIs and the multilingual terms live in ``vocab/event_types.json``.
+    An id decides before any term (a record may label a LIDO "Production" event "Verfasst").
+    """
     concept = read_concept(path_first(event, "eventType"))
     ids, terms = concept.norm_ids(), concept.norm_terms()
-    if ids & _PRODUCTION_IDS or terms & _PRODUCTION_TERMS:
-        return "production"
-    if ids & _CREATION_LIKE_IDS or terms & _CREATION_LIKE_TERMS:
-        return "creation"
+    table = _event_table()
+    for kind, known_ids, _ in table:
+        if ids & known_ids:
+            return kind
+    for kind, _, known_terms in table:
+        if terms & known_terms:
+            return kind
     if any(t.startswith("herstellung") for t in terms):
         return "production"
-    if ids & _ACQUISITION_IDS or terms & _ACQUISITION_TERMS:
-        return "acquisition"
-    if ids & _PROVENANCE_IDS or terms & _PROVENANCE_TERMS:
-        return "provenance"
     return None
 
 
@@ -664,15 +606,9 @@ def _lido_to_draft(lido: Element) -> Draft:
             break
     if rights:
         draft["rights"] = rights
-    credit = next(
-        (
-            t
-            for r in work_rights + resource_rights + record_rights
-            for c in r.iterchildren(LIDO + "creditLine")
-            if (t := text_of(c))
-        ),
-        None,
-    )
+    # Only the work's creditLine credits the object; a resource's (image's) credit line names the
+    # photographer and the image licence, and the record's the metadata: neither is the object's.
+    credit = next((t for r in work_rights for c in r.iterchildren(LIDO + "creditLine") if (t := text_of(c))), None)
     if credit:
         draft["credit_line"] = credit
     _resources(admin, lang, draft)

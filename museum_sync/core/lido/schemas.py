@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,15 @@ from museum_sync.core.lido.namespaces import DC_NS, LIDO_NS, OAI_DC_NS, OAI_NS, 
 from museum_sync.core.lido.safe_xml import parse_xml_bytes
 from museum_sync.core.lido.tree import Element
 
-__all__ = ["SchemaName", "load_schema", "validate_xml"]
+__all__ = [
+    "LINE_MARK",
+    "SchemaError",
+    "SchemaName",
+    "declared_elements",
+    "load_schema",
+    "schema_errors",
+    "validate_xml",
+]
 
 SchemaName = Literal["lido-1.1", "lido-1.0", "oai_dc"]
 
@@ -45,26 +54,87 @@ def _load_schema(name: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(_SCHEMA_FILES[name]), parser))
 
 
-def validate_xml(xml: bytes | Element, schema: SchemaName) -> list[str]:
-    """Validate against a shipped schema; return readable "line N: message" errors, or ``[]``.
+#: Comment text ``stream`` puts before an undeclared element, with its line in the museum's file.
+LINE_MARK = "museum-sync: line"
 
-    Accepts an element too, so a freshly built tree is validated without serialising and re-parsing.
-    A document that does not parse yields its syntax error as the single message.
+
+@dataclass(frozen=True, slots=True)
+class SchemaError:
+    """One XSD violation: the element (``lido:ObjectIdentificationWrap``), its path in the document, the
+    line libxml2 reports, the message with namespaces written as prefixes, and the element's line in the
+    museum's file where ``stream`` noted it (an undeclared element of a one-line record)."""
+
+    element: str | None
+    path: str | None
+    line: int
+    message: str
+    source_line: int | None = None  # the element's line in the museum's file, when ``stream`` marked it
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def schema_errors(xml: bytes | Element, schema: SchemaName) -> list[SchemaError]:
+    """Validate against a shipped schema; every violation, in document order, or ``[]``.
+
+    A document that does not parse yields its syntax error as the single entry (no element, no path).
     """
     if isinstance(xml, bytes):
         try:
             doc = parse_xml_bytes(xml, "<xml>")
         except SourceError as exc:
-            return [str(exc)]
+            return [SchemaError(None, None, exc.line or 0, str(exc))]
     else:
         doc = xml
     validator = load_schema(schema)
     if validator.validate(doc):
         return []
     entries: Iterable[Any] = validator.error_log  # type: ignore[assignment]
-    return [f"line {e.line}: {_CLARK.sub(_prefixed, e.message)}" for e in entries]
+    marks = _line_marks(xml) if isinstance(xml, bytes) else {}
+    errors = []
+    for e in entries:
+        message = _CLARK.sub(_prefixed, e.message)
+        element = _ELEMENT.match(message)
+        path = _CLARK.sub(_prefixed, e.path) if e.path else None
+        found = element.group(1) if element else None
+        lines = marks.get((found or "").rpartition(":")[2])
+        errors.append(SchemaError(found, path, e.line, message, lines[0] if lines else None))
+    return errors
 
 
+def _line_marks(xml: bytes) -> dict[str, list[int]]:
+    """Lines ``stream`` noted before undeclared elements, by the element's local name, in document order.
+
+    Read from the bytes: the safe parser drops comments.
+    """
+    marks: dict[str, list[int]] = {}
+    if LINE_MARK.encode() in xml:
+        for m in _MARK.finditer(xml):
+            marks.setdefault(m.group(2).decode("utf-8", "replace"), []).append(int(m.group(1)))
+    return marks
+
+
+@cache
+def declared_elements(schema: SchemaName) -> frozenset[str]:
+    """Every element name the schema declares, prefixed (``lido:objectIdentificationWrap``): an unexpected
+    element that is not among them is misnamed (``lido:ObjectIdentificationWrap``), not just misplaced."""
+    tree = etree.parse(str(_SCHEMA_FILES[schema]), etree.XMLParser(no_network=True, resolve_entities=False))
+    root = tree.getroot()
+    prefix = _PREFIXES.get(root.get("targetNamespace") or "", "")
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    return frozenset(f"{prefix}:{n}" for el in root.iter(xs + "element") if (n := el.get("name")))
+
+
+def validate_xml(xml: bytes | Element, schema: SchemaName) -> list[str]:
+    """Validate against a shipped schema; return readable "line N: message" errors, or ``[]``.
+
+    Accepts an element too, so a freshly built tree is validated without serialising and re-parsing.
+    A document that does not parse yields its syntax error as the single message.
+    """
+    return [str(e) for e in schema_errors(xml, schema)]
+
+
+_ELEMENT = re.compile(r"Element '([^']+)'")
 _PREFIXES = {
     LIDO_NS: "lido",
     OAI_DC_NS: "oai_dc",
@@ -77,6 +147,7 @@ _PREFIXES = {
     "http://www.opengis.net/gml": "gml",
 }
 _CLARK = re.compile(r"\{([^{}\s]+)\}")
+_MARK = re.compile(rb"<!-- " + re.escape(LINE_MARK.encode()) + rb" (\d+) --><(?:[\w.-]+:)?([\w.-]+)")
 
 
 def _prefixed(m: re.Match[str]) -> str:

@@ -45,6 +45,7 @@ per-format ``*_boundaries`` behind ``record_boundaries``, stay inside the packag
 - ``line_files``: one record per line: ``iter_jsonl`` and ``iter_xmllines``.
 - ``snapshot_records``: a snapshot in any of its three formats: ``iter_records``, ``record_boundaries``.
 - ``json_documents``: the items of an array inside a JSON document: ``iter_json_items``.
+- ``json_folders``: one object per JSON document, a folder or ``.zip`` of them: ``iter_json_documents``.
 - ``empty``: ``ensure_not_empty``.
 """
 
@@ -53,6 +54,7 @@ from __future__ import annotations
 from museum_sync.core.sources.csv_files import csv_header, iter_csv
 from museum_sync.core.sources.empty import ensure_not_empty
 from museum_sync.core.sources.json_documents import iter_json_items
+from museum_sync.core.sources.json_folders import iter_json_documents
 from museum_sync.core.sources.line_files import iter_jsonl, iter_xmllines
 from museum_sync.core.sources.reading import (
     ERROR,
@@ -76,6 +78,7 @@ __all__ = [
     "csv_header",
     "ensure_not_empty",
     "iter_csv",
+    "iter_json_documents",
     "iter_json_items",
     "iter_jsonl",
     "iter_records",
