@@ -94,6 +94,23 @@ def _child(mode: str, path: str, records: int) -> dict[str, float]:
     }
 
 
+def date_parsing() -> dict[str, float]:
+    """Microseconds per display date: values never seen before (the parser's real cost) against the same
+    values again (the cache a chunk of repeated dates hits): the baseline is the cache, in the same run."""
+    from museum_sync.core.dates import parse_date
+
+    values = [f"c. {1000 + i}-{1005 + i}" if i % 2 else f"{1000 + i} or {1002 + i}" for i in range(3000)]
+    values += [f"late {i % 20 + 1}th century" for i in range(20)] + [f"{1500 + i} AD" for i in range(300)]
+    values = list(dict.fromkeys(values))
+    timings = {}
+    for label in ("distinct", "repeated"):
+        started = time.perf_counter()
+        for text in values:
+            parse_date(text)
+        timings[label] = (time.perf_counter() - started) / len(values) * 1e6
+    return timings
+
+
 def measure(mode: str, path: Path, records: int) -> dict[str, float]:
     code = (
         f"import json, sys; sys.path.insert(0, {str(REPO)!r}); from benchmarks.core_throughput import _child; "
@@ -131,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.lido_records:>8} {'lido':10} {result['records_per_s']:>10,.0f} records/s "
             f"(build lido:lido + XSD validate)  peak RSS {result['peak_rss_mib']:.1f} MiB"
         )
+    dates = date_parsing()
+    print(f"dates: {dates['distinct']:.1f} us per new display date, {dates['repeated']:.2f} us repeated (cache)")
     by = {(s, m): r for s, m, r in rows}
     sizes = sorted({s for s, m, _ in rows if m == "stream"})
     for size in sizes:

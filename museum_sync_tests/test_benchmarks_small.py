@@ -42,7 +42,7 @@ def test_generator_is_deterministic(tmp_path):
 
 def test_core_throughput_benchmark_runs_small():
     out = _run("benchmarks/core_throughput.py", "--sizes", "3000", "--lido-records", "300")
-    assert "stream" in out and "naive" in out and "lido" in out
+    assert "stream" in out and "naive" in out and "lido" in out and "per new display date" in out
 
 
 @pytest.mark.integration

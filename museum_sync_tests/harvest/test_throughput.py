@@ -2,8 +2,8 @@
 
 The server repeats the 20 KENOM records (50x, 100 a page) and the 7 AIC artworks (200x, 100 a page);
 duplicate ids do not matter to the harvester. One 503 with ``Retry-After: 0`` is injected per run so
-the "requests retried" figure is exercised, not assumed. Floors are far below what a 2-core laptop
-does (see the printed figures) so that only a real regression fails.
+the "requests retried" figure is exercised, not assumed. The tests assert what was harvested; the rates are
+printed, not asserted (speed is a benchmark's business: a loaded CI machine must not fail a test).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ def test_oai_lido_harvest_throughput(shared_data: Path, tmp_path: Path) -> None:
         f"({result.retries} retried) in {result.seconds:.2f} s = {result.records_per_second:.0f} records/s, "
         f"{mib:.1f} MiB/s of snapshot"
     )
-    assert result.records_per_second > 100
 
 
 def test_json_api_harvest_throughput(shared_data: Path, tmp_path: Path) -> None:
@@ -40,4 +39,3 @@ def test_json_api_harvest_throughput(shared_data: Path, tmp_path: Path) -> None:
         f"\nJSON API (AIC): {result.records} records, {result.pages} pages, {result.requests} requests "
         f"({result.retries} retried) in {result.seconds:.2f} s = {result.records_per_second:.0f} records/s"
     )
-    assert result.records_per_second > 100
