@@ -41,6 +41,13 @@ V2_MANIFEST = {
 _LAST_MODIFIED = email.utils.formatdate(1_700_000_000, usegmt=True)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that timed out and hung up (slow responses): expected, not news
+
+
 @dataclass(frozen=True)
 class LoggedRequest:
     path: str
@@ -53,6 +60,8 @@ class IiifServer:
     root: Path  # shared/data/iiif
     requests: list[LoggedRequest] = field(default_factory=list)
     bodies_sent: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0  # most requests served at once (per-host bound tests)
     _flaky_seen: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -75,7 +84,14 @@ class IiifServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                status, headers, body = server.answer(self.path, dict(self.headers))
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    status, headers, body = server.answer(self.path, dict(self.headers))
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
                 with server._lock:
                     server.requests.append(LoggedRequest(self.path, dict(self.headers), status))
                     server.bodies_sent += bool(body) and status == 200
@@ -86,8 +102,7 @@ class IiifServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -106,6 +121,7 @@ class IiifServer:
         with self._lock:
             self.requests.clear()
             self.bodies_sent = 0
+            self.max_in_flight = 0
 
     def _file(self, rel: str, request_headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         path = (self.root / rel).resolve()
