@@ -20,16 +20,19 @@ headers) and how many bodies went out (``bodies_sent``).
 
 from __future__ import annotations
 
+import csv
 import email.utils
 import hashlib
+import io
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-__all__ = ["V2_MANIFEST", "IiifServer", "LoggedRequest"]
+__all__ = ["V2_MANIFEST", "IiifServer", "LoggedRequest", "iiif_profile", "with_manifest_links"]
 
 V2_MANIFEST = {
     "@context": "http://iiif.io/api/presentation/2/context.json",
@@ -139,7 +142,7 @@ class IiifServer:
         return 200, {"Content-Type": "application/ld+json", **headers}, content
 
     def answer(self, raw_path: str, request_headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        kind, _, rest = raw_path.lstrip("/").partition("/")
+        kind, _, rest = raw_path.split("?", 1)[0].lstrip("/").partition("/")  # ?r=n: distinct URLs, same file
         if kind == "m":
             return self._file(rest, request_headers)
         if kind == "slow":
@@ -164,3 +167,33 @@ class IiifServer:
         if kind == "v2":
             return 200, {"Content-Type": "application/json"}, json.dumps(V2_MANIFEST).encode()
         return 404, {"Content-Type": "text/plain"}, b"unknown path"
+
+
+def iiif_profile(folder: Path) -> Path:
+    """``tate_iiif_csv.toml`` in ``folder``: the shipped Tate CSV profile plus an ``iiif_manifest`` column."""
+    from museum_sync.core.profiles import load_profile
+
+    text = Path(load_profile("tate_artworks_csv").origin).read_text(encoding="utf-8")
+    text = text.replace(
+        '  { name = "rights",',
+        '  { name = "iiif_manifest", type = "url", may_be_absent = true },\n  { name = "rights",',
+    )
+    text = text.replace("[map]\n", '[map]\niiif_manifest = "iiif_manifest"\n')
+    path = folder / "tate_iiif_csv.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def with_manifest_links(source: str, target: Path, links: Sequence[str], *, edit: bool = False) -> Path:
+    """``source`` (Tate CSV text) with an ``iiif_manifest`` column: row i links to ``links[i]`` (then none);
+    ``edit``: the last title changed (same records, a new export)."""
+    rows = list(csv.DictReader(io.StringIO(source)))
+    for i, row in enumerate(rows):
+        row["iiif_manifest"] = links[i] if i < len(links) else ""
+    if edit:
+        rows[-1]["title"] += " (revised)"
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*rows[0].keys()])
+        writer.writeheader()
+        writer.writerows(rows)
+    return target

@@ -9,8 +9,6 @@ pipeline function itself to the second export (no third run).
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
@@ -18,10 +16,9 @@ from dagster import AssetKey, DagsterEventType
 
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.iiif import IiifFetcher
-from museum_sync.core.profiles import load_profile
 from museum_sync.pipeline.iiif import check_chunk_manifests
 from museum_sync.settings import IiifSettings
-from museum_sync_tests.iiif_server import IiifServer
+from museum_sync_tests.iiif_server import IiifServer, iiif_profile, with_manifest_links
 from museum_sync_tests.integration.conftest import build_stack
 
 pytestmark = pytest.mark.integration
@@ -44,30 +41,8 @@ LINKS = {
 
 
 def _write_export(path: Path, base: str, *, edit: bool = False) -> Path:
-    rows = list(csv.DictReader(io.StringIO(SAMPLE.read_text(encoding="utf-8"))))
-    links = list(LINKS)
-    for i, row in enumerate(rows):
-        row["iiif_manifest"] = f"{base}/{links[i]}" if i < len(links) else ""
-    if edit:
-        rows[-1]["title"] += " (revised)"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*rows[0].keys()])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def _profile(folder: Path) -> Path:
-    text = (Path(load_profile("tate_artworks_csv").origin)).read_text(encoding="utf-8")
-    text = text.replace(
-        '  { name = "rights",',
-        '  { name = "iiif_manifest", type = "url", may_be_absent = true },\n  { name = "rights",',
-    )
-    text = text.replace("[map]\n", '[map]\niiif_manifest = "iiif_manifest"\n')
-    path = folder / "tate_iiif_csv.toml"
-    path.write_text(text, encoding="utf-8")
-    assert load_profile(path).map["iiif_manifest"] == "iiif_manifest"
-    return path
+    links = [f"{base}/{link}" for link in LINKS]
+    return with_manifest_links(SAMPLE.read_text(encoding="utf-8"), path, links, edit=edit)
 
 
 def _export_of(stack, run_id: str) -> str:
@@ -92,7 +67,7 @@ def synced(services, shared_data, tmp_path_factory):
     with IiifServer(shared_data / "iiif") as server:
         env = {"MUSEUM_SYNC_IIIF_ALLOWED_HOSTS": "127.0.0.1"}
         with build_stack(services, home, env) as stack:
-            profile = str(_profile(folder))
+            profile = str(iiif_profile(folder))
             first = stack.sync(_write_export(folder / "a.csv", server.base), profile, source="tate-iiif")
             first_requests = list(server.requests)
             server.reset_log()
