@@ -20,6 +20,7 @@ from museum_sync.pipeline.iiif import check_chunk_manifests
 from museum_sync.settings import IiifSettings
 from museum_sync_tests.iiif_server import IiifServer, iiif_profile, with_manifest_links
 from museum_sync_tests.integration.conftest import build_stack
+from museum_sync_tests.integration.test_sync_e2e import _export_of
 
 pytestmark = pytest.mark.integration
 
@@ -43,14 +44,6 @@ LINKS = {
 def _write_export(path: Path, base: str, *, edit: bool = False) -> Path:
     links = [f"{base}/{link}" for link in LINKS]
     return with_manifest_links(SAMPLE.read_text(encoding="utf-8"), path, links, edit=edit)
-
-
-def _export_of(stack, run_id: str) -> str:
-    for record in stack.instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records:
-        mat = record.event_log_entry.asset_materialization
-        if mat.asset_key == AssetKey("export_snapshot"):
-            return str(mat.metadata["export_id"].value)
-    raise AssertionError(f"run {run_id} recorded no export_snapshot materialization")
 
 
 def _iiif_metadata(stack, run_id: str) -> dict:
