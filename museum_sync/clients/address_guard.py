@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from museum_sync.core.exceptions import MuseumSyncError
 
-__all__ = ["METADATA_ADDRESSES", "AddressGuard", "AddressRefused", "address_refusal"]
+__all__ = ["METADATA_ADDRESSES", "AddressGuard", "AddressRefused", "HostUnresolvable", "address_refusal"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,6 +42,11 @@ METADATA_ADDRESSES = frozenset(
 
 class AddressRefused(MuseumSyncError):
     """A URL the guard will not let a request reach (scheme, metadata or non-public address). Not retried."""
+
+
+class HostUnresolvable(AddressRefused):
+    """The host does not resolve now: nothing was sent. Callers treat it as unavailable, not as a bad address
+    (a resolver outage must not read as every link being broken)."""
 
 
 def address_refusal(address: IPAddress) -> str | None:
@@ -129,7 +134,7 @@ class AddressGuard:
             try:
                 addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self.resolver(host, port)]
             except (OSError, UnicodeError) as exc:
-                raise AddressRefused(f"{url}: {host} does not resolve ({exc})") from None
+                raise HostUnresolvable(f"{url}: {host} does not resolve ({exc})") from None
         for address in addresses:
             where = f"{host} is" if literal is not None else f"{host} resolves to {address},"
             if address in METADATA_ADDRESSES:

@@ -40,7 +40,7 @@ from typing import Literal
 import httpx
 
 from museum_sync import __version__
-from museum_sync.clients.address_guard import AddressGuard, AddressRefused
+from museum_sync.clients.address_guard import AddressGuard, AddressRefused, HostUnresolvable
 from museum_sync.redaction import MASK, redact
 from museum_sync.settings import HttpClientSettings, env_name, get_settings, origin_of
 
@@ -541,6 +541,8 @@ class _Hop:
         """The SSRF guard on this hop (before the first request and every redirect); ``OriginRefused`` if not."""
         try:
             self.guard.check(str(url))
+        except HostUnresolvable as exc:  # not the address's fault: an error, not a refusal (no retry either)
+            raise HttpError(_scrub(redact(str(exc), mask=REDACTED), self.secrets), url=shown) from None
         except AddressRefused as exc:
             raise OriginRefused(_scrub(redact(str(exc), mask=REDACTED), self.secrets), url=shown) from None
 

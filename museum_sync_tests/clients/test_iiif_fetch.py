@@ -196,3 +196,13 @@ def test_the_guard_resolves_and_refuses_if_any_address_is_private() -> None:
     trusted.check("https://rebind.example/manifest")
     with pytest.raises(AddressRefused, match="metadata"):
         AddressGuard(frozenset({"169.254.0.0/16"})).check("http://169.254.169.254/")
+
+
+def test_a_host_that_does_not_resolve_is_unavailable_not_broken() -> None:
+    client = IiifFetcher(IiifSettings(attempts=1))
+    try:
+        result = client.fetch("https://no-such-host.invalid/iiif/manifest.json")
+    finally:
+        client.close()
+    assert result.outcome == "unavailable" and "does not resolve" in (result.error or "")
+    assert verdict_for(result, None)[0].outcome == "unavailable"  # the link is kept
