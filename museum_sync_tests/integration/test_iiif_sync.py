@@ -155,3 +155,6 @@ def test_block_policy_withholds_the_records_with_broken_manifests(synced) -> Non
     assert (result.withheld, result.validated, result.outcomes["broken"]) == (4, 0, 4)
     assert stack.catalog.count() == before - 4
     assert {r["action"] for r in stack.catalog.iiif_record_findings(export_id)} == {"kept", "withheld"}
+    # The export stays publishable (rollback, re-publication): staged rows = what its chunk loads count.
+    check = stack.catalog.check_publishable(export_id, 1, allow_older=True)
+    assert check.staged == check.loaded == before - 4

@@ -139,11 +139,14 @@ class CatalogIiif(CatalogConnection):
     def iiif_apply(self, export_id: str, partition_key: str, outcomes: Iterable[RecordOutcome]) -> dict[str, int]:
         """Record each record's outcome and apply the policy's action to the export's staging table, in one
         transaction: ``link_dropped`` sets ``iiif_manifest`` (column and stored record) to null, ``withheld``
-        deletes the row. Returns how many staging rows each action changed. Idempotent."""
+        deletes the row and takes it off the chunk's load count (the publication gate compares staged rows
+        with the loads). Holds the export's lock shared, like ``load_chunk``: never inside a publication.
+        Returns how many staging rows each action changed. Idempotent."""
         rows = list(outcomes)
         table = self._ident(staging_table_name(export_id))
         changed = {"link_dropped": 0, "withheld": 0}
         with self._connect() as conn:
+            self._lock(conn, "export", export_id, shared=True)
             with conn.cursor() as cur:
                 cur.executemany(
                     sql.SQL(
@@ -168,6 +171,12 @@ class CatalogIiif(CatalogConnection):
                 changed["withheld"] = conn.execute(
                     sql.SQL("DELETE FROM {} WHERE record_id = ANY(%s)").format(table), (withheld,)
                 ).rowcount
+                conn.execute(
+                    sql.SQL("UPDATE {} SET record_count = record_count - %s WHERE partition_key = %s").format(
+                        self._ident("chunk_loads")
+                    ),
+                    (changed["withheld"], partition_key),
+                )
         return changed
 
     def iiif_record_findings(self, export_id: str) -> list[dict[str, Any]]:
