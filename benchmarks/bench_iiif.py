@@ -105,7 +105,7 @@ def _chunk_throughput(instance: Any, run_id: str) -> dict[str, float]:
     }
 
 
-def under_load(server: Any, services: Any, tmp: Path, records: int, slow: int) -> dict[str, Any]:
+def under_load(server: Any, services: Any, tmp: Path, records: int, slow: int, loaded_first: bool) -> dict[str, Any]:
     from museum_sync.defs.celery_config import iiif_pool_options
     from museum_sync.defs.run_config import sync_run_config
     from museum_sync.runtime import WorkerPool, configure_environment, dagster_instance, run_job, runtime_env
@@ -142,8 +142,9 @@ def under_load(server: Any, services: Any, tmp: Path, records: int, slow: int) -
     out: dict[str, Any] = {"iiif_pool_default_concurrency": concurrency}
     with ingestion, iiif:
         sync(warmup, "tate_artworks_csv", "bench-warmup")  # every child imports the code location once
-        alone = sync(export_a, "tate_artworks_csv", "bench-a")
-        out["alone"] = {"ok": alone.success, **_chunk_throughput(instance, alone.run_id)}
+        if not loaded_first:
+            alone = sync(export_a, "tate_artworks_csv", "bench-a")
+            out["alone"] = {"ok": alone.success, **_chunk_throughput(instance, alone.run_id)}
         holder: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: holder.update(run=sync(export_s, profile, "bench-slow")))
         thread.start()
@@ -155,6 +156,9 @@ def under_load(server: Any, services: Any, tmp: Path, records: int, slow: int) -
         loaded = sync(export_b, "tate_artworks_csv", "bench-b")
         out["with_iiif_load"] = {"ok": loaded.success, **_chunk_throughput(instance, loaded.run_id)}
         thread.join()
+        if loaded_first:  # the other order, to tell an order effect from IIIF load
+            alone = sync(export_a, "tate_artworks_csv", "bench-a")
+            out["alone"] = {"ok": alone.success, **_chunk_throughput(instance, alone.run_id)}
         busy = _step_span(instance, holder["run"].run_id, "check_iiif_chunk")
         b_window = _step_span(instance, loaded.run_id, "sync_chunk")
         overlap = max(0.0, min(busy[1], b_window[1]) - max(busy[0], b_window[0]))
@@ -175,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", type=int, default=80, help="records of the slow export S (3 s manifests)")
     parser.add_argument("--skip-load", action="store_true", help="part 1 only")
     parser.add_argument("--skip-cold", action="store_true", help="part 2 only")
+    parser.add_argument("--loaded-first", action="store_true", help="part 2: B under IIIF load before A alone")
     args = parser.parse_args(argv)
 
     from museum_sync.services import start_services
@@ -193,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             if not args.skip_load:
-                load = under_load(server, services, Path(tmp), args.records, args.slow)
+                load = under_load(server, services, Path(tmp), args.records, args.slow, args.loaded_first)
                 a, b = load["alone"], load["with_iiif_load"]
                 print(
                     f"ingestion alone: {a['chunks']} chunks in {a['window_s']:.1f} s = "

@@ -13,11 +13,13 @@ server sends one (seconds or an HTTP-date) and otherwise an exponential backoff 
 ``Retry-After`` longer than ``max_retry_after`` is not waited for: the error says what the server asked.
 Other 4xx, an oversized body and an unexpected content type fail at once (retrying cannot fix them).
 
-Origins: a request stays on the origin (scheme, host, port) it was made for. Redirects are followed here,
-hop by hop (at most ``max_redirects``), and only to the same origin or one on the allow-list
-(``MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS``, plus what a caller passes); never from https to http. Credentials
-(a ``BoundCredential``, and any ``Authorization``/``Cookie``/``Proxy-Authorization`` header) go only to
-their own origin: a hop elsewhere is sent without them. Error messages quote at most ``SNIPPET_CHARS``
+Addresses: every hop (the first request and each redirect) passes the SSRF guard (``clients.address_guard``)
+first; a harvest's guard trusts the hosts its operator declared (the request's origin, the allow-list) but
+never a cloud-metadata address. Origins: a request stays on the origin (scheme, host, port) it was made for.
+Redirects are followed here, hop by hop (at most ``max_redirects``), and only to the same origin or one on the
+allow-list (``MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS``, plus what a caller passes); never from https to http.
+Credentials (a ``BoundCredential``, and any ``Authorization``/``Cookie``/``Proxy-Authorization`` header) go
+only to their own origin: a hop elsewhere is sent without them. Error messages quote at most ``SNIPPET_CHARS``
 characters of a response body, control characters removed and secrets masked.
 
 ``get_client()`` returns the process's shared client; after a fork (Celery prefork workers) the child
