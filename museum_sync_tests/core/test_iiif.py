@@ -14,8 +14,9 @@ import pytest
 from museum_sync.core.iiif import ERROR, WARNING, parse_and_validate, validate_document
 from museum_sync.core.iiif.findings import Finding, json_pointer
 from museum_sync.core.iiif.rules import annotation_targets, canvas_dimensions, image_services, items_not_empty
+from museum_sync_tests.conftest import shared_data_dir
 
-IIIF = Path(__file__).resolve().parents[3] / "shared" / "data" / "iiif"
+IIIF = shared_data_dir() / "iiif"  # also read at collection time, to parametrize by file
 
 
 @pytest.fixture(scope="module")
