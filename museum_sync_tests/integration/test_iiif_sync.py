@@ -17,6 +17,7 @@ from dagster import AssetKey, DagsterEventType
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.iiif import IiifFetcher
 from museum_sync.pipeline.iiif import check_chunk_manifests
+from museum_sync.pipeline.validation import iter_valid_records
 from museum_sync.settings import IiifSettings
 from museum_sync_tests.iiif_server import IiifServer, iiif_profile, with_manifest_links
 from museum_sync_tests.integration.conftest import build_stack
@@ -68,12 +69,12 @@ def synced(services, shared_data, tmp_path_factory):
             yield stack, server, first, first_requests, again
 
 
-def _check_again(stack, export_id: str, policy: str | None):
+def _check_again(stack, export_id: str, policy: str | None, search=None):
     """What the next sync's iiif step does for the chunk (the same function, the same cache)."""
     store = ArtifactStore(Path(stack.env["MUSEUM_SYNC_ARTIFACT_ROOT"]))
     fetcher = IiifFetcher(IiifSettings(allowed_hosts="127.0.0.1", attempts=2))
     try:
-        return check_chunk_manifests(stack.catalog, store, export_id, 0, fetcher, policy=policy)
+        return check_chunk_manifests(stack.catalog, store, export_id, 0, fetcher, policy=policy, search=search)
     finally:
         fetcher.close()
 
@@ -146,13 +147,27 @@ def test_the_next_sync_sends_conditional_requests_and_validates_nothing_again(sy
     assert (again.outcomes, again.links_dropped) == ({"valid": 7, "broken": 4}, 0)  # already dropped: idempotent
 
 
-def test_block_policy_withholds_the_records_with_broken_manifests(synced) -> None:
+def test_block_policy_withholds_the_records_with_broken_manifests(synced, search) -> None:
+    """In both stores: the search index (the suite's Elasticsearch test server) loses the link (warn), then
+    the document (block), like the staging table."""
     stack, _, first, _, _ = synced
     export_id = _export_of(stack, first.run_id)
+    store = ArtifactStore(Path(stack.env["MUSEUM_SYNC_ARTIFACT_ROOT"]))
+    search.ensure_index(export_id)
+    records = list(iter_valid_records(store, export_id, 0))
+    search.index_records(export_id, records)
+    search.finish_load(export_id)
+    dropped = {r["record_id"] for r in stack.catalog.iiif_record_findings(export_id) if r["action"] == "link_dropped"}
+    assert _check_again(stack, export_id, "warn", search).links_dropped == 0  # PostgreSQL: done by the run
+    search.finish_load(export_id)
+    assert all(search.get_document(export_id, rid).get("iiif_manifest") is None for rid in dropped)
+    kept = next(r.record_id for r in records if r.iiif_manifest and r.record_id not in dropped)
+    assert search.get_document(export_id, kept)["iiif_manifest"]
     before = stack.catalog.count()
-    result = _check_again(stack, export_id, policy="block")
+    result = _check_again(stack, export_id, "block", search)
+    search.finish_load(export_id)
     assert (result.withheld, result.validated, result.outcomes["broken"]) == (4, 0, 4)
-    assert stack.catalog.count() == before - 4
+    assert stack.catalog.count() == before - 4 == search.count(export_id)
     assert {r["action"] for r in stack.catalog.iiif_record_findings(export_id)} == {"kept", "withheld"}
     # The export stays publishable (rollback, re-publication): staged rows = what its chunk loads count.
     check = stack.catalog.check_publishable(export_id, 1, allow_older=True)
