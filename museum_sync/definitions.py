@@ -18,13 +18,14 @@ from museum_sync.defs.assets import (
     validated_chunk,
 )
 from museum_sync.defs.executor import museum_celery_executor
+from museum_sync.defs.iiif import iiif_chunk
 from museum_sync.defs.jobs import chunk_job, harvest_export_job, publish_job, sync_export_job
 from museum_sync.defs.resources import default_resources
 from museum_sync.defs.schedules import nightly_harvest_schedule, nightly_sync_schedule
 from museum_sync.defs.sensors import inbox_sensor, publication_sensor
 
 defs = dg.Definitions(
-    assets=[export_snapshot, validated_chunk, catalog_chunk, search_chunk, published_export],
+    assets=[export_snapshot, validated_chunk, catalog_chunk, search_chunk, published_export, iiif_chunk],
     jobs=[sync_export_job, harvest_export_job, chunk_job, publish_job],
     sensors=[inbox_sensor, publication_sensor],
     schedules=[nightly_sync_schedule, nightly_harvest_schedule],

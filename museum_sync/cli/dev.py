@@ -15,16 +15,20 @@ __all__ = ["cmd_dev", "cmd_worker"]
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from museum_sync.defs.celery_config import iiif_pool_options
     from museum_sync.runtime import WorkerPool
 
     with stack(state_dir(args)) as ctx:
         load_code_location()  # what every step loads: a bad setting is one line here, not a failed step later
+        queues = tuple(args.queues.split(","))
+        iiif_concurrency, options = iiif_pool_options(queues)  # the iiif pool's own settings (see there)
         pool = WorkerPool(
             env=ctx.env,
             log_dir=ctx.state_dir / "logs",
             processes=1,
-            concurrency=args.concurrency,
-            queues=tuple(args.queues.split(",")),
+            concurrency=args.concurrency or iiif_concurrency or 2,
+            queues=queues,
+            extra_args=tuple(options),
         )
         os.execvpe(pool.command(0)[0], pool.command(0), {**os.environ, **ctx.env})
     return 0

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run a Celery worker with the executor's own config")
     p.add_argument("--queues", default="ingestion_high,iiif,dagster")
-    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--concurrency", type=int, help="prefork children (default 2; `--queues iiif` alone: settings)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("dev", help="services + Dagster UI + daemon + workers")

@@ -85,6 +85,7 @@ def _summarise(instance: Any, run_id: str, wall: float) -> dict[str, Any]:
             quarantined_partitions=[q.partition_key for q in quarantined],
             published_export=publication.export_id if publication else None,
             published_records=publication.record_count if publication else 0,
+            iiif=dict(client.iiif_summary(export_id)),
         )
     return summary
 
@@ -98,6 +99,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"  rejected          {summary['rejected']} records, in quarantine by reason: " + json.dumps(reasons))
         for key in summary["quarantined_partitions"]:
             print(f"  quarantined chunk {key}")
+        if summary["iiif"].get("checked"):
+            print("  IIIF manifests    records by outcome and action: " + json.dumps(summary["iiif"]))
         print(
             f"  public catalogue  {summary['published_export'] or 'nothing published'} "
             f"({summary['published_records']} records)"

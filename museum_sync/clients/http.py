@@ -13,11 +13,13 @@ server sends one (seconds or an HTTP-date) and otherwise an exponential backoff 
 ``Retry-After`` longer than ``max_retry_after`` is not waited for: the error says what the server asked.
 Other 4xx, an oversized body and an unexpected content type fail at once (retrying cannot fix them).
 
-Origins: a request stays on the origin (scheme, host, port) it was made for. Redirects are followed here,
-hop by hop (at most ``max_redirects``), and only to the same origin or one on the allow-list
-(``MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS``, plus what a caller passes); never from https to http. Credentials
-(a ``BoundCredential``, and any ``Authorization``/``Cookie``/``Proxy-Authorization`` header) go only to
-their own origin: a hop elsewhere is sent without them. Error messages quote at most ``SNIPPET_CHARS``
+Addresses: every hop (the first request and each redirect) passes the SSRF guard (``clients.address_guard``)
+first; a harvest's guard trusts the hosts its operator declared (the request's origin, the allow-list) but
+never a cloud-metadata address. Origins: a request stays on the origin (scheme, host, port) it was made for.
+Redirects are followed here, hop by hop (at most ``max_redirects``), and only to the same origin or one on the
+allow-list (``MUSEUM_SYNC_HTTP_ALLOWED_ORIGINS``, plus what a caller passes); never from https to http.
+Credentials (a ``BoundCredential``, and any ``Authorization``/``Cookie``/``Proxy-Authorization`` header) go
+only to their own origin: a hop elsewhere is sent without them. Error messages quote at most ``SNIPPET_CHARS``
 characters of a response body, control characters removed and secrets masked.
 
 ``get_client()`` returns the process's shared client; after a fork (Celery prefork workers) the child
@@ -40,6 +42,7 @@ from typing import Literal
 import httpx
 
 from museum_sync import __version__
+from museum_sync.clients.address_guard import AddressGuard, AddressRefused, HostUnresolvable
 from museum_sync.redaction import MASK, redact
 from museum_sync.settings import HttpClientSettings, env_name, get_settings, origin_of
 
@@ -152,10 +155,11 @@ class OriginRefused(HttpError):
     """A redirect (or a credential) would leave the origin the request was made for. Not retried."""
 
 
-def check_redirect(current: httpx.URL | str, target: httpx.URL | str, allowed: Collection[str]) -> None:
+def check_redirect(current: httpx.URL | str, target: httpx.URL | str, allowed: Collection[str] | None) -> None:
     """Refuse a hop from ``current`` to ``target``: an https -> http downgrade, or an origin not in ``allowed``.
 
-    ``allowed``: ``origin_of`` forms (the request's own origin, the allow-list). Raises ``OriginRefused``.
+    ``allowed``: ``origin_of`` forms (the request's own origin, the allow-list); ``None``: any origin (the
+    IIIF fetcher, whose every hop the address guard checks instead). Raises ``OriginRefused``.
     """
     here, there = httpx.URL(str(current)), httpx.URL(str(target))
     shown = redact(str(there), mask=REDACTED)
@@ -165,7 +169,7 @@ def check_redirect(current: httpx.URL | str, target: httpx.URL | str, allowed: C
         origin = origin_of(str(there))
     except ValueError as exc:
         raise OriginRefused(f"redirected to {shown}: {exc}", url=redact(str(here), mask=REDACTED)) from None
-    if origin not in allowed:
+    if allowed is not None and origin not in allowed:
         raise OriginRefused(
             f"redirected to {shown}, outside the allowed origins ({', '.join(sorted(allowed))}); "
             f"add {origin} to {env_name('http.allowed_origins')} to follow it",
@@ -213,6 +217,12 @@ class HttpSettings:
     trust_env: bool = True  # proxies and CA bundle from the environment
     max_redirects: int = 5
     allowed_origins: frozenset[str] = _DEFAULTS.allowed_origin_set  # besides each request's own origin
+    # The SSRF guard (clients.address_guard) checked before every hop. Harvests: the system guard, trusting
+    # the hosts of the request's own origin and of the allow-list (an operator declared them). IIIF: its
+    # own guard with its allow-list, and ``any_origin``: redirects may go to any origin the guard passes.
+    guard: AddressGuard | None = None
+    any_origin: bool = False
+    http2: bool = False  # needs the h2 package; used only where the server offers it (TLS ALPN)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
@@ -325,6 +335,7 @@ class HttpClient:
             headers={"User-Agent": user_agent(s.contact)},
             follow_redirects=False,  # followed in _attempt, hop by hop, within the allowed origins
             trust_env=s.trust_env,
+            http2=s.http2,
         )
 
     def close(self) -> None:
@@ -378,9 +389,14 @@ class HttpClient:
                 "refusing to send it",
                 url=shown,
             )
+        allowed = frozenset({origin, *self.settings.allowed_origins, *allowed_origins})
+        guard = self.settings.guard or AddressGuard()
+        if not self.settings.any_origin:
+            guard = guard.with_trusted(*(httpx.URL(o).host for o in allowed))
         hop = _Hop(
             origin=origin,
-            allowed=frozenset({origin, *self.settings.allowed_origins, *allowed_origins}),
+            allowed=None if self.settings.any_origin else allowed,
+            guard=guard,
             headers=dict(headers or {}),
             credential=credential,
             secrets=secrets,
@@ -433,6 +449,7 @@ class HttpClient:
         try:
             while True:
                 request_url, request_headers = hop.request_for(current)
+                hop.check_address(request_url, shown)
                 with self._client.stream("GET", request_url, headers=request_headers) as response:
                     status = response.status_code
                     final = _scrub(redact(str(current), mask=REDACTED), hop.secrets)
@@ -516,10 +533,20 @@ class _Hop:
     """What one request may send where: its origin, the allowed redirect origins, headers and credential."""
 
     origin: str
-    allowed: frozenset[str]
+    allowed: frozenset[str] | None
+    guard: AddressGuard
     headers: dict[str, str]
     credential: BoundCredential | None
     secrets: tuple[str, ...]
+
+    def check_address(self, url: httpx.URL, shown: str) -> None:
+        """The SSRF guard on this hop (before the first request and every redirect); ``OriginRefused`` if not."""
+        try:
+            self.guard.check(str(url))
+        except HostUnresolvable as exc:  # not the address's fault: an error, not a refusal (no retry either)
+            raise HttpError(_scrub(redact(str(exc), mask=REDACTED), self.secrets), url=shown) from None
+        except AddressRefused as exc:
+            raise OriginRefused(_scrub(redact(str(exc), mask=REDACTED), self.secrets), url=shown) from None
 
     def request_for(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str]]:
         """The URL and headers of a hop to ``url``: credentials only when it is on the request's origin."""

@@ -143,6 +143,10 @@ class Policy(BaseModel):
     # a legal and curatorial problem, not a data-quality nuisance.
     blocking_reasons: tuple[str, ...] = ("malformed_rights", "missing_provenance")
     drift: Literal["evolve", "freeze"] = "evolve"
+    # A record whose IIIF manifest is broken (``core.iiif``: an error finding, a 4xx, a refused address):
+    # ``warn`` publishes it without the manifest link, ``block`` withholds it (quarantined, reason
+    # ``iiif_manifest_broken``), ``off`` does not fetch the source's manifests at all.
+    iiif: Literal["warn", "block", "off"] = "warn"
 
 
 class LookupSpec(BaseModel):

@@ -15,6 +15,10 @@ __all__ = [
     "EXPORT_SNAPSHOT",
     "HARVEST_AND_PLAN",
     "HARVEST_EXPORT_JOB",
+    "IIIF_CHUNK",
+    "IIIF_MANIFESTS",
+    "IIIF_STEP",
+    "PLAN_IIIF",
     "PUBLISHED_EXPORT",
     "PUBLISH_JOB",
     "PUBLISH_SYNCED_EXPORT",
@@ -34,6 +38,11 @@ VALIDATED_CHUNK = dg.AssetKey("validated_chunk")
 CATALOG_CHUNK = dg.AssetKey("catalog_chunk")
 SEARCH_CHUNK = dg.AssetKey("search_chunk")
 PUBLISHED_EXPORT = dg.AssetKey("published_export")
+# The chunk's IIIF manifests checked on the iiif queue (defs.iiif), its non-blocking check, its two bulk-path ops.
+IIIF_CHUNK = dg.AssetKey("iiif_chunk")
+IIIF_MANIFESTS = "iiif_manifests"
+PLAN_IIIF = "plan_iiif"
+IIIF_STEP = "check_iiif_chunk"
 
 # The blocking checks on validated_chunk.
 SCHEMA_DRIFT = "schema_drift"

@@ -70,6 +70,7 @@ __all__ = [
     "celery_config",
     "is_amqp",
     "is_redis_broker",
+    "iiif_pool_options",
     "polling_backend_url",
     "step_queues",
     "use_queues",
@@ -118,6 +119,22 @@ def use_queues(app: Any, broker_url: str) -> Any:
         app.conf.task_queue_max_priority = None
     app.conf.task_queues = step_queues(broker_url)
     return app
+
+
+def iiif_pool_options(queues: tuple[str, ...]) -> tuple[int | None, list[str]]:
+    """(concurrency, extra ``celery worker`` options) for a pool that serves the ``iiif`` queue alone.
+
+    Still prefork (a Dagster step is a whole run of its own in the child: not thread-safe to run two in one
+    process), but network concurrency comes from inside the step: ``MUSEUM_SYNC_IIIF_FETCH_THREADS`` threads
+    per step, at most ``MUSEUM_SYNC_IIIF_PER_HOST`` to one host. Children are recycled after
+    ``MUSEUM_SYNC_IIIF_WORKER_MAX_TASKS_PER_CHILD`` steps, not 100: an iiif step holds one chunk's manifests
+    at a time (small) and recycling drops the keep-alive connections the pool exists for. Prefetch stays 1:
+    a child must not hold a slow manifest step another child could start. Other queue sets: ``(None, [])``.
+    """
+    if queues != (IIIF_QUEUE,):
+        return None, []
+    iiif = get_settings().iiif
+    return iiif.worker_concurrency, ["--max-tasks-per-child", str(iiif.worker_max_tasks_per_child)]
 
 
 def celery_config() -> dict[str, Any]:

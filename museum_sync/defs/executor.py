@@ -27,7 +27,14 @@ from typing import Any
 import dagster as dg
 
 from museum_sync.core.exceptions import MuseumSyncError
-from museum_sync.defs.celery_config import celery_config, is_redis_broker, use_queues
+from museum_sync.defs.celery_config import (
+    IIIF_QUEUE,
+    INGESTION_QUEUE,
+    QUEUE_TAG,
+    celery_config,
+    is_redis_broker,
+    use_queues,
+)
 from museum_sync.defs.dagster_internals import (
     CELERY_CONFIG,
     CeleryExecutor,
@@ -310,13 +317,24 @@ def _known_state_for(step: Any, known_state: Any) -> Any:
 
 
 def _bounded_plan(plan: Any, limit: int) -> Any:
-    """The same execution plan (a NamedTuple), whose ``start`` caps concurrent steps at ``limit``."""
+    """The same execution plan (a NamedTuple), whose ``start`` caps concurrent steps at ``limit``.
+
+    IIIF steps (queue tag ``iiif``) get their own ``MUSEUM_SYNC_IIIF_MAX_INFLIGHT_STEPS`` on top: one cap
+    shared by both would let slow manifest fetches fill every slot and stall the chunks' ingestion steps.
+    Dagster's ``tag_concurrency_limits`` holds each kind to its share; the total is the sum.
+    """
+    iiif = get_settings().iiif.max_inflight_steps
+    shares = [
+        {"key": QUEUE_TAG, "value": IIIF_QUEUE, "limit": iiif},
+        {"key": QUEUE_TAG, "value": INGESTION_QUEUE, "limit": limit},
+    ]
 
     class BoundedPlan(type(plan)):  # type: ignore[misc]
         __slots__ = ()
 
         def start(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("max_concurrent", limit)
+            kwargs.setdefault("max_concurrent", limit + iiif)
+            kwargs.setdefault("tag_concurrency_limits", shares)
             return super().start(*args, **kwargs)
 
     return tuple.__new__(BoundedPlan, tuple(plan))

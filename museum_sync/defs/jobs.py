@@ -34,6 +34,7 @@ from museum_sync.defs.asset_keys import (
 from museum_sync.defs.assets import catalog_chunk, published_export, search_chunk, validated_chunk
 from museum_sync.defs.celery_config import INGESTION_QUEUE, QUEUE_TAG
 from museum_sync.defs.dagster_internals import materialization_target
+from museum_sync.defs.iiif import check_iiif_chunk, plan_iiif
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource, default_resources
 from museum_sync.defs.retries import CONNECTION_RETRY, retry_only_connection_errors
 from museum_sync.defs.run_config import HarvestConfig, SnapshotConfig
@@ -170,8 +171,9 @@ def publish_synced_export(
     resource_defs=default_resources(),
 )
 def sync_export_job() -> None:
-    chunks = snapshot_and_plan()
-    publish_synced_export(chunks.map(sync_chunk).collect())
+    loaded = snapshot_and_plan().map(sync_chunk)
+    publish_synced_export(loaded.collect())
+    plan_iiif(loaded.collect()).map(check_iiif_chunk)  # beside publication, on the iiif queue (defs.iiif)
 
 
 @dg.job(
@@ -181,8 +183,9 @@ def sync_export_job() -> None:
     resource_defs=default_resources(),
 )
 def harvest_export_job() -> None:
-    chunks = harvest_and_plan()
-    publish_synced_export(chunks.map(sync_chunk).collect())
+    loaded = harvest_and_plan().map(sync_chunk)
+    publish_synced_export(loaded.collect())
+    plan_iiif(loaded.collect()).map(check_iiif_chunk)
 
 
 chunk_job = dg.define_asset_job(

@@ -33,6 +33,7 @@ from museum_sync.settings.groups import (
     CelerySettings,
     HookSettings,
     HttpClientSettings,
+    IiifSettings,
     PathSettings,
     PostgresSettings,
     RedisSettings,
@@ -59,6 +60,7 @@ __all__ = [
     "Credentials",
     "HookSettings",
     "HttpClientSettings",
+    "IiifSettings",
     "PathSettings",
     "PostgresSettings",
     "RedisSettings",
@@ -113,6 +115,7 @@ class Settings(BaseSettings):
     run: RunSettings
     search: SearchSettings
     http: HttpClientSettings
+    iiif: IiifSettings
     schedules: ScheduleSettings
     testing: HookSettings
 

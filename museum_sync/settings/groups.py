@@ -192,6 +192,39 @@ class HttpClientSettings(SettingsGroup):
         return origin_set(self.allowed_origins)
 
 
+class IiifSettings(SettingsGroup):
+    title: ClassVar[str] = "IIIF manifest checks"
+    env_prefix: ClassVar[str] = ENV_PREFIX + "IIIF_"
+
+    enabled: bool = _var(True, "fetch and validate records' IIIF manifests (`false`: the iiif steps do nothing)")
+    allowed_hosts: str = _var(
+        "",
+        "hosts, addresses or CIDR networks (comma-separated) the IIIF fetcher may reach although not public "
+        "(internal IIIF servers, tests); cloud-metadata addresses never",
+    )
+    connect_timeout: float = _var(5.0, "seconds to connect to a manifest's server", gt=0)
+    timeout: float = _var(20.0, "seconds a manifest server may send nothing before the read fails", gt=0)
+    total_timeout: float = _var(60.0, "seconds for one whole manifest response", gt=0)
+    attempts: int = _var(3, "tries per manifest (429/5xx/timeouts retried, honouring Retry-After)", ge=1)
+    max_retry_after: float = _var(30.0, "longest Retry-After waited for; longer: the manifest is unavailable", ge=0)
+    max_bytes: int = _var(16 * 1024 * 1024, "largest manifest accepted", shown="`16777216` (16 MiB)", ge=1)
+    max_redirects: int = _var(5, "redirect hops followed per manifest (each checked by the SSRF guard)", ge=0)
+    per_host: int = _var(4, "concurrent requests to one host from one worker process", ge=1)
+    fetch_threads: int = _var(16, "manifests one iiif step fetches at once (network-bound threads)", ge=1)
+    http2: bool = _var(False, "HTTP/2 where a server offers it (needs the optional `h2` package)")
+    worker_concurrency: int = _var(2, "`museum-sync worker --queues iiif`: prefork children", ge=1)
+    worker_max_tasks_per_child: int = _var(
+        1000, "iiif steps a worker child runs before it is recycled (keeps its pooled connections longer)", ge=1
+    )
+    max_inflight_steps: int = _var(
+        4, "iiif steps one run keeps queued+running, on top of (not out of) the ingestion steps", ge=1
+    )
+
+    @property
+    def allowed_host_set(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+
+
 class ScheduleSettings(SettingsGroup):
     title: ClassVar[str] = "Schedules"
 

@@ -75,13 +75,18 @@ def test_asset_graph_snapshot(defs):
         "catalog_chunk": ("chunks", ["validated_chunk"]),
         "search_chunk": ("chunks", ["catalog_chunk"]),
         "published_export": ("exports", ["catalog_chunk", "search_chunk"]),
+        "iiif_chunk": ("chunks", ["catalog_chunk"]),
     }
 
 
 def test_asset_checks_snapshot_both_blocking(defs):
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k).blocking for k in graph.asset_check_keys}
-    assert checks == {("validated_chunk", "schema_drift"): True, ("validated_chunk", "record_validity"): True}
+    assert checks == {
+        ("validated_chunk", "schema_drift"): True,
+        ("validated_chunk", "record_validity"): True,
+        ("iiif_chunk", "iiif_manifests"): False,  # the source's IIIF policy acts, never the chunk's gate
+    }
 
 
 def test_jobs_sensors_schedules_snapshot(defs):
@@ -109,8 +114,20 @@ def test_names_the_run_storage_depends_on(defs):
         for job in ("sync_export_job", "harvest_export_job")
     }
     assert ops == {
-        "sync_export_job": ["publish_synced_export", "snapshot_and_plan", "sync_chunk"],
-        "harvest_export_job": ["harvest_and_plan", "publish_synced_export", "sync_chunk"],
+        "sync_export_job": [
+            "check_iiif_chunk",
+            "plan_iiif",
+            "publish_synced_export",
+            "snapshot_and_plan",
+            "sync_chunk",
+        ],
+        "harvest_export_job": [
+            "check_iiif_chunk",
+            "harvest_and_plan",
+            "plan_iiif",
+            "publish_synced_export",
+            "sync_chunk",
+        ],
     }
     assert (names.SNAPSHOT_AND_PLAN, names.HARVEST_AND_PLAN, names.SYNC_CHUNK, names.PUBLISH_SYNCED_EXPORT) == (
         "snapshot_and_plan",
@@ -126,7 +143,13 @@ def test_names_the_run_storage_depends_on(defs):
         names.CATALOG_CHUNK.to_user_string(),
         names.SEARCH_CHUNK.to_user_string(),
         names.PUBLISHED_EXPORT.to_user_string(),
+        names.IIIF_CHUNK.to_user_string(),
     }
+    assert (names.PLAN_IIIF, names.IIIF_STEP, names.IIIF_MANIFESTS) == (
+        "plan_iiif",
+        "check_iiif_chunk",
+        "iiif_manifests",
+    )
     assert names.chunk_mapping_key(42) == "c0042"  # step key sync_chunk[c0042]
 
 
@@ -173,20 +196,23 @@ def test_job_selections(defs):
     assert {k.to_user_string() for k in chunk} == {"validated_chunk", "catalog_chunk", "search_chunk"}
     assert {k.to_user_string() for k in publish} == {"published_export"}
     ops = {node.name for node in defs.resolve_job_def("sync_export_job").graph.node_defs}
-    assert ops == {"snapshot_and_plan", "sync_chunk", "publish_synced_export"}
+    assert ops == {"snapshot_and_plan", "sync_chunk", "publish_synced_export", "plan_iiif", "check_iiif_chunk"}
 
 
 def test_every_op_and_asset_runs_on_the_ingestion_queue(defs):
+    iiif = {"plan_iiif", "check_iiif_chunk", "iiif_chunk"}  # their own pool (defs.iiif)
     for name in JOBS:
         for node in defs.resolve_job_def(name).graph.node_defs:
-            assert node.tags.get(QUEUE_TAG) == "ingestion_high", f"{name}.{node.name} would go to the default queue"
+            queue = "iiif" if node.name in iiif else "ingestion_high"
+            assert node.tags.get(QUEUE_TAG) == queue, f"{name}.{node.name} would go to the default queue"
     for key in defs.resolve_all_asset_keys():
-        assert defs.resolve_assets_def(key).op.tags.get(QUEUE_TAG) == "ingestion_high", key
+        queue = "iiif" if key.to_user_string() in iiif else "ingestion_high"
+        assert defs.resolve_assets_def(key).op.tags.get(QUEUE_TAG) == queue, key
 
 
 def test_every_asset_has_description_owners_and_kinds(defs):
     specs = defs.resolve_all_asset_specs()
-    assert len(specs) == 5
+    assert len(specs) == 6
     for spec in specs:
         assert spec.description and len(spec.description) > 40, spec.key
         assert spec.owners == ["team:collections-data"], spec.key

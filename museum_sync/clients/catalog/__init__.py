@@ -9,6 +9,7 @@
 - ``quarantine``: rejected records (every attempt kept, the latest current) and held-back chunks;
 - ``publication``: the gate, the carry-over of incremental exports, publish, rollback, retention;
 - ``attempts``: the cross-store publication's lock and intent log (``museum_sync.publication`` drives it);
+- ``iiif_cache``: the IIIF header cache per manifest URL and the outcome per record (``core.iiif``);
 - ``roles``: the reader role;
 - ``types``: the dataclasses and exceptions the methods return and raise.
 
@@ -25,6 +26,7 @@ Concurrency, with transaction-scoped advisory locks keyed on the schema:
 from __future__ import annotations
 
 from museum_sync.clients.catalog.attempts import CatalogAttempts
+from museum_sync.clients.catalog.iiif_cache import CatalogIiif
 from museum_sync.clients.catalog.publication import CatalogPublishing
 from museum_sync.clients.catalog.quarantine import CatalogQuarantine
 from museum_sync.clients.catalog.roles import CatalogGrants
@@ -78,6 +80,7 @@ class Catalog(
     CatalogQuarantine,
     CatalogAttempts,
     CatalogGrants,
+    CatalogIiif,
 ):
     """The catalogue in one PostgreSQL schema. Call ``migrate()`` once before anything else.
 

@@ -167,6 +167,9 @@ class CatalogSchema(CatalogConnection):
             for statement in statements:
                 conn.execute(statement)
             self._create_deployment(conn)
+            from museum_sync.clients.catalog.iiif_cache import create_iiif_tables  # lazy: it imports this module
+
+            create_iiif_tables(conn, s)
             self._upgrade_quarantine(conn)
             self._create_staging(conn, EMPTY_TABLE)
             if not self._relation_exists(conn, VIEW):

@@ -284,6 +284,11 @@ class SearchClient:
 
         return self._bulk(index, actions())
 
+    def delete_documents(self, export_id: str, record_ids: Collection[str]) -> IndexResult:
+        """Delete documents from the export's index (already gone is fine): records withheld after loading."""
+        index = self.index_name(export_id)
+        return self._bulk(index, ({"_op_type": "delete", "_index": index, "_id": rid} for rid in record_ids))
+
     def _bulk(self, index: str, actions: Iterable[dict[str, Any]]) -> IndexResult:
         """``bulk.bulk_write``: refused documents returned, refused requests raised, none swallowed."""
         return bulk_write(self.es, self.url, index, actions, self.bulk)
