@@ -26,7 +26,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             queues=tuple(args.queues.split(",")),
         )
-        os.execvpe(pool.command(0)[0], pool.command(0), {**os.environ, **ctx.env})
+        port = {} if args.metrics_port is None else {env_name("telemetry.metrics_port"): str(args.metrics_port)}
+        os.execvpe(pool.command(0)[0], pool.command(0), {**os.environ, **ctx.env, **port})
     return 0
 
 

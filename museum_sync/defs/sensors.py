@@ -4,6 +4,11 @@ Inbox layout: ``<inbox>/<profile name>/<export file>``. The folder names the pro
 in the right folder is all a registrar has to do. A file is picked up once it has stopped growing
 (same size on two ticks), so a half-copied dump is never snapshotted.
 
+While ``museum-sync doctor`` would fail (no worker, workers on different code or schema files, a stale worker,
+a queue nobody consumes: ``telemetry.health``), the inbox sensor and the nightly schedules launch nothing and say
+why in their skip reason, instead of queuing steps nobody can run or running them on mixed versions
+(``health_gate``; ``MUSEUM_SYNC_HEALTH_GATE=false`` turns it off).
+
 The publication sensor never asks for an export older than the one of its source in force (the catalogue
 would refuse it: ``Catalog.ready_exports`` marks it superseded); it names those in its log and skip reason.
 """
@@ -13,18 +18,36 @@ import json
 import dagster as dg
 
 from museum_sync.defs.asset_keys import PUBLISH_JOB
+from museum_sync.defs.celery_config import QUEUES
 from museum_sync.defs.jobs import publish_job, sync_export_job
 from museum_sync.defs.resources import CatalogResource
 from museum_sync.defs.run_config import sync_run_config
 from museum_sync.pipeline.profiles import list_profiles
-from museum_sync.settings import get_settings
+from museum_sync.settings import env_name, get_settings
+from museum_sync.telemetry import health
 
-__all__ = ["inbox_sensor", "publication_sensor"]
+__all__ = ["health_gate", "inbox_sensor", "publication_sensor"]
+
+
+def health_gate() -> dg.SkipReason | None:
+    """Why a sync must not be launched now (``doctor``'s verdict), or None when the workers can run it."""
+    if not get_settings().telemetry.health_gate:
+        return None
+    verdict = health.check_fleet(QUEUES)
+    if verdict.ok:
+        return None
+    return dg.SkipReason(
+        f"not launching: `museum-sync doctor` fails: {verdict.summary()} "
+        f"(fix the workers; {env_name('telemetry.health_gate')}=false turns this check off)"
+    )
 
 
 @dg.sensor(job=sync_export_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """One sync run per new export file; run_key = path + size + mtime, so each file version runs once."""
+    refused = health_gate()
+    if refused is not None:  # files wait in the inbox; the cursor stays, so they are picked up once healthy
+        return dg.SensorResult(skip_reason=refused, cursor=context.cursor)
     inbox = get_settings().inbox
     previous: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     sizes: dict[str, int] = {}

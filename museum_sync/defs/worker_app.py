@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from museum_sync.defs.celery_config import celery_config, use_queues
 from museum_sync.defs.dagster_internals import CeleryExecutor, celery_app, register_worker_tasks
+from museum_sync.defs.worker_telemetry import connect as connect_telemetry
 
 _config = celery_config()
 app = celery_app(CeleryExecutor.for_cli(**_config).app_args())
@@ -15,3 +16,5 @@ app = celery_app(CeleryExecutor.for_cli(**_config).app_args())
 use_queues(app, _config["broker"])
 
 execute_plan, execute_job, resume_job = register_worker_tasks(app)
+# JSON logs, /metrics, the worker's announcement and heartbeats (Celery signals: defs.worker_telemetry).
+connect_telemetry(app)
