@@ -10,6 +10,7 @@ import argparse
 import time
 
 from museum_sync.cli.stack import stack, state_dir
+from museum_sync.settings import get_settings
 from museum_sync.telemetry import health
 
 __all__ = ["cmd_doctor", "worker_table"]
@@ -45,8 +46,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 0 if alive else 1
     from museum_sync.defs.celery_config import QUEUES
 
-    with stack(state_dir(args)):
-        verdict = health.check_fleet(QUEUES)
+    settings = get_settings()
+    if settings.is_set("redis.redis_url") or settings.is_set("redis.result_backend"):
+        verdict = health.check_fleet(QUEUES)  # only Redis is read: no PostgreSQL needed
+    else:
+        with stack(state_dir(args)):  # the embedded Redis of this state folder
+            verdict = health.check_fleet(QUEUES)
     reference = verdict.reference
     if reference:
         print(f"this process: version {reference['version']}, schema hash {reference['schema_hash']}")

@@ -11,7 +11,6 @@ line carries the run id, step key and partition from the record's Dagster metada
 from __future__ import annotations
 
 import logging
-import sys
 
 import dagster as dg
 
@@ -31,7 +30,7 @@ __all__ = ["json_console_logger"]
 def json_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     config = init_context.logger_config
     logger = logging.Logger(config["name"], level=logging.getLevelName(config["log_level"].upper()))
-    logger.addHandler(logs.stream_handler(sys.stderr))
+    logger.addHandler(logs.stream_handler())
     return logger
 
 

@@ -105,11 +105,20 @@ def formatter(*, json: bool) -> logging.Formatter:
     )
 
 
-def stream_handler(stream: TextIO) -> logging.Handler:
-    """A handler writing ``stream`` in the configured format (JSON unless a terminal asks for console lines)."""
-    handler = logging.StreamHandler(stream)
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is written (a test's capture, a redirected CLI)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def stream_handler(stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing ``stream`` (default: the current stderr) in the configured format (JSON unless a
+    terminal asks for console lines)."""
+    handler = logging.StreamHandler(stream) if stream is not None else _Stderr(sys.stderr)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(formatter(json=_wants_json(stream)))
+    handler.setFormatter(formatter(json=_wants_json(stream or sys.stderr)))
     return handler
 
 
@@ -126,7 +135,7 @@ def configure(*, stream: TextIO | None = None, libraries: str | None = None, for
         return existing
     if existing is not None:
         root.removeHandler(existing)
-    handler = stream_handler(stream or sys.stderr)
+    handler = stream_handler(stream)
     root.addHandler(handler)
     level = get_settings().telemetry.log_level
     root.setLevel(max(logging.getLevelName(level), logging.getLevelName(libraries or level)))
