@@ -32,6 +32,7 @@ from typing import Any
 from museum_sync.settings import get_settings
 
 __all__ = [
+    "FAMILIES",
     "MULTIPROC_ENV",
     "RssSampler",
     "child_exited",
@@ -47,6 +48,22 @@ __all__ = [
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "museum_sync_"
+# Every family a worker's /metrics exposes (sample names; a histogram's _bucket/_sum/_count and a counter's _total
+# follow from these): what the Grafana dashboard and the alert rules in deploy/ may use (museum_sync_tests checks).
+FAMILIES = (
+    "museum_sync_records_total",
+    "museum_sync_records_rejected_total",
+    "museum_sync_chunks_quarantined_total",
+    "museum_sync_chunk_step_seconds",
+    "museum_sync_worker_child_rss_bytes",
+    "museum_sync_tasks_retried_total",
+    "museum_sync_queue_depth",
+    "museum_sync_publication_age_seconds",
+    "museum_sync_quarantined_partitions_open",
+    "museum_sync_worker_info",
+    "museum_sync_worker_heartbeat_timestamp_seconds",
+    "museum_sync_worker_memory_limit_bytes",
+)
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 
 

@@ -32,6 +32,7 @@ from museum_sync.runtime import WorkerPool
 from museum_sync.samples.generate import ExportSpec, write_export
 from museum_sync.services import ServiceUrls
 from museum_sync.telemetry import health
+from museum_sync.telemetry.metrics import FAMILIES
 from museum_sync_tests.integration.conftest import SyncStack, build_stack
 
 pytestmark = pytest.mark.integration
@@ -150,6 +151,8 @@ def test_a_sync_logs_json_lines_and_metrics_move_while_steps_run(fleet: tuple[Sy
         '{queue="iiif"}',
         '{queue="dagster"}',
     }
+    never_seen = [f for f in FAMILIES if f"\n{f}" not in final and f"\n{f}_bucket" not in final]
+    assert never_seen == ["museum_sync_tasks_retried_total"], "what the dashboard and alerts use is served"
     info = next(iter(_samples(final, "museum_sync_worker_info")))
     assert f'schema_hash="{health.schema_hash()}"' in info and 'worker="ms0@' in info
 
