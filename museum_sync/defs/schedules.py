@@ -25,7 +25,7 @@ import dagster as dg
 
 from museum_sync.defs.jobs import harvest_export_job, sync_export_job
 from museum_sync.defs.run_config import harvest_run_config, sync_run_config
-from museum_sync.defs.sensors import health_gate
+from museum_sync.defs.sensors import health_gate, max_runtime_tags
 from museum_sync.settings import SettingsError, env_name, get_settings
 
 __all__ = ["configured_harvests", "configured_sources", "nightly_harvest_schedule", "nightly_sync_schedule"]
@@ -86,7 +86,7 @@ def nightly_sync_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
         dg.RunRequest(
             run_key=f"nightly:{s['name']}:{stamp}",
             run_config=sync_run_config(Path(s["path"]), s["profile"], s["name"]),
-            tags={"museum-sync/kind": "nightly", "museum-sync/source": s["name"]},
+            tags={"museum-sync/kind": "nightly", "museum-sync/source": s["name"], **max_runtime_tags(Path(s["path"]))},
         )
         for s in sources
     ]

@@ -14,6 +14,8 @@ would refuse it: ``Catalog.ready_exports`` marks it superseded); it names those 
 """
 
 import json
+import math
+from pathlib import Path
 
 import dagster as dg
 
@@ -26,7 +28,20 @@ from museum_sync.pipeline.profiles import list_profiles
 from museum_sync.settings import env_name, get_settings
 from museum_sync.telemetry import health
 
-__all__ = ["health_gate", "inbox_sensor", "publication_sensor"]
+__all__ = ["health_gate", "inbox_sensor", "max_runtime_tags", "publication_sensor"]
+
+# Run monitoring ends a run after ``dagster/max_runtime`` seconds (3600 on the jobs): the only thing that ends a
+# run whose Celery task died with its worker. A sync launched here gets a limit derived from its export's size
+# instead, so a 5M-record export (about 1.7 GB of CSV) is not killed after an hour: ~300 records/s of ~340-byte
+# rows, a tenth of the 3,000 records/s measured on 2 cores (benchmarks/README.md), never below the hour.
+MIN_RUNTIME_S = 3600
+FLOOR_BYTES_PER_S = 100_000
+
+
+def max_runtime_tags(path: Path) -> dict[str, str]:
+    """``{"dagster/max_runtime": seconds}`` for syncing ``path`` (docs/operations.md derives it)."""
+    size = path.stat().st_size if path.is_file() else 0
+    return {"dagster/max_runtime": str(max(MIN_RUNTIME_S, math.ceil(size / FLOOR_BYTES_PER_S)))}
 
 
 def health_gate() -> dg.SkipReason | None:
@@ -66,7 +81,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 dg.RunRequest(
                     run_key=f"{path}:{stat.st_size}:{int(stat.st_mtime)}",
                     run_config=sync_run_config(path, folder.name),
-                    tags={"museum-sync/kind": "sync", "museum-sync/source-file": path.name},
+                    tags={"museum-sync/kind": "sync", "museum-sync/source-file": path.name, **max_runtime_tags(path)},
                 )
             )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(sizes, sort_keys=True))

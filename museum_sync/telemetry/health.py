@@ -49,11 +49,18 @@ SCHEMA_VERSIONS = {"lido": "1.1", "dc": "oai_dc 2.0 (DC 1.1 elements)"}
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
-@cache
 def schema_hash(root: Path | None = None) -> str:
     """sha256 (first 16 hex) of every XSD under ``core/schemas`` (relative path and bytes), the files validated
-    against: two workers validate alike only if these are equal."""
-    root = root or _PACKAGE / "core" / "schemas"
+    against: two workers validate alike only if these are equal. Read once per process for the package's own."""
+    return _hash_xsds(root) if root is not None else _package_schema_hash()
+
+
+@cache
+def _package_schema_hash() -> str:
+    return _hash_xsds(_PACKAGE / "core" / "schemas")
+
+
+def _hash_xsds(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.xsd")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

@@ -97,6 +97,7 @@ def formatter(*, json: bool) -> logging.Formatter:
         foreign_pre_chain=_shared_processors(),
         processors=[
             _dagster_fields,
+            _schema_version,
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             _fields_first,
