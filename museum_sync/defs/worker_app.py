@@ -18,3 +18,7 @@ use_queues(app, _config["broker"])
 execute_plan, execute_job, resume_job = register_worker_tasks(app)
 # JSON logs, /metrics, the worker's announcement and heartbeats (Celery signals: defs.worker_telemetry).
 connect_telemetry(app)
+# Soft shutdown (Celery 5.5+): on a cold shutdown too (SIGQUIT, a second SIGTERM from an impatient orchestrator),
+# running steps get this long to finish before they are cut off (and redelivered: acks late). A rollout's single
+# SIGTERM is a warm shutdown, which waits for them anyway (docs/operations.md).
+app.conf.worker_soft_shutdown_timeout = 60.0
