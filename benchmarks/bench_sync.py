@@ -319,7 +319,10 @@ class Scraper(threading.Thread):
         while not self._halt.wait(0.5 if not self.last else 15):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
-                    self.last, self.count = response.read().decode(), self.count + 1
+                    text = response.read().decode()
+                # A scrape while the pool stops has no children left: keep the last one taken while they ran.
+                if "museum_sync_worker_child_rss_bytes{" in text or not self.last:
+                    self.last, self.count = text, self.count + 1
             except OSError:
                 pass  # the worker is not up yet
 
