@@ -16,12 +16,13 @@ from museum_sync.defs.sensors import max_runtime_tags
 from museum_sync.telemetry import health, logs
 
 QUEUES = ("ingestion_high", "iiif", "dagster")
+NOW = 1_796_000_000.0  # records are built when tests are collected: ages count from a fixed instant
 
 
 def _record(
     name: str, *, version: str = "1.0+abc", schema: str = "h1", queues: tuple[str, ...] = QUEUES, age: float = 1
 ):
-    now = time.time()
+    now = NOW
     return health.WorkerRecord(
         name=name,
         host="h",
@@ -45,7 +46,7 @@ def _stale_after(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_one_version_one_schema_every_queue_is_healthy() -> None:
-    verdict = health.verdict([_record("a"), _record("b", queues=("iiif",))], QUEUES, reference=REFERENCE)
+    verdict = health.verdict([_record("a"), _record("b", queues=("iiif",))], QUEUES, reference=REFERENCE, now=NOW)
     assert verdict.ok and verdict.summary() == "2 workers healthy"
 
 
@@ -60,12 +61,12 @@ def test_one_version_one_schema_every_queue_is_healthy() -> None:
     ],
 )
 def test_each_unhealthy_fleet_names_its_problem(records: list[health.WorkerRecord], problem: str) -> None:
-    verdict = health.verdict(records, QUEUES, reference=REFERENCE)
+    verdict = health.verdict(records, QUEUES, reference=REFERENCE, now=NOW)
     assert not verdict.ok and any(p.startswith(problem) for p in verdict.problems), verdict.problems
 
 
 def test_a_stale_worker_consumes_nothing() -> None:
-    verdict = health.verdict([_record("a", age=45)], QUEUES, reference=REFERENCE)
+    verdict = health.verdict([_record("a", age=45)], QUEUES, reference=REFERENCE, now=NOW)
     assert "no live worker consumes queue(s) ingestion_high, iiif, dagster" in verdict.problems
 
 
