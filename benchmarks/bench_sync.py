@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -259,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def metrics_overhead(sizes: list[int], rounds: int) -> int:
-    """Wall time of the same sync with metrics off (``MUSEUM_SYNC_METRICS_PORT=0``) and on (the worker serves
+    """Wall time and the worker tree's CPU time (user + system of the worker and its children: what metrics cost
+    is CPU, and CPU time is far less disturbed than wall time by other load on the machine) of the same sync with
+    metrics off (``MUSEUM_SYNC_METRICS_PORT=0``) and on (the worker serves
     /metrics, children count records and step durations in multiprocess files, RSS sampled every second), in
     interleaved rounds on one stack; each round a fresh export id and catalogue schema. Overhead = best on vs
     best off (the machine's noise is larger than the effect; the best of several runs is the least disturbed)."""
@@ -273,6 +276,7 @@ def metrics_overhead(sizes: list[int], rounds: int) -> int:
         for size in sizes:
             path = write_export(ExportSpec(records=size, seed=5, bad_share=0.01), Path(tmp) / f"tate_{size}.csv")
             walls: dict[str, list[float]] = {"off": [], "on": []}
+            cpus: dict[str, list[float]] = {"off": [], "on": []}
             for round_ in range(rounds):
                 for label in ("off", "on"):
                     home = Path(tmp) / f"home{size}-{label}{round_}"
@@ -286,22 +290,27 @@ def metrics_overhead(sizes: list[int], rounds: int) -> int:
                     scraper = Scraper(port)
                     if label == "on":
                         scraper.start()
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     r = run_museum_sync(path, services, env, home, size, source=f"bench{size}{label}{round_}")
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker tree, reaped at pool stop
+                    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
                     walls[label].append(r["wall_s"])
+                    cpus[label].append(cpu)
                     print(
                         f"{size:>7} metrics {label:3} round {round_}: {'ok' if r['ok'] else 'FAILED'} "
-                        f"{r['wall_s']:6.1f} s, {r['pg_rows']} rows",
+                        f"{r['wall_s']:6.1f} s wall, {cpu:6.1f} s worker CPU, {r['pg_rows']} rows",
                         flush=True,
                     )
                     if label == "on":
                         excerpt = scraper.stop()
                         print(f"    last of {scraper.count} scrapes during the run:\n{excerpt}", flush=True)
-            best_off, best_on = min(walls["off"]), min(walls["on"])
-            print(
-                f"at {size}: metrics off {', '.join(f'{w:.1f}' for w in walls['off'])} s; on "
-                f"{', '.join(f'{w:.1f}' for w in walls['on'])} s; best {best_off:.1f} vs {best_on:.1f} s: "
-                f"overhead {(best_on / best_off - 1) * 100:+.1f} %"
-            )
+            for what, values in (("wall", walls), ("worker CPU", cpus)):
+                best_off, best_on = min(values["off"]), min(values["on"])
+                print(
+                    f"at {size}, {what}: metrics off {', '.join(f'{w:.1f}' for w in values['off'])} s; on "
+                    f"{', '.join(f'{w:.1f}' for w in values['on'])} s; best {best_off:.1f} vs {best_on:.1f} s: "
+                    f"overhead {(best_on / best_off - 1) * 100:+.1f} %"
+                )
     return 0
 
 
