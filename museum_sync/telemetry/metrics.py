@@ -86,9 +86,17 @@ def use_multiprocess_dir(worker: str) -> Path:
     """Create (emptied) this worker's folder for its children's metric files and point prometheus-client at it.
 
     Called in a worker's main process before its children fork, so they inherit ``PROMETHEUS_MULTIPROC_DIR``;
-    files a previous worker of the same name left behind are removed (their counters would be added again).
+    folders that dead workers of the same name left behind are removed (their counters would be added again).
     """
-    folder = metrics_root() / "".join(c if c.isalnum() or c in "-_." else "_" for c in worker)
+    import psutil
+
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in worker)
+    for old in metrics_root().glob(f"{name}-*"):  # earlier workers of this name that are gone
+        pid = old.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    # The pid keeps two workers of one name on one host (test suites side by side) out of each other's files.
+    folder = metrics_root() / f"{name}-{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)
