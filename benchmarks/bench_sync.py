@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sync.py                      # 50k and 500k records (make bench)
     python benchmarks/bench_sync.py --sizes 5000         # quick
+    python benchmarks/bench_sync.py --sizes 50000 --naive-max 0 --metrics-overhead 3   # metrics on vs off
 
 museum-sync: ``sync_export_job`` (one Dagster run, one Celery step per 1000-record chunk) on embedded
 PostgreSQL + Redis with one real Celery worker (prefork, concurrency 2), snapshot → validated →
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -111,13 +113,15 @@ def redis_window(services: Any, sampler: Sampler) -> Iterator[dict[str, float]]:
     client.close()
 
 
-def run_museum_sync(path: Path, services: Any, env: dict[str, str], home: Path, records: int) -> dict[str, Any]:
+def run_museum_sync(
+    path: Path, services: Any, env: dict[str, str], home: Path, records: int, source: str = ""
+) -> dict[str, Any]:
     from museum_sync.clients.catalog import Catalog
     from museum_sync.defs.run_config import sync_run_config
     from museum_sync.runtime import WorkerPool, dagster_instance, run_job
 
     instance = dagster_instance()
-    config: dict[str, Any] = sync_run_config(path, "tate_artworks_csv", f"bench{records}")
+    config: dict[str, Any] = sync_run_config(path, "tate_artworks_csv", source or f"bench{records}")
     config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     with WorkerPool(env=env, log_dir=home / "logs", concurrency=2) as pool:
         sampler = Sampler([p.pid for p in pool.procs])
@@ -197,7 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="50000,500000")
     parser.add_argument("--naive-max", type=int, default=50000, help="largest size the naive baseline runs at")
+    parser.add_argument(
+        "--metrics-overhead",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead: ROUNDS interleaved pairs of syncs, metrics off then on (/metrics served, RSS sampled)",
+    )
     args = parser.parse_args(argv)
+    if args.metrics_overhead:
+        return metrics_overhead([int(s) for s in args.sizes.split(",")], args.metrics_overhead)
 
     from museum_sync.runtime import configure_environment, runtime_env
     from museum_sync.samples.generate import ExportSpec, write_export
@@ -244,6 +257,90 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(json.dumps({f"{s}/{n}": {k: v for k, v in r.items() if k != "peaks"} for s, n, r in results}, default=str))
     return 0
+
+
+def metrics_overhead(sizes: list[int], rounds: int) -> int:
+    """Wall time and the worker tree's CPU time (user + system of the worker and its children: what metrics cost
+    is CPU, and CPU time is far less disturbed than wall time by other load on the machine) of the same sync with
+    metrics off (``MUSEUM_SYNC_METRICS_PORT=0``) and on (the worker serves
+    /metrics, children count records and step durations in multiprocess files, RSS sampled every second), in
+    interleaved rounds on one stack; each round a fresh export id and catalogue schema. Overhead = best on vs
+    best off (the machine's noise is larger than the effect; the best of several runs is the least disturbed)."""
+    import socket
+
+    from museum_sync.runtime import configure_environment, runtime_env
+    from museum_sync.samples.generate import ExportSpec, write_export
+    from museum_sync.services import start_services
+
+    with tempfile.TemporaryDirectory(prefix="ms-bench-", dir="/tmp") as tmp, start_services() as services:
+        for size in sizes:
+            path = write_export(ExportSpec(records=size, seed=5, bad_share=0.01), Path(tmp) / f"tate_{size}.csv")
+            walls: dict[str, list[float]] = {"off": [], "on": []}
+            cpus: dict[str, list[float]] = {"off": [], "on": []}
+            for round_ in range(rounds):
+                for label in ("off", "on"):
+                    home = Path(tmp) / f"home{size}-{label}{round_}"
+                    env = runtime_env(services, home, catalog_schema=f"bench_{size}_{label}{round_}")
+                    with socket.socket() as sock:
+                        sock.bind(("127.0.0.1", 0))
+                        port = sock.getsockname()[1]
+                    env["MUSEUM_SYNC_METRICS_PORT"] = str(port) if label == "on" else "0"
+                    env["MUSEUM_SYNC_METRICS_DIR"] = str(home / "metrics")
+                    configure_environment(env)
+                    scraper = Scraper(port)
+                    if label == "on":
+                        scraper.start()
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    r = run_museum_sync(path, services, env, home, size, source=f"bench{size}{label}{round_}")
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker tree, reaped at pool stop
+                    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                    walls[label].append(r["wall_s"])
+                    cpus[label].append(cpu)
+                    print(
+                        f"{size:>7} metrics {label:3} round {round_}: {'ok' if r['ok'] else 'FAILED'} "
+                        f"{r['wall_s']:6.1f} s wall, {cpu:6.1f} s worker CPU, {r['pg_rows']} rows",
+                        flush=True,
+                    )
+                    if label == "on":
+                        excerpt = scraper.stop()
+                        print(f"    last of {scraper.count} scrapes during the run:\n{excerpt}", flush=True)
+            for what, values in (("wall", walls), ("worker CPU", cpus)):
+                best_off, best_on = min(values["off"]), min(values["on"])
+                print(
+                    f"at {size}, {what}: metrics off {', '.join(f'{w:.1f}' for w in values['off'])} s; on "
+                    f"{', '.join(f'{w:.1f}' for w in values['on'])} s; best {best_off:.1f} vs {best_on:.1f} s: "
+                    f"overhead {(best_on / best_off - 1) * 100:+.1f} %"
+                )
+    return 0
+
+
+class Scraper(threading.Thread):
+    """Scrapes a worker's /metrics every 15 s (Prometheus' interval) while a run goes; keeps the last answer."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.last, self.count = port, "", 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        import urllib.request
+
+        while not self._halt.wait(0.5 if not self.last else 15):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
+                    text = response.read().decode()
+                # A scrape while the pool stops has no children left: keep the last one taken while they ran.
+                if "museum_sync_worker_child_rss_bytes{" in text or not self.last:
+                    self.last, self.count = text, self.count + 1
+            except OSError:
+                pass  # the worker is not up yet
+
+    def stop(self) -> str:
+        self._halt.set()
+        self.join(20)
+        keep = ("records_", "chunks_quarantined", 'step="validate"', "rss_bytes", "queue_depth", "publication_age")
+        lines = [line for line in self.last.splitlines() if not line.startswith("#") and any(k in line for k in keep)]
+        return "\n".join(f"    {line}" for line in lines if "_bucket" not in line or 'le="1.0"' in line)
 
 
 if __name__ == "__main__":

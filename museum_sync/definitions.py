@@ -20,6 +20,7 @@ from museum_sync.defs.assets import (
 from museum_sync.defs.executor import museum_celery_executor
 from museum_sync.defs.iiif import iiif_chunk
 from museum_sync.defs.jobs import chunk_job, harvest_export_job, publish_job, sync_export_job
+from museum_sync.defs.loggers import json_console_logger
 from museum_sync.defs.resources import default_resources
 from museum_sync.defs.schedules import nightly_harvest_schedule, nightly_sync_schedule
 from museum_sync.defs.sensors import inbox_sensor, publication_sensor
@@ -31,6 +32,7 @@ defs = dg.Definitions(
     schedules=[nightly_sync_schedule, nightly_harvest_schedule],
     resources=default_resources(),
     executor=museum_celery_executor(),
+    loggers={"console": json_console_logger},  # run events in the one log format (defs.loggers)
 )
 
 

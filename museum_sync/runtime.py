@@ -7,6 +7,7 @@ worker processes started from the executor's own config (``museum_sync.defs.work
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -119,6 +120,8 @@ def last_error_line(output: str) -> str:
     last line, click's ``Error: ...``) or Celery ``ERROR``/``CRITICAL`` log line, else the last line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
+        if line.startswith("{") and re.search(r'"level": "(error|critical)"', line):  # a JSON log line (telemetry)
+            return str(json.loads(line).get("event", line))
         head = line.split(":", 1)[0]
         if ":" in line and (head.endswith(("Error", "Exception")) or head == "Error"):
             return line

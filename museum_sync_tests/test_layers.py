@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "museum_sync"
 # Lowest first. A module may import its own package and any package on a lower floor, never a higher one.
 LAYERS: list[set[str]] = [
     {"__init__", "__version__", "core"},
-    {"redaction", "settings"},
+    {"redaction", "settings", "telemetry"},
     {"clients", "services", "samples"},
     {"publication"},
     {"pipeline"},

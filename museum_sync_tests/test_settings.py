@@ -92,6 +92,16 @@ EVERY = {
     "MUSEUM_SYNC_NIGHTLY_CRON": ("schedules.nightly_cron", "0 3 * * *"),
     "MUSEUM_SYNC_HARVEST_CRON": ("schedules.harvest_cron", "15 1 * * *"),
     "MUSEUM_SYNC_TIMEZONE": ("schedules.timezone", "Europe/Berlin"),
+    "MUSEUM_SYNC_LOG_FORMAT": ("telemetry.log_format", "json"),
+    "MUSEUM_SYNC_LOG_LEVEL": ("telemetry.log_level", "DEBUG"),
+    "MUSEUM_SYNC_METRICS_PORT": ("telemetry.metrics_port", "9100"),
+    "MUSEUM_SYNC_METRICS_DIR": ("telemetry.metrics_dir", "/run/ms-metrics"),
+    "MUSEUM_SYNC_RSS_SAMPLE_S": ("telemetry.rss_sample_s", "0.5"),
+    "MUSEUM_SYNC_HEARTBEAT_S": ("telemetry.heartbeat_s", "5"),
+    "MUSEUM_SYNC_STALE_AFTER_S": ("telemetry.stale_after_s", "30"),
+    "MUSEUM_SYNC_FORGET_AFTER_S": ("telemetry.forget_after_s", "600"),
+    "MUSEUM_SYNC_BUILD_ID": ("telemetry.build_id", "abc1234"),
+    "MUSEUM_SYNC_HEALTH_GATE": ("telemetry.health_gate", "false"),
     "MUSEUM_SYNC_FAILPOINTS": ("testing.failpoints", "load_chunk=sleep:2"),
     "MUSEUM_SYNC_SHARED_DATA": ("testing.shared_data", "/data/shared"),
 }
@@ -186,6 +196,8 @@ def test_every_variable_is_read_into_its_group() -> None:
         expected: object = raw
         if isinstance(value, Path):
             expected = Path(raw)
+        elif isinstance(value, bool):
+            expected = raw.lower() in ("1", "true", "yes", "on")
         elif isinstance(value, int | float):
             expected = type(value)(raw)
         assert value == expected, name

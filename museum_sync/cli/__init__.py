@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from museum_sync.cli.parser import build_parser
 from museum_sync.core.exceptions import MuseumSyncError
+from museum_sync.telemetry.logs import configure as configure_logs
 
 __all__ = ["main"]
 
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         debug = bool(args.debug)
+        configure_logs(libraries="WARNING")  # one log format for every command (museum_sync.telemetry.logs)
         # SIGTERM (systemd, timeout, docker stop) unwinds like Ctrl-C, so workers, Redis and PostgreSQL are
         # stopped in order instead of being orphaned.
         signal.signal(signal.SIGTERM, _terminate)

@@ -30,7 +30,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             queues=queues,
             extra_args=tuple(options),
         )
-        os.execvpe(pool.command(0)[0], pool.command(0), {**os.environ, **ctx.env})
+        port = {} if args.metrics_port is None else {env_name("telemetry.metrics_port"): str(args.metrics_port)}
+        os.execvpe(pool.command(0)[0], pool.command(0), {**os.environ, **ctx.env, **port})
     return 0
 
 

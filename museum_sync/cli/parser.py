@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from museum_sync.cli.dev import cmd_dev, cmd_worker
+from museum_sync.cli.doctor import cmd_doctor
 from museum_sync.cli.offline import cmd_profile, cmd_profiles, cmd_validate
 from museum_sync.cli.publication import cmd_publish, cmd_rollback, cmd_status
 from museum_sync.cli.quarantine import cmd_quarantine
@@ -49,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run a Celery worker with the executor's own config")
     p.add_argument("--queues", default="ingestion_high,iiif,dagster")
     p.add_argument("--concurrency", type=int, help="prefork children (default 2; `--queues iiif` alone: settings)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics here (default $MUSEUM_SYNC_METRICS_PORT; 0: off)")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("doctor", help="workers' versions, schema hashes, queues, heartbeats; non-zero if unhealthy")
+    p.add_argument("--liveness", action="store_true", help="container probe: this host's worker heartbeats only")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("dev", help="services + Dagster UI + daemon + workers")
     p.add_argument("--port", type=int, default=3000)

@@ -42,6 +42,7 @@ __all__ = [
     "celery_app",
     "celery_execution_loop",
     "delete_dynamic_partitions",
+    "use_default_run_logger",
     "materialization_target",
     "register_worker_tasks",
     "retry_mode",
@@ -128,3 +129,20 @@ def delete_dynamic_partitions(instance: Any, partitions_def_name: str, partition
                 )
             )
     return len(keys)
+
+
+def use_default_run_logger(logger_def: Any) -> None:
+    """Make ``logger_def`` the logger of every run whose config names no logger, in this process.
+
+    Dagster uses a job's loggers (``Definitions(loggers=...)``) only when the run config names them; any other
+    run (a UI launch, a backfill) gets ``default_system_loggers`` (its coloured console format) in every process
+    that executes steps. ``context_creation_job`` imported that function by name; replacing it there gives those
+    runs our logger with the config Dagster would have given its own (name ``dagster``, the instance's level).
+    """
+    from dagster._core.execution import context_creation_job
+
+    def system_loggers(instance: Any) -> list[tuple[Any, dict[str, object]]]:
+        level = instance.python_log_level if (instance and instance.python_log_level) else "DEBUG"
+        return [(logger_def, {"name": "dagster", "log_level": level})]
+
+    context_creation_job.default_system_loggers = system_loggers  # type: ignore[assignment]

@@ -30,6 +30,7 @@ from museum_sync.clients.http import HttpError, HttpStatusError
 from museum_sync.clients.search import SearchUnavailable
 from museum_sync.harvest import HarvestBusy
 from museum_sync.publication import PublicationFailed
+from museum_sync.telemetry.metrics import record_retry
 
 __all__ = [
     "CONNECTION_RETRY",
@@ -257,6 +258,7 @@ def retry_only_connection_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             retried, rule = classify(exc)
             if retried:
+                record_retry(fn.__name__)  # museum_sync_tasks_retried_total{step}
                 raise
             why = rule.why if rule is not None else _UNLISTED
             description = f"{type(exc).__name__}: {exc} (not retried: {why})"

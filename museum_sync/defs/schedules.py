@@ -13,6 +13,7 @@ the run finds nothing new to publish and changes nothing. ``[[harvest]]`` entrie
 incremental harvest each, with no date in the request: the harvest starts where the last successful
 harvest of that source ended (its stored high-water mark), so a night the schedule did not run (daemon down,
 a failed run) loses nothing; a fixed window (yesterday's date) would have skipped that night's changes.
+Both refuse (a ``SkipReason`` shown in the UI) while ``museum-sync doctor`` would fail (``sensors.health_gate``).
 Crons and time zone: ``settings.schedules`` (read when the code location loads; a bad one is a
 ``SettingsError`` naming the variable).
 """
@@ -24,6 +25,7 @@ import dagster as dg
 
 from museum_sync.defs.jobs import harvest_export_job, sync_export_job
 from museum_sync.defs.run_config import harvest_run_config, sync_run_config
+from museum_sync.defs.sensors import health_gate, max_runtime_tags
 from museum_sync.settings import SettingsError, env_name, get_settings
 
 __all__ = ["configured_harvests", "configured_sources", "nightly_harvest_schedule", "nightly_sync_schedule"]
@@ -77,12 +79,14 @@ def nightly_sync_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
     sources = configured_sources()
     if not sources:
         return dg.SkipReason("no sources configured (MUSEUM_SYNC_SOURCES)")
+    if (refused := health_gate()) is not None:  # doctor fails: nothing is launched tonight, and the UI says why
+        return refused
     stamp = context.scheduled_execution_time.strftime("%Y%m%d")
     return [
         dg.RunRequest(
             run_key=f"nightly:{s['name']}:{stamp}",
             run_config=sync_run_config(Path(s["path"]), s["profile"], s["name"]),
-            tags={"museum-sync/kind": "nightly", "museum-sync/source": s["name"]},
+            tags={"museum-sync/kind": "nightly", "museum-sync/source": s["name"], **max_runtime_tags(Path(s["path"]))},
         )
         for s in sources
     ]
@@ -100,6 +104,8 @@ def nightly_harvest_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.R
     harvests = configured_harvests()
     if not harvests:
         return dg.SkipReason("no harvests configured ([[harvest]] in MUSEUM_SYNC_SOURCES)")
+    if (refused := health_gate()) is not None:
+        return refused
     when = context.scheduled_execution_time
     return [
         dg.RunRequest(

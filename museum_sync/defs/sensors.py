@@ -4,27 +4,65 @@ Inbox layout: ``<inbox>/<profile name>/<export file>``. The folder names the pro
 in the right folder is all a registrar has to do. A file is picked up once it has stopped growing
 (same size on two ticks), so a half-copied dump is never snapshotted.
 
+While ``museum-sync doctor`` would fail (no worker, workers on different code or schema files, a stale worker,
+a queue nobody consumes: ``telemetry.health``), the inbox sensor and the nightly schedules launch nothing and say
+why in their skip reason, instead of queuing steps nobody can run or running them on mixed versions
+(``health_gate``; ``MUSEUM_SYNC_HEALTH_GATE=false`` turns it off).
+
 The publication sensor never asks for an export older than the one of its source in force (the catalogue
 would refuse it: ``Catalog.ready_exports`` marks it superseded); it names those in its log and skip reason.
 """
 
 import json
+import math
+from pathlib import Path
 
 import dagster as dg
 
 from museum_sync.defs.asset_keys import PUBLISH_JOB
+from museum_sync.defs.celery_config import QUEUES
 from museum_sync.defs.jobs import publish_job, sync_export_job
 from museum_sync.defs.resources import CatalogResource
 from museum_sync.defs.run_config import sync_run_config
 from museum_sync.pipeline.profiles import list_profiles
-from museum_sync.settings import get_settings
+from museum_sync.settings import env_name, get_settings
+from museum_sync.telemetry import health
 
-__all__ = ["inbox_sensor", "publication_sensor"]
+__all__ = ["health_gate", "inbox_sensor", "max_runtime_tags", "publication_sensor"]
+
+# Run monitoring ends a run after ``dagster/max_runtime`` seconds (3600 on the jobs): the only thing that ends a
+# run whose Celery task died with its worker. A sync launched here gets a limit derived from its export's size
+# instead, so a 5M-record export (about 1.7 GB of CSV) is not killed after an hour: ~300 records/s of ~340-byte
+# rows, a tenth of the 3,000 records/s measured on 2 cores (benchmarks/README.md), never below the hour.
+MIN_RUNTIME_S = 3600
+FLOOR_BYTES_PER_S = 100_000
+
+
+def max_runtime_tags(path: Path) -> dict[str, str]:
+    """``{"dagster/max_runtime": seconds}`` for syncing ``path`` (docs/operations.md derives it)."""
+    size = path.stat().st_size if path.is_file() else 0
+    return {"dagster/max_runtime": str(max(MIN_RUNTIME_S, math.ceil(size / FLOOR_BYTES_PER_S)))}
+
+
+def health_gate() -> dg.SkipReason | None:
+    """Why a sync must not be launched now (``doctor``'s verdict), or None when the workers can run it."""
+    if not get_settings().telemetry.health_gate:
+        return None
+    verdict = health.check_fleet(QUEUES)
+    if verdict.ok:
+        return None
+    return dg.SkipReason(
+        f"not launching: `museum-sync doctor` fails: {verdict.summary()} "
+        f"(fix the workers; {env_name('telemetry.health_gate')}=false turns this check off)"
+    )
 
 
 @dg.sensor(job=sync_export_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """One sync run per new export file; run_key = path + size + mtime, so each file version runs once."""
+    refused = health_gate()
+    if refused is not None:  # files wait in the inbox; the cursor stays, so they are picked up once healthy
+        return dg.SensorResult(skip_reason=refused, cursor=context.cursor)
     inbox = get_settings().inbox
     previous: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     sizes: dict[str, int] = {}
@@ -43,7 +81,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 dg.RunRequest(
                     run_key=f"{path}:{stat.st_size}:{int(stat.st_mtime)}",
                     run_config=sync_run_config(path, folder.name),
-                    tags={"museum-sync/kind": "sync", "museum-sync/source-file": path.name},
+                    tags={"museum-sync/kind": "sync", "museum-sync/source-file": path.name, **max_runtime_tags(path)},
                 )
             )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(sizes, sort_keys=True))

@@ -25,6 +25,8 @@ from museum_sync.defs.retries import retry_only_connection_errors
 from museum_sync.defs.run_config import HarvestConfig, SnapshotConfig
 from museum_sync.pipeline.profiles import load_profile
 from museum_sync.settings import get_settings
+from museum_sync.telemetry import events, logs
+from museum_sync.telemetry.metrics import timed_step
 
 __all__ = [
     "Context",
@@ -126,12 +128,14 @@ def fan_out(
         )
 
 
+@timed_step("validate")
 @retry_only_connection_errors
 def run_validation(
     context: Context, artifacts: ArtifactStoreResource, catalog: CatalogResource, partition_key: str
 ) -> pipeline.ChunkReport:
     """Validate one chunk and record its outcome (quarantine rows, chunk state) in the catalogue."""
     export_id, index = split_partition_key(partition_key)
+    logs.bind(partition=partition_key, export_id=export_id)  # every later line of this task carries them
     store = artifacts.store()
     export = pipeline.open_export(store, export_id)
     try:
@@ -140,8 +144,10 @@ def run_validation(
         # Undecodable bytes, an unterminated quote...: the chunk cannot be read as its format says. It is
         # quarantined (the bytes stay in the snapshot) and the step fails without retries.
         pipeline.quarantine_unreadable_chunk(catalog.client(), export, index, exc, context.run_id)
+        events.chunk_unreadable(export_id, partition_key, exc)
         raise dg.Failure(description=f"chunk {partition_key} quarantined: {exc}", allow_retries=False) from exc
     pipeline.record_chunk_outcome(catalog.client(), store, report, context.run_id)
+    events.chunk_outcome(report)
     context.log.info(
         f"{partition_key}: {report.valid} valid, {report.rejected} rejected {report.reasons}; "
         f"checks {'passed' if report.passed else 'FAILED: ' + ', '.join(report.failed_checks)}"
@@ -149,6 +155,7 @@ def run_validation(
     return report
 
 
+@timed_step("load")
 @retry_only_connection_errors
 def run_load(
     context: Context, artifacts: ArtifactStoreResource, catalog: CatalogResource, partition_key: str
@@ -164,6 +171,7 @@ def run_load(
     return checks.catalog_metadata(result, pipeline.read_report(store, export_id, index))
 
 
+@timed_step("index")
 @retry_only_connection_errors
 def run_index(
     context: Context,
@@ -191,6 +199,7 @@ def run_index(
     return {"indexed": dg.MetadataValue.int(result.indexed), "index": client.index_name(export_id)}
 
 
+@timed_step("publish")
 @retry_only_connection_errors
 def publish(
     context: Context,

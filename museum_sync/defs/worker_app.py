@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from museum_sync.defs.celery_config import celery_config, use_queues
 from museum_sync.defs.dagster_internals import CeleryExecutor, celery_app, register_worker_tasks
+from museum_sync.defs.worker_telemetry import connect as connect_telemetry
 
 _config = celery_config()
 app = celery_app(CeleryExecutor.for_cli(**_config).app_args())
@@ -15,3 +16,9 @@ app = celery_app(CeleryExecutor.for_cli(**_config).app_args())
 use_queues(app, _config["broker"])
 
 execute_plan, execute_job, resume_job = register_worker_tasks(app)
+# JSON logs, /metrics, the worker's announcement and heartbeats (Celery signals: defs.worker_telemetry).
+connect_telemetry(app)
+# Soft shutdown (Celery 5.5+): on a cold shutdown too (SIGQUIT, a second SIGTERM from an impatient orchestrator),
+# running steps get this long to finish before they are cut off (and redelivered: acks late). A rollout's single
+# SIGTERM is a warm shutdown, which waits for them anyway (docs/operations.md).
+app.conf.worker_soft_shutdown_timeout = 60.0

@@ -1,7 +1,8 @@
 """Every ``MUSEUM_SYNC_*`` variable in one typed place: its type, default and meaning, read on each call.
 
 ``get_settings()`` reads the environment (or a given mapping) into a frozen ``Settings`` made of groups
-(``paths``, ``postgres``, ``redis``, ``celery``, ``run``, ``search``, ``http``, ``schedules``, ``testing``).
+(``paths``, ``postgres``, ``redis``, ``celery``, ``run``, ``search``, ``http``, ``schedules``, ``telemetry``,
+``testing``).
 A variable's name is its group's prefix plus the field name in upper case (``search.api_key`` ->
 ``MUSEUM_SYNC_ES_API_KEY``; ``Settings.env_name`` spells it), so code that writes the environment for a
 child process uses the very names this module reads. An empty variable counts as unset.
@@ -40,6 +41,7 @@ from museum_sync.settings.groups import (
     RunSettings,
     ScheduleSettings,
     SearchSettings,
+    TelemetrySettings,
 )
 from museum_sync.settings.urls import (
     DEFAULT_PG_URL,
@@ -70,6 +72,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SettingsGroup",
+    "TelemetrySettings",
     "Variable",
     "describe",
     "describe_table",
@@ -117,6 +120,7 @@ class Settings(BaseSettings):
     http: HttpClientSettings
     iiif: IiifSettings
     schedules: ScheduleSettings
+    telemetry: TelemetrySettings
     testing: HookSettings
 
     _explicit: frozenset[str] = PrivateAttr(default=frozenset())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic_core import PydanticCustomError
@@ -231,6 +231,29 @@ class ScheduleSettings(SettingsGroup):
     nightly_cron: str = _var("0 2 * * *", "cron of the nightly sync of the configured sources")
     harvest_cron: str = _var("30 1 * * *", "cron of the nightly incremental harvests")
     timezone: str = _var("UTC", "time zone of both schedules")
+
+
+class TelemetrySettings(SettingsGroup):
+    title: ClassVar[str] = "Logs, metrics and worker health"
+
+    log_format: Literal["auto", "json", "console"] = _var(
+        "auto", "`json` (one object a line), `console` (for people), `auto`: console on a terminal, else json"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _var("INFO", "lowest level logged by every process")
+    metrics_port: int = _var(9808, "port of a worker's Prometheus `/metrics` (0: no metrics kept or served)", ge=0)
+    metrics_dir: Path | None = _var(
+        None,
+        "folder of the worker children's prometheus-client files (`PROMETHEUS_MULTIPROC_DIR`), one per worker",
+        shown="`<temp dir>/museum-sync-metrics`",
+    )
+    rss_sample_s: float = _var(1.0, "seconds between RSS samples of a worker child while it runs a step", gt=0)
+    heartbeat_s: float = _var(10.0, "seconds between a worker's heartbeats (Redis record, liveness file)", gt=0)
+    stale_after_s: float = _var(
+        60.0, "a worker whose last heartbeat is older is stale: `doctor` fails, sync sensors refuse", gt=0
+    )
+    forget_after_s: int = _var(900, "seconds a dead worker's record stays visible (stale) before it expires", ge=1)
+    build_id: str = _var("", "the build's id (git commit, image tag) when the code has no .git folder")
+    health_gate: bool = _var(True, "sync sensors and schedules refuse to launch while `museum-sync doctor` fails")
 
 
 class HookSettings(SettingsGroup):

@@ -18,6 +18,8 @@ def museum_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         "MUSEUM_SYNC_IO_DIR": home / "io",
         "MUSEUM_SYNC_PG_URL": "postgresql://museum@127.0.0.1:5432/museum_sync",
         "MUSEUM_SYNC_CATALOG_SCHEMA": "catalog",
+        # No workers here: the sensor and schedules are tested for what they ask; their health gate in telemetry/.
+        "MUSEUM_SYNC_HEALTH_GATE": "false",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, str(value))
