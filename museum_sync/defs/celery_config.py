@@ -58,8 +58,8 @@ from typing import Any
 
 from kombu import Queue
 
-from museum_sync.defs.result_backend import BACKEND_PREFIX
-from museum_sync.settings import get_settings
+from museum_sync.defs.result_backend import BACKEND_PREFIX, SENTINEL_BACKEND_PREFIX
+from museum_sync.settings import get_settings, is_sentinel_url, parse_sentinel_url
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -81,7 +81,7 @@ DEFAULT_QUEUE = "dagster"
 QUEUE_TAG = "dagster-celery/queue"
 QUEUES = (INGESTION_QUEUE, IIIF_QUEUE, DEFAULT_QUEUE)
 _AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
-_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket")
+_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket", "sentinel")
 
 
 def _scheme(url: str) -> str:
@@ -94,8 +94,20 @@ def is_amqp(broker_url: str) -> bool:
 
 
 def is_redis_broker(broker_url: str) -> bool:
-    """Whether the broker is kombu's Redis transport, whose queues and ``unacked`` hash the lost-step watch reads."""
+    """Whether the broker is kombu's Redis transport (Sentinel's too: its channel is a Redis channel that asks
+    the sentinels for the master), whose queues and ``unacked`` hash the lost-step watch reads."""
     return _scheme(broker_url) in _REDIS_SCHEMES
+
+
+def _sentinel_options(url: str) -> tuple[str, dict[str, Any]]:
+    """``(url, transport options)`` kombu and Celery take for a Sentinel list: the URL without ``master_name``,
+    which goes in the options, with timeouts on the sentinel connections too (an unreachable sentinel host
+    must not hang the search for the master: the next one is asked)."""
+    if not is_sentinel_url(url):
+        return url, {}
+    sentinel = parse_sentinel_url(url)
+    timeouts = {"socket_timeout": 5, "socket_connect_timeout": 2}
+    return sentinel.url, {"master_name": sentinel.master_name, "sentinel_kwargs": timeouts}
 
 
 def step_queues(broker_url: str) -> list[Queue]:
@@ -140,10 +152,13 @@ def celery_config() -> dict[str, Any]:
     }
     # py-amqp: publisher confirms, so apply_async returns once RabbitMQ has the message (kombu's retry
     # policy keys pass through; the Redis socket options mean nothing to it).
-    broker_transport = {"confirm_publish": True, **retry} if is_amqp(settings.broker_url) else transport
+    amqp = is_amqp(settings.broker_url)
+    broker_url, broker_sentinel = _sentinel_options(settings.broker_url)
+    backend_url, backend_sentinel = _sentinel_options(settings.result_backend)
+    broker_transport = {"confirm_publish": True, **retry} if amqp else {**transport, **broker_sentinel}
     return {
-        "broker": settings.broker_url,
-        "backend": polling_backend_url(settings.result_backend),
+        "broker": broker_url,
+        "backend": polling_backend_url(backend_url),
         "include": [],
         "config_source": {
             "worker_prefetch_multiplier": 1,
@@ -157,7 +172,7 @@ def celery_config() -> dict[str, Any]:
             "broker_connection_retry_on_startup": True,
             "broker_connection_max_retries": celery.broker_max_retries,
             "broker_transport_options": broker_transport,
-            "result_backend_transport_options": transport,
+            "result_backend_transport_options": {**transport, **backend_sentinel},
             "result_expires": celery.result_expires,
             # Without this a connection error while the orchestrator reads a step's result fails the whole
             # run, although the broker kept every message (museum_sync_tests/faults: Redis restart).
@@ -171,16 +186,23 @@ def celery_config() -> dict[str, Any]:
             "task_default_queue": DEFAULT_QUEUE,
             "worker_hijack_root_logger": False,
             "worker_send_task_events": False,
+            # RabbitMQ requeues a lost connection's unacked steps at once, and the worker takes them again:
+            # the step still running would run twice at the same time, and its late ack has no channel left.
+            # So the worker stops it (Celery's advice, its default from 6.0). Not on Redis: there a delivered
+            # step comes back only after the visibility timeout, so the running one is left to finish.
+            "worker_cancel_long_running_tasks_on_connection_loss": amqp,
         },
     }
 
 
 def polling_backend_url(url: str) -> str:
     """The result backend URL that selects ``PollingRedisBackend`` (see there: no pub/sub per step)."""
-    if url.startswith(BACKEND_PREFIX):
+    if url.startswith((BACKEND_PREFIX, SENTINEL_BACKEND_PREFIX)):
         return url
     if url.startswith("redis+socket://"):  # Celery reads "redis+socket" as backend "redis", URL "socket://"
         return BACKEND_PREFIX + url.removeprefix("redis+")
     if url.startswith(("redis://", "rediss://", "socket://")):
         return BACKEND_PREFIX + url
+    if url.startswith("sentinel://"):
+        return SENTINEL_BACKEND_PREFIX + url
     return url
