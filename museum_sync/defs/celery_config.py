@@ -41,6 +41,14 @@ lost-step check (s)                a step whose message the broker lost (Redis  
 The broker is ``settings.broker_url``; results go to ``settings.result_backend`` (the broker's server, db
 n+1, unless set), read through ``PollingRedisBackend`` (``defs.result_backend``).
 
+Redis Sentinel (``sentinel://s1:26379;sentinel://s2:26379/0?master_name=NAME``, broker and results): kombu's
+and Celery's own Sentinel transports, which find the master through the sentinels on every new connection
+and so follow a failover by reconnecting. Both read ``master_name`` from transport options only, so the
+settings' URL is split here (``settings.parse_sentinel_url``): the list without it goes to Celery, the name
+into ``broker_transport_options`` and ``result_backend_transport_options``, with timeouts for the sentinel
+connections. Everything else is the Redis configuration (it is kombu's Redis channel), lost-step watch
+included; ``PollingSentinelBackend`` polls the results.
+
 Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
 ``iiif``, anything untagged to dagster-celery's default ``dagster``. Priorities are not used: on Redis
 dagster-celery's priorities run backwards, so routing is by queue only.

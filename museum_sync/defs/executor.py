@@ -108,6 +108,7 @@ class _LostSteps:
     before storing the result) says its execution ended and, on two looks at least ``RESULT_GRACE_S``
     apart, it still has no result. Its stale delivery is removed from ``unacked`` (an ack on the worker's
     behalf, so it is not redelivered after the run) and the step is submitted again.
+    (``result_grace_s``: ``RESULT_GRACE_S`` unless a test shortens it.)
 
     Only on a Redis broker (``enabled``). On RabbitMQ the watch is off: the broker itself tracks each
     delivery and requeues it when the worker's channel or connection closes (acks late, heartbeats), and
@@ -125,12 +126,14 @@ class _LostSteps:
         max_resubmits: int,
         submit: Callable[..., Any] | None = None,
         enabled: bool = True,
+        result_grace_s: float | None = None,
     ) -> None:
         self.executor = executor
         self.enabled = enabled
         self.log = log
         self.submit_task = submit or submit_step  # dagster-celery's; a test sends plain Celery messages
         self.check_s = check_s
+        self.result_grace_s = RESULT_GRACE_S if result_grace_s is None else result_grace_s
         self.max_resubmits = max_resubmits
         self._connection: Any = None
         self._present: set[str] | None = None
@@ -310,7 +313,7 @@ class _TrackedStep:
         if self._absent_since is None:
             self._absent_since = scanned_at
             return False
-        wait = max(self._watch.check_s, RESULT_GRACE_S) if ended else self._watch.check_s
+        wait = max(self._watch.check_s, self._watch.result_grace_s) if ended else self._watch.check_s
         if scanned_at - self._absent_since < wait or self._result.ready():
             return False
         self._lost(scanned_at, ended=ended)

@@ -7,6 +7,7 @@ are museum_sync_tests/integration/test_sync_amqp_e2e.py (RabbitMQ) and museum_sy
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -99,3 +100,26 @@ def test_lost_step_watch_is_off_for_rabbitmq() -> None:
     watch._scan = no_scan  # type: ignore[method-assign]
     assert watch.present(100.0) == (100.0, None)  # "unknown": a step is then never called lost
     assert watch.present(200.0) == (200.0, None)
+
+
+def test_the_deploy_broker_urls_are_what_the_settings_accept() -> None:
+    """deploy/helm/values.yaml shows the URL of each broker; deploy/compose.yaml defaults to Redis and takes the
+    others from .env. Each must pass the settings and select its broker's behaviour."""
+    import yaml
+
+    from museum_sync.settings import get_settings
+
+    repo = Path(__file__).resolve().parents[2]
+    brokers = yaml.safe_load((repo / "deploy" / "helm" / "values.yaml").read_text(encoding="utf-8"))
+    kinds = {}
+    for name, urls in brokers["museumSyncBroker"].items():
+        env = {"MUSEUM_SYNC_BROKER_URL": urls["brokerUrl"], "MUSEUM_SYNC_RESULT_BACKEND": urls["resultBackend"]}
+        settings = get_settings(env)
+        kinds[name] = (is_amqp(settings.broker_url), is_redis_broker(settings.broker_url))
+    assert kinds == {"redis": (False, True), "sentinel": (False, True), "rabbitmq": (True, False)}
+    compose = yaml.safe_load((repo / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    env = compose["services"]["worker-ingestion"]["environment"]
+    assert env["MUSEUM_SYNC_BROKER_URL"] == "${MUSEUM_SYNC_BROKER_URL:-redis://redis:6379/0}"
+    assert {"rabbitmq", "sentinel-1", "sentinel-2", "sentinel-3", "redis-replica"} <= set(compose["services"])
+    assert compose["services"]["rabbitmq"]["profiles"] == ["rabbitmq"]
+    assert all(compose["services"][f"sentinel-{n}"]["profiles"] == ["sentinel"] for n in (1, 2, 3))
