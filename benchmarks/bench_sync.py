@@ -57,44 +57,62 @@ class Peaks:
     child_peaks: dict[int, float] = field(default_factory=dict)
 
 
-class Sampler:
-    """Peak RSS per process kind, sampled every 100 ms from /proc."""
+class _Periodic:
+    """Calls ``sample()`` every ``interval`` seconds in a thread, between ``__enter__`` and ``__exit__``."""
 
-    def __init__(self, worker_pids: list[int], redis_client: Any = None) -> None:
-        self.worker_pids = worker_pids
-        self.redis = redis_client
-        self.redis_peak = 0
-        self.peaks = Peaks()
+    interval = 0.1
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            try:
-                self.peaks.orchestrator = max(self.peaks.orchestrator, me.memory_info().rss)
-                for pid in self.worker_pids:
-                    parent = psutil.Process(pid)
-                    self.peaks.worker_parent = max(self.peaks.worker_parent, parent.memory_info().rss)
-                    for child in parent.children(recursive=False):  # the prefork pool
-                        rss = child.memory_info().rss
-                        self.peaks.child_peaks[child.pid] = max(self.peaks.child_peaks.get(child.pid, 0), rss)
-            except psutil.Error:
-                pass
-            if self.redis is not None:
-                try:  # used_memory_peak cannot be reset between runs: sample used_memory instead
-                    self.redis_peak = max(self.redis_peak, int(self.redis.info("memory")["used_memory"]))
-                except Exception:  # noqa: BLE001 - a sample lost during a Redis hiccup is not a result
-                    pass
-            time.sleep(0.1)
+    def sample(self) -> None:
+        raise NotImplementedError
 
-    def __enter__(self) -> Sampler:
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Any:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class Sampler(_Periodic):
+    """Peak RSS per process kind, sampled every 100 ms from /proc."""
+
+    def __init__(self, worker_pids: list[int], redis_client: Any = None) -> None:
+        super().__init__()
+        self.worker_pids = worker_pids
+        self.redis = redis_client
+        self.redis_peak = 0
+        self.peaks = Peaks()
+        self._me = psutil.Process()
+
+    def sample(self) -> None:
+        try:
+            self.peaks.orchestrator = max(self.peaks.orchestrator, self._me.memory_info().rss)
+            for pid in self.worker_pids:
+                parent = psutil.Process(pid)
+                self.peaks.worker_parent = max(self.peaks.worker_parent, parent.memory_info().rss)
+                for child in parent.children(recursive=False):  # the prefork pool
+                    rss = child.memory_info().rss
+                    self.peaks.child_peaks[child.pid] = max(self.peaks.child_peaks.get(child.pid, 0), rss)
+        except psutil.Error:
+            pass
+        if self.redis is not None:
+            try:  # used_memory_peak cannot be reset between runs: sample used_memory instead
+                self.redis_peak = max(self.redis_peak, int(self.redis.info("memory")["used_memory"]))
+            except Exception:  # noqa: BLE001 - a sample lost during a Redis hiccup is not a result
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
         self.peaks.worker_child = max(self.peaks.child_peaks.values(), default=0)
         self.peaks.children_seen = len(self.peaks.child_peaks)
 
@@ -122,33 +140,23 @@ def redis_window(services: Any, sampler: Sampler) -> Iterator[dict[str, float]]:
     client.close()
 
 
-class RabbitSampler:
+class RabbitSampler(_Periodic):
     """Peak memory of one RabbitMQ vhost's queues, sampled every ``interval`` s with ``rabbitmqctl``."""
 
-    def __init__(self, vhost: Any, interval: float = 5.0) -> None:
+    interval = 5.0
+
+    def __init__(self, vhost: Any) -> None:
+        super().__init__()
         self.vhost = vhost
-        self.interval = interval
         self.peak = 0
         self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self.vhost.queue_memory())
-                self.samples += 1
-            except (AssertionError, ValueError):  # a sample lost to a slow rabbitmqctl is not a result
-                pass
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> RabbitSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        try:
+            self.peak = max(self.peak, self.vhost.queue_memory())
+            self.samples += 1
+        except (AssertionError, ValueError):  # a sample lost to a slow rabbitmqctl is not a result
+            pass
 
 
 def _node_memory_mb() -> float:
