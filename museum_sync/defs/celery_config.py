@@ -194,11 +194,11 @@ def celery_config() -> dict[str, Any]:
             "task_default_queue": DEFAULT_QUEUE,
             "worker_hijack_root_logger": False,
             "worker_send_task_events": False,
-            # RabbitMQ requeues a lost connection's unacked steps at once, and the worker takes them again:
-            # the step still running would run twice at the same time, and its late ack has no channel left.
-            # So the worker stops it (Celery's advice, its default from 6.0). Not on Redis: there a delivered
-            # step comes back only after the visibility timeout, so the running one is left to finish.
-            "worker_cancel_long_running_tasks_on_connection_loss": amqp,
+            # A lost broker connection leaves the running step running. On RabbitMQ its message is requeued at
+            # once and may run a second time beside it (steps are idempotent: the same catalogue, fault suite).
+            # Celery's alternative, stopping it, sends SIGTERM, which Dagster turns into a *step failure* in the
+            # event log and the result: the run failed (museum_sync_tests/faults/test_broker_faults.py, tried).
+            "worker_cancel_long_running_tasks_on_connection_loss": False,
         },
     }
 

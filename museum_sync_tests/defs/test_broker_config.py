@@ -36,7 +36,7 @@ def test_amqp_broker_gets_confirms_quorum_queues_and_keeps_late_acks(monkeypatch
     assert (source["worker_prefetch_multiplier"], source["task_acks_late"]) == (1, True)
     assert source["broker_heartbeat"] == 30
     assert config["backend"].endswith("+redis://127.0.0.1:6379/1"), "results stay on Redis (polling backend)"
-    assert source["worker_cancel_long_running_tasks_on_connection_loss"] is True, "requeued at once: no twin run"
+    assert source["worker_cancel_long_running_tasks_on_connection_loss"] is False, "SIGTERM fails a Dagster step"
     app = use_queues(make_app({k: config[k] for k in ("broker", "backend", "include", "config_source")}), AMQP)
     queues = app.amqp.queues
     assert set(QUEUES) <= set(queues)
@@ -49,7 +49,6 @@ def test_redis_broker_declares_what_it_always_did(monkeypatch: pytest.MonkeyPatc
     config = _config(monkeypatch, REDIS)
     transport = config["config_source"]["broker_transport_options"]
     assert "confirm_publish" not in transport and transport["visibility_timeout"] == 1800
-    assert config["config_source"]["worker_cancel_long_running_tasks_on_connection_loss"] is False
     app = use_queues(make_app({k: config[k] for k in ("broker", "backend", "include", "config_source")}), REDIS)
     for name in QUEUES:
         assert app.amqp.queues[name].queue_arguments == {"x-max-priority": 10}
