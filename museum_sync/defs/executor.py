@@ -285,6 +285,9 @@ class _RegisterOnce:
 class _TrackedStep:
     """A step's AsyncResult that is resubmitted if lost (``_LostSteps``) and forgotten once read.
 
+    After a resubmission the earlier messages' results are still watched: a message a promoted replica
+    delivers again may end first, and its result is as good (same step, idempotent).
+
     Forgetting: each chunk step's result (its serialized events, ~22 KB) otherwise stays in Redis until
     ``result_expires``: Redis grew linearly with the number of chunks of the runs of the last hour.
     """
@@ -293,6 +296,7 @@ class _TrackedStep:
         self._watch = watch
         self._args = args
         self._result = result
+        self._earlier: list[Any] = []  # results of this step's earlier messages: a redelivered one may still end
         self._submitted_at = time.monotonic()
         self._ends_before = watch.ends(args[2].key)  # executions of this step that ended before this message
         self._absent_since: float | None = None
@@ -303,11 +307,17 @@ class _TrackedStep:
     def ready(self) -> bool:
         if self._failure is not None or self._result.ready():
             return True
+        for earlier in self._earlier:  # the old message ran after all (redelivered by a promoted replica)
+            if earlier.ready():
+                self._earlier.remove(earlier)
+                self._earlier.append(self._result)
+                self._result = earlier
+                return True
         scanned_at, present = self._watch.present(time.monotonic())
         if scanned_at <= self._submitted_at:
             return False  # that look at the broker is older than the message
         ended = self._watch.ends(self._args[2].key) > self._ends_before
-        if present is None or (self._result.id in present and not ended):
+        if present is None or (not present.isdisjoint(self._ids()) and not ended):
             self._absent_since = None
             return False
         if self._absent_since is None:
@@ -346,6 +356,7 @@ class _TrackedStep:
         if ended and self._watch.drop_delivery(self._result.id):
             what += "; its stale delivery removed"
         self._resubmits += 1
+        self._earlier.append(self._result)
         self._result = result
         self._submitted_at = time.monotonic()
         self._ends_before = self._watch.ends(step.key)
@@ -359,8 +370,12 @@ class _TrackedStep:
         if self._failure is not None:
             raise StepMessageLost(self._failure)
         value = self._result.get(*args, **kwargs)
-        self._result.forget()
+        for result in (self._result, *self._earlier):
+            result.forget()
         return value
+
+    def _ids(self) -> set[str]:
+        return {self._result.id, *(earlier.id for earlier in self._earlier)}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._result, name)
