@@ -109,7 +109,7 @@ def test_sentinel_failover_with_unreplicated_writes_loses_nothing(
 
     # kombu 5.7's Sentinel channel sometimes cannot close after its master died (AttributeError in
     # _connparams while restoring its unacked messages) and Celery then stops the worker ("Unrecoverable
-    # error"); seen in 2 of 7 runs. In production its supervisor restarts it (compose, Kubernetes): so here.
+    # error"); seen in 3 of 8 runs. In production its supervisor restarts it (compose, Kubernetes): so here.
     restarted = 0
     while not run.done and time.monotonic() - run.started < RUN_TIMEOUT_S:
         if restarted == 0 and pool.procs[0].poll() is not None:
