@@ -3,6 +3,7 @@
     python benchmarks/bench_sync.py                      # 50k and 500k records (make bench)
     python benchmarks/bench_sync.py --sizes 5000         # quick
     python benchmarks/bench_sync.py --sizes 50000 --naive-max 0 --metrics-overhead 3   # metrics on vs off
+    python benchmarks/bench_sync.py --sizes 50000 --naive-max 0 --brokers redis,rabbitmq   # broker comparison
 
 museum-sync: ``sync_export_job`` (one Dagster run, one Celery step per 1000-record chunk) on embedded
 PostgreSQL + Redis with one real Celery worker (prefork, concurrency 2), snapshot → validated →
@@ -15,6 +16,15 @@ recycling), row-by-row INSERT.
 Sampled every 100 ms from /proc (psutil): peak RSS of the orchestrator (this process), the worker parent
 and each worker child; Redis ``used_memory_peak`` (reset before each run) and messages sent; PostgreSQL rows.
 Prints a table and ratios; asserts nothing about speed.
+
+``--brokers redis,rabbitmq`` runs museum-sync once per broker on the same export, one after the other in
+the same process: Redis (the embedded one, broker db n, results db n+1) and RabbitMQ (the machine's server
+on 127.0.0.1:5672, a vhost of its own, removed afterwards; results on the same embedded Redis, as the
+settings require). RabbitMQ's memory is its own count for the vhost's queues (``rabbitmqctl list_queues
+memory``), sampled every 5 s (each ``rabbitmqctl`` call starts an Erlang VM, ~0.7 s of CPU: sampling every
+second cost the RabbitMQ run a third of a core), with the node's total (``rabbitmqctl status``) before and
+after for context. ``--rounds 2`` interleaves the brokers (redis, rabbitmq, redis, rabbitmq) so that a busy
+machine's load falls on both.
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,44 +59,62 @@ class Peaks:
     child_peaks: dict[int, float] = field(default_factory=dict)
 
 
-class Sampler:
-    """Peak RSS per process kind, sampled every 100 ms from /proc."""
+class _Periodic:
+    """Calls ``sample()`` every ``interval`` seconds in a thread, between ``__enter__`` and ``__exit__``."""
 
-    def __init__(self, worker_pids: list[int], redis_client: Any = None) -> None:
-        self.worker_pids = worker_pids
-        self.redis = redis_client
-        self.redis_peak = 0
-        self.peaks = Peaks()
+    interval = 0.1
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            try:
-                self.peaks.orchestrator = max(self.peaks.orchestrator, me.memory_info().rss)
-                for pid in self.worker_pids:
-                    parent = psutil.Process(pid)
-                    self.peaks.worker_parent = max(self.peaks.worker_parent, parent.memory_info().rss)
-                    for child in parent.children(recursive=False):  # the prefork pool
-                        rss = child.memory_info().rss
-                        self.peaks.child_peaks[child.pid] = max(self.peaks.child_peaks.get(child.pid, 0), rss)
-            except psutil.Error:
-                pass
-            if self.redis is not None:
-                try:  # used_memory_peak cannot be reset between runs: sample used_memory instead
-                    self.redis_peak = max(self.redis_peak, int(self.redis.info("memory")["used_memory"]))
-                except Exception:  # noqa: BLE001 - a sample lost during a Redis hiccup is not a result
-                    pass
-            time.sleep(0.1)
+    def sample(self) -> None:
+        raise NotImplementedError
 
-    def __enter__(self) -> Sampler:
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Any:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class Sampler(_Periodic):
+    """Peak RSS per process kind, sampled every 100 ms from /proc."""
+
+    def __init__(self, worker_pids: list[int], redis_client: Any = None) -> None:
+        super().__init__()
+        self.worker_pids = worker_pids
+        self.redis = redis_client
+        self.redis_peak = 0
+        self.peaks = Peaks()
+        self._me = psutil.Process()
+
+    def sample(self) -> None:
+        try:
+            self.peaks.orchestrator = max(self.peaks.orchestrator, self._me.memory_info().rss)
+            for pid in self.worker_pids:
+                parent = psutil.Process(pid)
+                self.peaks.worker_parent = max(self.peaks.worker_parent, parent.memory_info().rss)
+                for child in parent.children(recursive=False):  # the prefork pool
+                    rss = child.memory_info().rss
+                    self.peaks.child_peaks[child.pid] = max(self.peaks.child_peaks.get(child.pid, 0), rss)
+        except psutil.Error:
+            pass
+        if self.redis is not None:
+            try:  # used_memory_peak cannot be reset between runs: sample used_memory instead
+                self.redis_peak = max(self.redis_peak, int(self.redis.info("memory")["used_memory"]))
+            except Exception:  # noqa: BLE001 - a sample lost during a Redis hiccup is not a result
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
         self.peaks.worker_child = max(self.peaks.child_peaks.values(), default=0)
         self.peaks.children_seen = len(self.peaks.child_peaks)
 
@@ -113,22 +142,95 @@ def redis_window(services: Any, sampler: Sampler) -> Iterator[dict[str, float]]:
     client.close()
 
 
+class RabbitSampler(_Periodic):
+    """Peak memory of one RabbitMQ vhost's queues, sampled every ``interval`` s with ``rabbitmqctl``."""
+
+    interval = 5.0
+
+    def __init__(self, vhost: Any) -> None:
+        super().__init__()
+        self.vhost = vhost
+        self.peak = 0
+        self.samples = 0
+
+    def sample(self) -> None:
+        try:
+            self.peak = max(self.peak, self.vhost.queue_memory())
+            self.samples += 1
+        except (AssertionError, ValueError):  # a sample lost to a slow rabbitmqctl is not a result
+            pass
+
+
+def _node_memory_mb() -> float:
+    """The RabbitMQ node's total memory (``rabbitmqctl status``), MB; the server is shared, so context only."""
+    from museum_sync_tests.rabbitmq import ctl
+
+    status = json.loads(ctl("status", "--formatter", "json"))
+    return float(status.get("memory", {}).get("total", {}).get("erlang", 0)) / 1e6
+
+
+@contextmanager
+def broker_env(broker: str, env: dict[str, str]) -> Iterator[tuple[dict[str, str], Any]]:
+    """``(env, vhost)`` for a run on ``broker``: the stack's own env for Redis; a vhost of its own for RabbitMQ."""
+    if broker == "redis":
+        yield env, None
+        return
+    if broker != "rabbitmq":
+        raise SystemExit(f"unknown broker {broker!r}: use redis or rabbitmq")
+    from museum_sync.settings import env_name
+    from museum_sync_tests.rabbitmq import rabbit_missing, rabbit_vhost
+
+    missing = rabbit_missing()
+    if missing:
+        raise SystemExit(f"RabbitMQ: {missing}")
+    with rabbit_vhost("ms-bench") as vhost:
+        names = (env_name("redis.broker_url"), env_name("redis.result_backend"))
+        amqp_env = {**env, names[0]: vhost.url, names[1]: env[names[1]]}
+        saved = {name: os.environ.get(name) for name in names}
+        os.environ.update({name: amqp_env[name] for name in names})  # the executor reads them at run start
+        try:
+            yield amqp_env, vhost
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
 def run_museum_sync(
-    path: Path, services: Any, env: dict[str, str], home: Path, records: int, source: str = ""
+    path: Path,
+    services: Any,
+    env: dict[str, str],
+    home: Path,
+    records: int,
+    source: str = "",
+    broker: str = "redis",
+    round_: int = 0,
 ) -> dict[str, Any]:
     from museum_sync.clients.catalog import Catalog
     from museum_sync.defs.run_config import sync_run_config
     from museum_sync.runtime import WorkerPool, dagster_instance, run_job
 
     instance = dagster_instance()
-    config: dict[str, Any] = sync_run_config(path, "tate_artworks_csv", source or f"bench{records}")
+    config: dict[str, Any] = sync_run_config(path, "tate_artworks_csv", source or f"bench{records}-{broker}-{round_}")
     config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
-    with WorkerPool(env=env, log_dir=home / "logs", concurrency=2) as pool:
+    broker_stats: dict[str, float] = {}
+    with broker_env(broker, env) as (env, vhost), WorkerPool(env=env, log_dir=home / "logs", concurrency=2) as pool:
         sampler = Sampler([p.pid for p in pool.procs])
-        with redis_window(services, sampler) as redis_stats, sampler:
+        rabbit = RabbitSampler(vhost) if vhost is not None else None
+        node_before = _node_memory_mb() if vhost is not None else 0.0
+        with redis_window(services, sampler) as redis_stats, sampler, rabbit or nullcontext():
             started = time.monotonic()
             result = run_job("sync_export_job_def", instance=instance, run_config=config)
             wall = time.monotonic() - started
+        if rabbit is not None:
+            broker_stats = {
+                "rabbit_queue_peak_mb": rabbit.peak / 1e6,
+                "rabbit_samples": rabbit.samples,
+                "rabbit_node_mb_before": node_before,
+                "rabbit_node_mb_after": _node_memory_mb(),
+            }
     catalog = Catalog(env["MUSEUM_SYNC_PG_URL"], schema=env["MUSEUM_SYNC_CATALOG_SCHEMA"])
     steps = [e for e in result.all_events if e.event_type_value == "STEP_START"]
     return {
@@ -139,7 +241,9 @@ def run_museum_sync(
         "runs": 1,
         "pg_rows": catalog.count(),
         "peaks": sampler.peaks,
+        "broker": broker,
         **redis_stats,
+        **broker_stats,
     }
 
 
@@ -208,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ROUNDS",
         help="instead: ROUNDS interleaved pairs of syncs, metrics off then on (/metrics served, RSS sampled)",
     )
+    parser.add_argument("--brokers", default="redis", help="museum-sync once per broker: redis, rabbitmq")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the broker runs, interleaved")
     args = parser.parse_args(argv)
     if args.metrics_overhead:
         return metrics_overhead([int(s) for s in args.sizes.split(",")], args.metrics_overhead)
@@ -224,7 +330,15 @@ def main(argv: list[str] | None = None) -> int:
             env = runtime_env(services, home, catalog_schema=f"bench_{size}")
             configure_environment(env)
             path = write_export(ExportSpec(records=size, seed=5, bad_share=0.01), Path(tmp) / f"tate_{size}.csv")
-            kinds = [("museum-sync", run_museum_sync)]
+            brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+            kinds: list[tuple[str, Any]] = [
+                (
+                    ("museum-sync" if b == "redis" else f"museum-sync/{b}") + (f"#{n + 1}" if n else ""),
+                    partial(run_museum_sync, broker=b, round_=n),
+                )
+                for n in range(args.rounds)
+                for b in brokers
+            ]
             if size <= args.naive_max:
                 kinds.append(("naive", run_naive))
             for name, fn in kinds:
@@ -232,16 +346,30 @@ def main(argv: list[str] | None = None) -> int:
                 results.append((size, name, r))
                 p: Peaks = r["peaks"]
                 print(
-                    f"{size:>7} {name:12} {'ok' if r['ok'] else 'FAILED':6} {r['wall_s']:8.1f} s "
+                    f"{size:>7} {name:22} {'ok' if r['ok'] else 'FAILED':6} {r['wall_s']:8.1f} s "
                     f"{r['records_per_s']:8,.0f} rec/s  tasks {r['celery_tasks']:>7}  rows {r['pg_rows']:>7}  "
                     f"RSS orch {p.orchestrator / mib:6.0f} MiB, worker {p.worker_parent / mib:5.0f}, "
                     f"child max {p.worker_child / mib:5.0f} ({p.children_seen} children)  "
-                    f"Redis peak {r['redis_peak_mb']:7.1f} MB (+{r['redis_peak_growth_mb']:.1f} over idle)",
+                    f"Redis peak {r['redis_peak_mb']:7.1f} MB (+{r['redis_peak_growth_mb']:.1f} over idle)"
+                    + (
+                        f"  RabbitMQ vhost queues peak {r['rabbit_queue_peak_mb']:.2f} MB"
+                        f" ({r['rabbit_samples']} samples), node {r['rabbit_node_mb_before']:.0f}"
+                        f" -> {r['rabbit_node_mb_after']:.0f} MB"
+                        if "rabbit_queue_peak_mb" in r
+                        else ""
+                    ),
                     flush=True,
                 )
     by = {(s, n): r for s, n, r in results}
     for size in sorted({s for s, _, _ in results}):
-        if (size, "naive") in by:
+        if (size, "museum-sync/rabbitmq") in by and (size, "museum-sync") in by:
+            rd, mq = by[(size, "museum-sync")], by[(size, "museum-sync/rabbitmq")]
+            print(
+                f"at {size}: wall Redis {rd['wall_s']:.1f} s vs RabbitMQ {mq['wall_s']:.1f} s; broker memory: Redis "
+                f"peak +{rd['redis_peak_growth_mb']:.1f} MB (queues and results) vs RabbitMQ vhost queues peak "
+                f"{mq['rabbit_queue_peak_mb']:.2f} MB (+ Redis results +{mq['redis_peak_growth_mb']:.1f} MB)"
+            )
+        if (size, "naive") in by and (size, "museum-sync") in by:
             ms, nv = by[(size, "museum-sync")], by[(size, "naive")]
             print(
                 f"at {size}: museum-sync {nv['wall_s'] / ms['wall_s']:.1f}x faster; Redis peak growth "

@@ -28,6 +28,7 @@ from museum_sync.settings import (
     describe_table,
     env_name,
     get_settings,
+    parse_sentinel_url,
     result_backend_for,
 )
 
@@ -376,20 +377,39 @@ def test_allowed_origins_are_origins() -> None:
         ("redis+socket:///tmp/r.sock?virtual_host=2", "redis+socket:///tmp/r.sock?virtual_host=3"),
         ("redis+socket:///tmp/r.sock?virtual_host=0&foo=bar", "redis+socket:///tmp/r.sock?virtual_host=1&foo=bar"),
         ("amqp://guest:pw@mq//", "amqp://guest:pw@mq//"),  # unchanged: the settings then require the backend
-        ("sentinel://h1:26379;sentinel://h2:26379", "sentinel://h1:26379;sentinel://h2:26379"),
+        ("sentinel://h1:26379;sentinel://h2:26379/2?master_name=m",  # the same sentinels and master, next db
+         "sentinel://h1:26379/3?master_name=m;sentinel://h2:26379/3?master_name=m"),
     ],
 )  # fmt: skip
 def test_results_go_to_the_next_db_of_the_brokers_server(broker: str, results: str) -> None:
     assert result_backend_for(broker) == results
 
 
-@pytest.mark.parametrize("broker", ["amqp://guest:pw@mq//", "sentinel://h1:26379;sentinel://h2:26379"])
+@pytest.mark.parametrize("broker", ["amqp://guest:pw@mq//"])
 def test_a_broker_that_is_not_redis_needs_the_result_backend_named(broker: str) -> None:
-    """No Redis db is derived from an AMQP (or Sentinel) URL: one line asks for MUSEUM_SYNC_RESULT_BACKEND."""
+    """No Redis db is derived from an AMQP URL: one line asks for MUSEUM_SYNC_RESULT_BACKEND."""
     text = _error({"MUSEUM_SYNC_BROKER_URL": broker})
     assert text == "settings: MUSEUM_SYNC_BROKER_URL not Redis: set MUSEUM_SYNC_RESULT_BACKEND"
     named = get_settings({"MUSEUM_SYNC_BROKER_URL": broker, "MUSEUM_SYNC_RESULT_BACKEND": "redis://r:6379/1"})
     assert (named.broker_url, named.result_backend) == (broker, "redis://r:6379/1")
+
+
+def test_a_sentinel_list_names_its_master_and_one_db() -> None:
+    """kombu and Celery take the master as a transport option: the settings read it from the URL, and the URL
+    they are given has none (parse_sentinel_url); a list without a master, or with two dbs, is one line."""
+    url = "sentinel://:s3cret@h1:26379;sentinel://h2/4?master_name=museum&socket_timeout=3"
+    parsed = parse_sentinel_url(url)
+    assert (parsed.master_name, parsed.db, parsed.sentinels) == ("museum", 4, (":s3cret@h1:26379", "h2:26379"))
+    assert parsed.url == "sentinel://:s3cret@h1:26379/4?socket_timeout=3;sentinel://h2:26379/4?socket_timeout=3"
+    settings = get_settings({"MUSEUM_SYNC_BROKER_URL": url})
+    assert parse_sentinel_url(settings.result_backend).db == 5, "results on the next db, same sentinels and master"
+    for bad in ("sentinel://h1:26379;sentinel://h2:26379", "sentinel://h1/1?master_name=m;sentinel://h2/2"):
+        text = _error({"MUSEUM_SYNC_BROKER_URL": bad, "MUSEUM_SYNC_RESULT_BACKEND": "redis://r/1"})
+        assert text.startswith(f"MUSEUM_SYNC_BROKER_URL={bad!r}: expected a Celery broker/backend URL")
+        assert "?master_name=NAME" in text and "\n" not in text
+    with pytest.raises(SettingsError, match="names no master: add [?]master_name=NAME") as caught:
+        parse_sentinel_url("sentinel://:s3cret@h1:26379")
+    assert "s3cret" not in str(caught.value), "the password stays out of the message"
 
 
 def test_one_rule_whichever_variable_names_the_broker() -> None:

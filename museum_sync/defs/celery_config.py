@@ -41,6 +41,14 @@ lost-step check (s)                a step whose message the broker lost (Redis  
 The broker is ``settings.broker_url``; results go to ``settings.result_backend`` (the broker's server, db
 n+1, unless set), read through ``PollingRedisBackend`` (``defs.result_backend``).
 
+Redis Sentinel (``sentinel://s1:26379;sentinel://s2:26379/0?master_name=NAME``, broker and results): kombu's
+and Celery's own Sentinel transports, which find the master through the sentinels on every new connection
+and so follow a failover by reconnecting. Both read ``master_name`` from transport options only, so the
+settings' URL is split here (``settings.parse_sentinel_url``): the list without it goes to Celery, the name
+into ``broker_transport_options`` and ``result_backend_transport_options``, with timeouts for the sentinel
+connections. Everything else is the Redis configuration (it is kombu's Redis channel), lost-step watch
+included; ``PollingSentinelBackend`` polls the results.
+
 Queues: chunk steps go to ``ingestion_high`` (op tag ``dagster-celery/queue``), IIIF fetching to
 ``iiif``, anything untagged to dagster-celery's default ``dagster``. Priorities are not used: on Redis
 dagster-celery's priorities run backwards, so routing is by queue only.
@@ -58,8 +66,8 @@ from typing import Any
 
 from kombu import Queue
 
-from museum_sync.defs.result_backend import BACKEND_PREFIX
-from museum_sync.settings import get_settings
+from museum_sync.defs.result_backend import BACKEND_PREFIX, SENTINEL_BACKEND_PREFIX
+from museum_sync.settings import get_settings, is_sentinel_url, parse_sentinel_url
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -82,7 +90,7 @@ DEFAULT_QUEUE = "dagster"
 QUEUE_TAG = "dagster-celery/queue"
 QUEUES = (INGESTION_QUEUE, IIIF_QUEUE, DEFAULT_QUEUE)
 _AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
-_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket")
+_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket", "sentinel")
 
 
 def _scheme(url: str) -> str:
@@ -95,8 +103,20 @@ def is_amqp(broker_url: str) -> bool:
 
 
 def is_redis_broker(broker_url: str) -> bool:
-    """Whether the broker is kombu's Redis transport, whose queues and ``unacked`` hash the lost-step watch reads."""
+    """Whether the broker is kombu's Redis transport (Sentinel's too: its channel is a Redis channel that asks
+    the sentinels for the master), whose queues and ``unacked`` hash the lost-step watch reads."""
     return _scheme(broker_url) in _REDIS_SCHEMES
+
+
+def _sentinel_options(url: str) -> tuple[str, dict[str, Any]]:
+    """``(url, transport options)`` kombu and Celery take for a Sentinel list: the URL without ``master_name``,
+    which goes in the options, with timeouts on the sentinel connections too (an unreachable sentinel host
+    must not hang the search for the master: the next one is asked)."""
+    if not is_sentinel_url(url):
+        return url, {}
+    sentinel = parse_sentinel_url(url)
+    timeouts = {"socket_timeout": 5, "socket_connect_timeout": 2}
+    return sentinel.url, {"master_name": sentinel.master_name, "sentinel_kwargs": timeouts}
 
 
 def step_queues(broker_url: str) -> list[Queue]:
@@ -157,10 +177,13 @@ def celery_config() -> dict[str, Any]:
     }
     # py-amqp: publisher confirms, so apply_async returns once RabbitMQ has the message (kombu's retry
     # policy keys pass through; the Redis socket options mean nothing to it).
-    broker_transport = {"confirm_publish": True, **retry} if is_amqp(settings.broker_url) else transport
+    amqp = is_amqp(settings.broker_url)
+    broker_url, broker_sentinel = _sentinel_options(settings.broker_url)
+    backend_url, backend_sentinel = _sentinel_options(settings.result_backend)
+    broker_transport = {"confirm_publish": True, **retry} if amqp else {**transport, **broker_sentinel}
     return {
-        "broker": settings.broker_url,
-        "backend": polling_backend_url(settings.result_backend),
+        "broker": broker_url,
+        "backend": polling_backend_url(backend_url),
         "include": [],
         "config_source": {
             "worker_prefetch_multiplier": 1,
@@ -174,7 +197,7 @@ def celery_config() -> dict[str, Any]:
             "broker_connection_retry_on_startup": True,
             "broker_connection_max_retries": celery.broker_max_retries,
             "broker_transport_options": broker_transport,
-            "result_backend_transport_options": transport,
+            "result_backend_transport_options": {**transport, **backend_sentinel},
             "result_expires": celery.result_expires,
             # Without this a connection error while the orchestrator reads a step's result fails the whole
             # run, although the broker kept every message (museum_sync_tests/faults: Redis restart).
@@ -188,16 +211,23 @@ def celery_config() -> dict[str, Any]:
             "task_default_queue": DEFAULT_QUEUE,
             "worker_hijack_root_logger": False,
             "worker_send_task_events": False,
+            # A lost broker connection leaves the running step running. On RabbitMQ its message is requeued at
+            # once and may run a second time beside it (steps are idempotent: the same catalogue, fault suite).
+            # Celery's alternative, stopping it, sends SIGTERM, which Dagster turns into a *step failure* in the
+            # event log and the result: the run failed (museum_sync_tests/faults/test_broker_faults.py, tried).
+            "worker_cancel_long_running_tasks_on_connection_loss": False,
         },
     }
 
 
 def polling_backend_url(url: str) -> str:
     """The result backend URL that selects ``PollingRedisBackend`` (see there: no pub/sub per step)."""
-    if url.startswith(BACKEND_PREFIX):
+    if url.startswith((BACKEND_PREFIX, SENTINEL_BACKEND_PREFIX)):
         return url
     if url.startswith("redis+socket://"):  # Celery reads "redis+socket" as backend "redis", URL "socket://"
         return BACKEND_PREFIX + url.removeprefix("redis+")
     if url.startswith(("redis://", "rediss://", "socket://")):
         return BACKEND_PREFIX + url
+    if url.startswith("sentinel://"):
+        return SENTINEL_BACKEND_PREFIX + url
     return url

@@ -15,6 +15,7 @@ from museum_sync.settings.urls import (
     DEFAULT_REDIS_URL,
     ENV_PREFIX,
     SettingsError,
+    is_sentinel_url,
     origin_set,
     redis_urls,
     result_backend_for,
@@ -95,10 +96,14 @@ class RedisSettings(SettingsGroup):
         shown=f"embedded (CLI, tests); else `{DEFAULT_REDIS_URL}`",
     )
     broker_url: CeleryUrl = _var(
-        ..., "Celery broker, when not `$MUSEUM_SYNC_REDIS_URL`", shown="`$MUSEUM_SYNC_REDIS_URL`"
+        ...,
+        "Celery broker, when not `$MUSEUM_SYNC_REDIS_URL`: `redis://`, `sentinel://…?master_name=`, `amqp://`",
+        shown="`$MUSEUM_SYNC_REDIS_URL`",
     )
     result_backend: CeleryUrl = _var(
-        ..., "Celery results (Redis), when not the broker's next db", shown="broker's db n+1; required for amqp"
+        ...,
+        "Celery results (Redis or Sentinel), when not the broker's next db",
+        shown="broker's db n+1; required for amqp",
     )
 
     @model_validator(mode="before")
@@ -112,7 +117,8 @@ class RedisSettings(SettingsGroup):
             except ValueError:  # reported as redis_url's own error
                 from_redis = redis_url
             named, broker = "broker_url" in data, str(data.setdefault("broker_url", from_redis)).strip()
-            if named and "result_backend" not in data and "://" in broker and not _is_redis_url(broker):
+            redis_like = _is_redis_url(broker) or is_sentinel_url(broker)
+            if named and "result_backend" not in data and "://" in broker and not redis_like:
                 raise PydanticCustomError("results", "MUSEUM_SYNC_BROKER_URL not Redis: set MUSEUM_SYNC_RESULT_BACKEND")
             data.setdefault("result_backend", result_backend_for(broker))
         return data

@@ -1,10 +1,12 @@
-"""URL rules every setting shares: Redis URL forms and the result-db rule, http(s) origins.
+"""URL rules every setting shares: Redis URL forms and the result-db rule, Redis Sentinel URL lists, http(s)
+origins.
 
 Plain functions over strings, so the CLI, the Celery config and the tests derive URLs the way settings do.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from museum_sync.core.exceptions import MuseumSyncError
@@ -61,12 +63,97 @@ def redis_db(url: str) -> int:
 def result_backend_for(broker_url: str) -> str:
     """Where Celery results go for ``broker_url``: the same Redis server on the next db (n+1, or 14 when the
     broker is on db 15), so results never share a keyspace with queues. Credentials and query options are
-    kept. Not Redis (``amqp://``): returned unchanged, and ``RedisSettings`` requires MUSEUM_SYNC_RESULT_BACKEND."""
+    kept; a Sentinel list keeps its sentinels and master. Not Redis (``amqp://``): returned unchanged, and
+    ``RedisSettings`` requires MUSEUM_SYNC_RESULT_BACKEND."""
+    if is_sentinel_url(broker_url):
+        try:
+            sentinel = parse_sentinel_url(broker_url)
+        except SettingsError:  # reported as the broker URL's own error
+            return broker_url
+        return sentinel.with_db(sentinel.db + 1 if sentinel.db < 15 else sentinel.db - 1)
     try:
         db = redis_db(broker_url)
         return redis_urls(broker_url, db + 1 if db < 15 else db - 1)[0]
     except ValueError:  # not a Redis URL (SettingsError), or one whose db is not a number
         return broker_url
+
+
+# --------------------------------------------------------------------------------- Redis Sentinel URLs
+
+SENTINEL_SCHEME = "sentinel"
+_SENTINEL_LIST = "sentinel://host:port;sentinel://host:port/db?master_name=NAME"
+
+
+def _url_list(url: str) -> list[str]:
+    """``a;b;c`` split where a new URL starts (``;scheme://``), so a ``;`` inside a password stays."""
+    parts: list[str] = []
+    for piece in url.strip().split(";"):
+        if parts and "://" not in piece:
+            parts[-1] += ";" + piece
+        else:
+            parts.append(piece)
+    return parts
+
+
+def is_sentinel_url(url: str) -> bool:
+    """Whether ``url`` is a Redis Sentinel list (kombu's and Celery's ``sentinel://`` form)."""
+    return url.strip().lower().startswith(SENTINEL_SCHEME + "://")
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """A ``sentinel://h1:p1;sentinel://h2:p2/db?master_name=NAME`` list, taken apart.
+
+    ``master_name`` is the name the sentinels monitor; kombu and Celery take it as the transport option
+    ``master_name``, not from the URL, so ``url`` is the list without it (every sentinel with the same db).
+    """
+
+    sentinels: tuple[str, ...]  # "user:password@host:port" each, as written (port 26379 when none)
+    master_name: str
+    db: int
+    query: str  # other options, kept
+
+    @property
+    def url(self) -> str:
+        """The list as kombu (broker) and Celery (result backend) read it: db on each, no ``master_name``."""
+        tail = f"?{self.query}" if self.query else ""
+        return ";".join(f"{SENTINEL_SCHEME}://{netloc}/{self.db}{tail}" for netloc in self.sentinels)
+
+    def with_db(self, db: int) -> str:
+        """The settings' form (``master_name`` in the URL) of the same sentinels on another db."""
+        query = urlencode([*parse_qsl(self.query, keep_blank_values=True), ("master_name", self.master_name)])
+        return ";".join(f"{SENTINEL_SCHEME}://{netloc}/{db}?{query}" for netloc in self.sentinels)
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """A Sentinel URL list taken apart; ``SettingsError`` (one line, secrets hidden) when it names no master,
+    no host, a db that is not a number, or two different masters or dbs."""
+    shown = redact(url)
+    netlocs: list[str] = []
+    masters: set[str] = set()
+    dbs: set[int] = set()
+    options: list[tuple[str, str]] = []
+    for part in _url_list(url):
+        parts = urlsplit(part)
+        if parts.scheme.lower() != SENTINEL_SCHEME or not parts.hostname:
+            raise SettingsError(f"{shown}: every URL of a Sentinel list is sentinel://host:port ({_SENTINEL_LIST})")
+        path_db = parts.path.strip("/")
+        if path_db and not path_db.isdigit():
+            raise SettingsError(f"{shown}: the db {path_db!r} is not a number ({_SENTINEL_LIST})")
+        if path_db:
+            dbs.add(int(path_db))
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "master_name":
+                masters.add(value)
+            elif (key, value) not in options:
+                options.append((key, value))
+        netlocs.append(parts.netloc if parts.port else f"{parts.netloc}:26379")
+    if len(masters - {""}) != 1:
+        what = "names no master" if not masters - {""} else f"names {len(masters)} masters"
+        raise SettingsError(f"{shown} {what}: add ?master_name=NAME, the name the sentinels monitor ({_SENTINEL_LIST})")
+    if len(dbs) > 1:
+        raise SettingsError(f"{shown} names {len(dbs)} dbs: one db for the whole list ({_SENTINEL_LIST})")
+    return SentinelUrl(tuple(netlocs), (masters - {""}).pop(), dbs.pop() if dbs else 0, urlencode(options))
 
 
 # ------------------------------------------------------------------------------------------------ origins

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings
 
 from museum_sync.redaction import redact
-from museum_sync.settings.urls import ENV_PREFIX, origin_set, redis_urls
+from museum_sync.settings.urls import ENV_PREFIX, is_sentinel_url, origin_set, parse_sentinel_url, redis_urls
 
 # ------------------------------------------------------------------------------------- value types
 
@@ -34,6 +34,17 @@ def _scheme(value: str) -> str:
     return value.partition("://")[0].lower() if "://" in value else ""
 
 
+def _is_celery_url(value: str) -> bool:
+    """scheme://...; a Sentinel list must also name its master (``parse_sentinel_url``)."""
+    if not is_sentinel_url(value):
+        return "://" in value
+    try:
+        parse_sentinel_url(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_redis_url(value: str) -> bool:
     try:
         redis_urls(value)
@@ -45,7 +56,7 @@ def _is_redis_url(value: str) -> bool:
 _PG = "a postgresql:// URL (or libpq key=value conninfo)"
 _DAGSTER_PG = "a postgresql:// or postgresql+psycopg2:// URL"
 _REDIS = "a redis://, rediss://, unix:// or redis+socket:// URL"
-_CELERY = "a Celery broker/backend URL (scheme://...)"
+_CELERY = "a Celery broker/backend URL (scheme://...; Sentinel: sentinel://host:port;sentinel://host:port/db?master_name=NAME)"
 _HTTP = "an http:// or https:// URL"
 PgUrl = Annotated[
     str,
@@ -56,7 +67,7 @@ DagsterPgUrl = Annotated[
     str, _checked(_DAGSTER_PG, lambda v: _scheme(v).split("+")[0] in ("postgresql", "postgres")), _Expect(_DAGSTER_PG)
 ]
 RedisUrl = Annotated[str, _checked(_REDIS, _is_redis_url), _Expect(_REDIS)]
-CeleryUrl = Annotated[str, _checked(_CELERY, lambda v: "://" in v), _Expect(_CELERY)]
+CeleryUrl = Annotated[str, _checked(_CELERY, _is_celery_url), _Expect(_CELERY)]
 HttpUrl = Annotated[str, _checked(_HTTP, lambda v: _scheme(v) in ("http", "https")), _Expect(_HTTP)]
 ResolvedPath = Annotated[Path, AfterValidator(lambda p: p.resolve())]
 

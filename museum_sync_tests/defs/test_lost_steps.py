@@ -88,3 +88,60 @@ def test_a_lost_step_is_submitted_again_then_given_up_with_the_reason(executor, 
             tracked.get()
     finally:
         watch.close()
+
+
+def _record_step_success(instance: Any, run_id: str, step_key: str) -> None:
+    """What a worker writes to the run's event log when a step ends (before it stores the result)."""
+    from dagster import DagsterEvent, DagsterEventType
+    from dagster._core.events import StepSuccessData
+    from dagster._core.events.log import EventLogEntry
+
+    event = DagsterEvent(
+        DagsterEventType.STEP_SUCCESS.value, "sync_export_job", step_key=step_key,
+        event_specific_data=StepSuccessData(duration_ms=1.0),
+    )  # fmt: skip
+    entry = EventLogEntry(
+        error_info=None, level=logging.DEBUG, user_message="", run_id=run_id, timestamp=time.time(),
+        step_key=step_key, job_name="sync_export_job", dagster_event=event,
+    )  # fmt: skip
+    instance.store_event(entry)
+
+
+def test_a_step_that_ended_but_whose_result_a_failover_lost_is_submitted_again(
+    executor, fresh_redis_db, caplog
+) -> None:
+    """After a Sentinel failover the new master may show a finished step still delivered, without its result
+    (the old master had not replicated the result and the ack). The event log knows it ended: after the grace
+    period the stale delivery is removed and the step submitted again; until it ended, it is left alone."""
+    from dagster import DagsterInstance
+
+    caplog.set_level(logging.WARNING, logger="museum_sync.test.lost_steps")
+    client = redis.Redis.from_url(fresh_redis_db.redis_py_url)
+    instance = DagsterInstance.ephemeral()
+    run = SimpleNamespace(instance=instance, run_id="run-failover")
+    app = make_app(executor.app_args())
+
+    def submit(app: Any, _context: Any, step: Any, queue: str, _priority: int, _state: Any) -> Any:
+        return app.send_task("museum_sync.test.step", args=[step.key], queue=queue)
+
+    log = logging.getLogger("museum_sync.test.lost_steps")
+    watch = _LostSteps(executor, log, submit=submit, check_s=0.3, max_resubmits=2, result_grace_s=0.6)
+    step = SimpleNamespace(key="sync_chunk[0002]")
+    tracked = watch.submit(app, run, step, QUEUE, 0, None)
+    with app.connection_for_read() as consumer:
+        delivered = consumer.SimpleQueue(QUEUE, no_ack=False).get(timeout=5)  # a worker took it, acks late
+        assert client.hlen("unacked") == 1 and client.llen(QUEUE) == 0
+        try:
+            first = tracked.id
+            assert not _poll(tracked, 1.5), "delivered and not ended: running, not lost"
+            assert tracked.id == first and "submitted again" not in caplog.text
+
+            _record_step_success(instance, run.run_id, step.key)  # it ended; its result never arrives
+            assert not _poll(tracked, 2.0)
+            assert tracked.id != first and client.llen(QUEUE) == 1, "submitted again: a new message, queued"
+            assert client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0, "the stale delivery removed"
+            assert "sync_chunk[0002]: its execution ended (event log) but its result" in caplog.text
+            assert "its stale delivery removed" in caplog.text and "(1 of 2)" in caplog.text
+        finally:
+            watch.close()
+            del delivered

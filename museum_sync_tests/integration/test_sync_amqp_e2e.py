@@ -9,12 +9,6 @@ and RabbitMQ's step queues durable quorum queues, empty once the run is over.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,53 +21,20 @@ from museum_sync.defs.celery_config import QUEUES
 from museum_sync.samples.generate import ExportSpec, write_export
 from museum_sync.services import ServiceUrls
 from museum_sync_tests.integration.conftest import SyncStack, build_stack
+from museum_sync_tests.rabbitmq import RabbitVhost, rabbit_missing, rabbit_vhost
 
 pytestmark = pytest.mark.integration
 
-RABBIT = ("127.0.0.1", 5672)
 CHUNK = 200
 
 
-def _rabbitmqctl() -> str | None:
-    return shutil.which("rabbitmqctl", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
-
-
-def _ctl(*args: str) -> str:
-    ctl = _rabbitmqctl()
-    assert ctl is not None
-    done = subprocess.run([ctl, *args], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"rabbitmqctl {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}"
-    return done.stdout
-
-
-def _missing() -> str | None:
-    """Why RabbitMQ cannot be used here, or None: the only reasons this module skips."""
-    if _rabbitmqctl() is None:
-        return "rabbitmqctl is not installed (needed to create the test vhost)"
-    try:
-        socket.create_connection(RABBIT, timeout=2).close()
-    except OSError as exc:
-        return f"nothing accepts connections on {RABBIT[0]}:{RABBIT[1]} ({exc})"
-    return None
-
-
 @pytest.fixture(scope="module")
-def rabbit_vhost() -> Iterator[str]:
-    missing = _missing()
+def rabbit() -> Iterator[RabbitVhost]:
+    missing = rabbit_missing()
     if missing is not None:
         pytest.skip(f"RabbitMQ broker e2e: {missing}")
-    vhost = f"ms-test-{uuid.uuid4().hex[:12]}"
-    _ctl("add_vhost", vhost)
-    try:
-        _ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    with rabbit_vhost() as vhost:
         yield vhost
-    finally:
-        _ctl("delete_vhost", vhost)
-
-
-def _queues(vhost: str) -> dict[str, dict[str, Any]]:
-    out = _ctl("list_queues", "-q", "-p", vhost, "name", "durable", "arguments", "messages", "--formatter", "json")
-    return {q["name"]: q for q in json.loads(out)}
 
 
 @dataclass
@@ -94,7 +55,9 @@ def _export_of(stack: SyncStack, run_id: str) -> str:
     raise AssertionError(f"run {run_id} recorded no export_snapshot materialization")
 
 
-def _sync(services: ServiceUrls, home: Path, export: Path, *, broker_url: str | None, vhost: str | None) -> Outcome:
+def _sync(
+    services: ServiceUrls, home: Path, export: Path, *, broker_url: str | None, vhost: RabbitVhost | None
+) -> Outcome:
     with build_stack(services, home, broker_url=broker_url) as stack:
         result = stack.sync(export, "tate_artworks_csv", source="tate-brokers", chunk_size=CHUNK)
         export_id = _export_of(stack, result.run_id)
@@ -108,19 +71,18 @@ def _sync(services: ServiceUrls, home: Path, export: Path, *, broker_url: str | 
         outcome = Outcome(result.success, catalog.count(), catalog.catalogue_digest(), quarantine, {}, resubmitted)
     # Read once the workers have stopped: the last step's late ack may still be on its way when the run
     # ends, and a message a stopped worker had not acked would be back in its queue, so "empty" means done.
-    outcome.queues = _queues(vhost) if vhost else {}
+    outcome.queues = vhost.queues() if vhost else {}
     return outcome
 
 
 @pytest.fixture(scope="module")
 def outcomes(
-    services: ServiceUrls, rabbit_vhost: str, tmp_path_factory: pytest.TempPathFactory
+    services: ServiceUrls, rabbit: RabbitVhost, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Outcome, Outcome]:
     spec = ExportSpec(records=600, seed=31, chunk_size=CHUNK, bad_share=0.02)
     export = write_export(spec, tmp_path_factory.mktemp("exports") / "brokers.csv")
     redis = _sync(services, tmp_path_factory.mktemp("home-redis"), export, broker_url=None, vhost=None)
-    amqp_url = f"amqp://guest:guest@{RABBIT[0]}:{RABBIT[1]}/{rabbit_vhost}"
-    amqp = _sync(services, tmp_path_factory.mktemp("home-amqp"), export, broker_url=amqp_url, vhost=rabbit_vhost)
+    amqp = _sync(services, tmp_path_factory.mktemp("home-amqp"), export, broker_url=rabbit.url, vhost=rabbit)
     return redis, amqp
 
 
