@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_dev)
 
-    p = sub.add_parser("quarantine", help="list, show or replay quarantined chunk partitions")
-    p.add_argument("action", choices=["list", "show", "replay"])
+    p = sub.add_parser("quarantine", help="list, show, replay or report quarantined chunk partitions")
+    p.add_argument("action", choices=["list", "show", "replay", "report"])
     p.add_argument("partitions", nargs="*")
     p.add_argument(
         "--all", action="store_true", help="replay the open partitions of one export: the newest that has any"

@@ -1,4 +1,6 @@
-"""``museum-sync quarantine list | show | replay``: what a steward does with chunks held back at their checks.
+"""``museum-sync quarantine list | show | replay | report``: what a steward does with chunks held back at their
+checks. ``report`` is one export's history (``defs.quarantine_report``): each chunk quarantined, why, and when
+and by whom it was replayed (default: the newest export that ever had a quarantine).
 
 ``replay`` runs exactly what it prints first. Named partition keys are checked before anything starts; ``--all``
 is one export's open quarantines (the newest snapshot that has any) unless ``--export`` names the exports (repeat
@@ -58,12 +60,33 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                         f"{r.field}: {r.reason}: {r.message}" + (f"  value={r.value!r}" if r.value else "")
                     )
             return 0
+        if args.action == "report":
+            return _report(client, exports)
         keys, lines = replay_selection(client, list(args.partitions), everything=args.all, exports=exports)
         for line in lines:
             print(line)
         if not keys:
             return 0
         return _replay(args, ctx, client, keys)
+
+
+def _report(client: Any, exports: list[str]) -> int:
+    quiet_library_warnings()
+    from museum_sync.defs.quarantine_report import quarantine_report, report_lines
+    from museum_sync.runtime import dagster_instance
+
+    if not exports:
+        every = client.list_quarantined(include_resolved=True)
+        newest = max(every, key=lambda q: q.first_seen, default=None)
+        if newest is None:
+            print("no chunk was ever quarantined")
+            return 0
+        exports = [newest.export_id]
+    instance = dagster_instance()
+    for export_id in exports:
+        for line in report_lines(export_id, quarantine_report(client, instance, export_id)):
+            print(line)
+    return 0
 
 
 def _counts(client: Any, part: Any) -> str:

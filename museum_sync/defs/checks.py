@@ -19,6 +19,7 @@ from typing import Any
 
 import dagster as dg
 
+import museum_sync.defs.library_warnings  # noqa: F401 - before the check specs are built (see there)
 from museum_sync import pipeline
 from museum_sync.core.keys import split_partition_key
 from museum_sync.core.locator import where

@@ -25,6 +25,7 @@ from museum_sync.defs.asset_keys import PLAN_REPLAY, PUBLISH_REPLAYED, PUBLISHED
 from museum_sync.defs.celery_config import INGESTION_QUEUE, QUEUE_TAG
 from museum_sync.defs.checks import export_label
 from museum_sync.defs.jobs import MAX_RUNTIME_TAG, sync_chunk
+from museum_sync.defs.quarantine_report import quarantine_report, report_markdown
 from museum_sync.defs.quarantine_selection import replay_selection
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource, default_resources
 from museum_sync.defs.retries import CONNECTION_RETRY
@@ -122,6 +123,16 @@ def publish_replayed(
                 f"open quarantines remain: {', '.join(open_keys[:20])}" if open_keys else "some chunks are not loaded"
             )
         context.log.info(f"{export_id}: {outcome[export_id]}")
+        report = quarantine_report(client, context.instance, export_id)
+        yield dg.AssetObservation(
+            asset_key=PUBLISHED_EXPORT,
+            partition=export_id,
+            metadata={
+                "export": export_label(export_id),
+                "quarantine_report": dg.MetadataValue.md(report_markdown(report)),
+                "outcome": outcome[export_id],
+            },
+        )
     yield dg.Output(None, metadata={"exports": dg.MetadataValue.json(outcome)})
 
 

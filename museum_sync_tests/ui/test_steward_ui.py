@@ -271,5 +271,7 @@ def test_replay_from_the_launchpad_turns_the_partition_green_and_publishes(night
     publication = catalog.current_publication()
     assert publication is not None and publication.export_id == night.export_id
     assert catalog.list_quarantined(export_id=night.export_id) == []
-    night.open("/assets/published_export?view=partitions", night.export_id)
-    night.shot("11-published-export")
+    # The export's quarantine report: which chunk, why, replayed when and by whom (the Launchpad).
+    text = night.open("/assets/published_export?view=events", "quarantine_report")
+    assert "outcome" in text and "published:" in text
+    night.shot("11-published-export-quarantine-report")
