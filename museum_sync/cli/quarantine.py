@@ -21,6 +21,7 @@ from museum_sync.cli.stack import Context, catalog, quiet_library_warnings, stac
 from museum_sync.core.exceptions import MuseumSyncError
 from museum_sync.core.keys import check_export_id, split_partition_key
 from museum_sync.core.locator import where
+from museum_sync.defs.quarantine_report import held_counts
 from museum_sync.defs.quarantine_selection import replay_selection
 from museum_sync.defs.vocabulary import counts_phrase
 from museum_sync.settings import get_settings
@@ -90,11 +91,8 @@ def _report(client: Any, exports: list[str]) -> int:
 
 
 def _counts(client: Any, part: Any) -> str:
-    """The partition's counts in the words of the UI and the checks (``defs.vocabulary``): quarantine holds one
-    row per problem; the chunk's state holds the records its validation rejected."""
-    state = client.chunk_state(part.partition_key)
-    records = state.reject_count if state is not None and state.reject_count is not None else 0
-    return counts_phrase(records, part.reject_count)
+    """The partition's counts in the words of the UI and the checks (``defs.vocabulary``), as it was held back."""
+    return counts_phrase(*held_counts(client, part))
 
 
 def _replay(args: argparse.Namespace, ctx: Context, client: Any, keys: list[str]) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from museum_sync.defs.vocabulary import counts_phrase
 
-__all__ = ["ReportRow", "quarantine_report", "report_lines", "report_markdown"]
+__all__ = ["ReportRow", "held_counts", "quarantine_report", "report_lines", "report_markdown"]
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,23 @@ class ReportRow:
     replayed_by: str | None
 
 
+def held_counts(catalog: Any, part: Any) -> tuple[int, int]:
+    """``(records rejected, problems found)`` of the quarantine that held ``part`` back (its attempt's rows:
+    one per problem), whatever a later replay found."""
+    rows = [r for r in catalog.quarantine_history(part.partition_key) if r.attempt == part.attempt]
+    if not rows:  # a quarantine written before attempts were numbered: its counts as stored
+        state = catalog.chunk_state(part.partition_key)
+        return ((state.reject_count or 0) if state is not None else 0), part.reject_count
+    return len({(r.line, r.pointer, r.record_id) for r in rows}), len(rows)
+
+
 def quarantine_report(catalog: Any, instance: Any, export_id: str) -> list[ReportRow]:
     """Every chunk of ``export_id`` ever quarantined, open ones and replayed ones, in partition order."""
     from museum_sync.defs.replay import launched_by
 
     rows = []
     for part in catalog.list_quarantined(export_id=export_id, include_resolved=True):
-        state = catalog.chunk_state(part.partition_key)
+        records, problems = held_counts(catalog, part)
         run = instance.get_run_by_id(part.resolved_by_run_id) if instance and part.resolved_by_run_id else None
         rows.append(
             ReportRow(
@@ -46,8 +56,8 @@ def quarantine_report(catalog: Any, instance: Any, export_id: str) -> list[Repor
                 state="replayed" if part.resolved_at else "open",
                 check_name=part.check_name,
                 reasons=dict(part.reasons),
-                records_rejected=(state.reject_count or 0) if state is not None else 0,
-                problems_found=part.reject_count,
+                records_rejected=records,
+                problems_found=problems,
                 quarantined_at=part.first_seen,
                 quarantined_by_run=part.run_id,
                 replayed_at=part.resolved_at,
