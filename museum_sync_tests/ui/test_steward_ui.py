@@ -54,6 +54,10 @@ query Statuses($path: [String!]!) {
 }
 """
 
+RUN_TAGS_QUERY = """
+query Tags($runId: ID!) { runOrError(runId: $runId) { ... on Run { tags { key value } } } }
+"""
+
 
 @dataclass
 class Night:
@@ -216,6 +220,13 @@ def test_run_page_says_expected_quarantine_and_what_next(night: Night) -> None:
     assert "ChunkQuarantined: expected quarantine, not a crash: chunk " + night.key in text
     assert "replay_quarantined" in text and "records rejected" in text and "problems found" in text
     assert "Traceback (most recent call last)" not in text
+    # The run's tags (its Runs-list row and "View tags and config") name the export and the quarantined chunk.
+    run = night.graphql._execute(RUN_TAGS_QUERY, {"runId": night.run_id})["runOrError"]
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    source, day, sha = night.export_id.rsplit("-", 2)
+    assert tags["museum-sync/export"] == f"{source}, night of {day[:4]}-{day[4:6]}-{day[6:]} (snapshot {sha})"
+    assert tags["museum-sync/quarantined-c0000"] == f"{night.key}: schema_drift, record_validity"
+    assert "replay_quarantined" in tags["museum-sync/next-step"]
     night.shot("07-run-page-quarantine-message")
 
 
