@@ -209,6 +209,19 @@ def catalog_metadata(result: Any, report: pipeline.ChunkReport | None) -> dict[s
     }
 
 
+def lineage_metadata(run_id: str, partition_key: str, locators: list[str]) -> dict[str, Any]:
+    """Where the chunk's rows came from, as every row records it: the run that loaded them (a link in the
+    UI), the first and last valid record's ``file:line`` in the snapshot, and how to follow one record."""
+    return {
+        "lineage_run_id": dg.MetadataValue.dagster_run(run_id),
+        "source_first": dg.MetadataValue.text(locators[0] if locators else "(no valid record)"),
+        "source_last": dg.MetadataValue.text(locators[-1] if locators else "(no valid record)"),
+        "trace": dg.MetadataValue.text(
+            f"museum-sync trace <record_id> --export {split_partition_key(partition_key)[0]}"
+        ),
+    }
+
+
 def quarantine_message(report: pipeline.ChunkReport, problems: int) -> str:
     """Why a chunk was held back at its checks, in one line (the start of the step's failure description)."""
     parts = []

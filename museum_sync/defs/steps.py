@@ -164,7 +164,10 @@ def run_load(
     except pipeline.GateRefused as exc:
         raise dg.Failure(description=f"catalog gate refused: {exc}", allow_retries=False) from exc
     context.log.info(f"{partition_key}: {result.loaded} rows loaded, {len(result.duplicates)} duplicates quarantined")
-    return checks.catalog_metadata(result, pipeline.read_report(store, export_id, index))
+    locators = list(pipeline.iter_valid_locators(store, export_id, index))
+    return checks.catalog_metadata(result, pipeline.read_report(store, export_id, index)) | checks.lineage_metadata(
+        context.run_id, partition_key, locators
+    )
 
 
 @retry_only_connection_errors
