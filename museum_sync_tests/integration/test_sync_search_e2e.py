@@ -72,6 +72,14 @@ def test_export_is_published_in_both_stores_with_equal_counts(stack, search, fir
             f"SELECT record_id, content_hash FROM {stack.catalog.schema}.objects ORDER BY record_id LIMIT 25"
         ).fetchall()
     assert search.sample_hashes(export_id, [r[0] for r in rows]) == dict(rows)
+    # The same lineage in both: the document names the chunk, run and source line its catalogue row does.
+    staged = stack.catalog.staged_row(export_id, rows[0][0])
+    document = search.get_document(export_id, rows[0][0])
+    assert staged is not None and document is not None and staged["run_id"] == result.run_id
+    assert {k: document[k] for k in ("chunk_key", "run_id", "source_locator")} == {
+        k: staged[k] for k in ("chunk_key", "run_id", "source_locator")
+    }
+    assert document["source_locator"].startswith("first.csv:")
 
 
 def test_refused_documents_are_quarantined_and_publication_is_refused(stack, search, es, first, tmp_path_factory):
