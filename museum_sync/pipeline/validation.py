@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha256
@@ -187,16 +188,15 @@ def iter_valid_records(store: ArtifactStore, export_id: str, index: int) -> Iter
 def iter_valid_locators(store: ArtifactStore, export_id: str, index: int) -> Iterator[str]:
     """Each validated record's ``file:line`` in the snapshot, in ``valid.jsonl`` order (none for a chunk
     validated before lineage: the catalogue then stores NULL)."""
-    path = store.chunk_dir(export_id, index) / "locators.jsonl"
-    if not path.is_file():
-        return
-    with path.open("rb") as handle:
-        for line in handle:
-            yield json.loads(line)
+    return _iter_json_lines(store.chunk_dir(export_id, index) / "locators.jsonl")
 
 
 def iter_rejects(store: ArtifactStore, export_id: str, index: int) -> Iterator[dict[str, Any]]:
-    path = store.chunk_dir(export_id, index) / "rejects.jsonl"
+    return _iter_json_lines(store.chunk_dir(export_id, index) / "rejects.jsonl")
+
+
+def _iter_json_lines(path: Path) -> Iterator[Any]:
+    """One JSON value per line of ``path``; nothing when the file is absent."""
     if not path.is_file():
         return
     with path.open("rb") as handle:
