@@ -86,6 +86,22 @@ def test_every_row_carries_its_lineage_and_trace_follows_a_record(sync_stack, cl
         assert file == path.name
         staged = catalog.staged_row(export_id, record_id)
         assert staged is not None and staged["chunk_key"] == key and staged["source_locator"] == row["source_locator"]
+    # The UI shows the same path: catalog_chunk's materialization links the run and names the chunk's source lines.
+    (mat,) = sync_stack.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("catalog_chunk"), asset_partitions=[key]), limit=1
+    ).records
+    meta = mat.asset_materialization.metadata
+    assert meta["lineage_run_id"].value == result.run_id
+
+    def line_of(locator: str) -> int:
+        file, line = locator.rsplit(":", 1)
+        assert file == path.name
+        return int(line)
+
+    row_lines = sorted(line_of(r["source_locator"]) for r in lineage.values())
+    # the chunk's first and last valid record (a duplicate among them is valid but not kept as a row)
+    assert line_of(meta["source_first"].value) <= row_lines[0] and line_of(meta["source_last"].value) >= row_lines[-1]
+    assert meta["trace"].value == f"museum-sync trace <record_id> --export {export_id}"
     record_id, row = sorted(lineage.items())[0]
     line = int(row["source_locator"].rsplit(":", 1)[1])
     header = next(csv.reader([source_lines[0]]))
