@@ -133,8 +133,16 @@ def test_incremental_harvest_is_published_to_both_stores(stack, search, shared_d
     after = _public(stack, search)
     assert set(after) == set(before) - set(gone)
     # Carried records keep the export they were published in; the harvested ones are the new export's.
-    exports = {search.get_document(inc_id, rid)["export_id"] for rid in after}
-    assert exports == {full_id, inc_id}
+    documents = {rid: search.get_document(inc_id, rid) for rid in after}
+    assert {d["export_id"] for d in documents.values()} == {full_id, inc_id}
+    # ...and the lineage of the run that loaded them: a carried document names the full harvest's run and chunk,
+    # and the source line its catalogue row keeps.
+    for rid, document in documents.items():
+        staged = stack.catalog.staged_row(inc_id, rid)
+        run = full if document["export_id"] == full_id else incremental
+        assert document["run_id"] == staged["run_id"] == run.run_id, rid
+        assert document["chunk_key"].startswith(document["export_id"] + "/"), rid
+        assert document.get("source_locator") == staged["source_locator"], rid
 
 
 def _harvest(config: dict) -> dict:

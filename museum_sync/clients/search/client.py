@@ -276,21 +276,28 @@ class SearchClient:
 
         return self._bulk(index, actions())
 
-    def carry_over(self, export_id: str, stored_records: Iterable[str], stale_ids: Collection[str]) -> IndexResult:
+    def carry_over(
+        self,
+        export_id: str,
+        stored_records: Iterable[tuple[str, Mapping[str, str | None]]],
+        stale_ids: Collection[str],
+    ) -> IndexResult:
         """Complete an incremental export's index with what it carries over from the public export.
 
-        ``stored_records``: the catalogue's stored JSON of each carried record (``Catalog.carried_records``),
-        indexed as they were published (their own ``export_id`` and content hash), so both stores hold the
-        same records; ``stale_ids``: documents an earlier attempt carried that must go (already gone is fine).
+        ``stored_records``: the catalogue's stored JSON of each carried record with its row's lineage
+        (``Catalog.carried_records``), indexed as they were published (their own ``export_id``, content hash
+        and lineage), so both stores hold the same records; ``stale_ids``: documents an earlier attempt
+        carried that must go (already gone is fine).
         """
         index = self.index_name(export_id)
 
         def actions() -> Iterator[dict[str, Any]]:
             for record_id in stale_ids:
                 yield {"_op_type": "delete", "_index": index, "_id": record_id}
-            for text in stored_records:
+            for text, lineage in stored_records:
                 record = MuseumRecord.model_validate_json(text)
-                yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": to_document(record)}
+                source = to_document(record, lineage)
+                yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": source}
 
         return self._bulk(index, actions())
 
