@@ -105,3 +105,22 @@ def test_an_older_row_without_lineage_and_an_unpublished_export_say_so() -> None
     assert by_name["catalogue"].found and "loaded by run" not in by_name["catalogue"].text
     assert by_name["index"].text == "no document in idx"
     assert by_name["publication"].text == f"export {EXPORT} was never published"
+
+
+def test_a_row_carried_over_by_an_incremental_export_names_the_run_that_loaded_it() -> None:
+    carried = ROW | {"chunk_key": "~carried", "run_id": "run-full"}
+    steps = lineage_steps(
+        "T01234",
+        "tate-20261204-incr0001",
+        row=carried,
+        chunk=None,
+        rejects=[],
+        search=None,
+        document=None,
+        publication=_publication("tate-20261204-incr0001"),
+        public_export="tate-20261204-incr0001",
+    )
+    by_name = {s.name: s for s in steps}
+    assert by_name["chunk"].found and "carried over from the export published before it" in by_name["chunk"].text
+    assert by_name["validation"].text == "with the export it was loaded in (run run-full)"
+    assert by_name["catalogue"].found and by_name["publication"].found

@@ -66,10 +66,18 @@ def lineage_steps(
         steps.append(TraceStep("validation", False, f"{run}rejected, in quarantine: {reasons}"))
         steps.append(TraceStep("catalogue", False, f"{_NOT_LOADED} (museum-sync quarantine show {key})"))
     else:
-        validated = chunk.run_id if chunk is not None and chunk.partition_key == key else None
-        steps.append(
-            TraceStep("validation", validated is not None, f"run {validated}" if validated else "no validation run")
-        )
+        from museum_sync.clients.catalog.schema import CARRIED  # here: ``--help`` must not load psycopg
+
+        if key == CARRIED:  # an incremental export's copy of a row published before
+            steps[-1] = TraceStep("chunk", True, f"{CARRIED}: carried over from the export published before it")
+            steps.append(
+                TraceStep("validation", True, f"with the export it was loaded in (run {row and row['run_id']})")
+            )
+        else:
+            validated = chunk.run_id if chunk is not None and chunk.partition_key == key else None
+            steps.append(
+                TraceStep("validation", validated is not None, f"run {validated}" if validated else "no validation run")
+            )
         if row is None:
             steps.append(TraceStep("catalogue", False, f"not in export {export_id}'s staging table"))
         else:
