@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from museum_sync.cli.stack import load_code_location, stack, state_dir
+from museum_sync.cli.stack import load_code_location, publish_services, stack, state_dir
 from museum_sync.settings import env_name
 
 __all__ = ["cmd_dev", "cmd_worker"]
@@ -29,6 +29,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             concurrency=args.concurrency or iiif_concurrency or 2,
             queues=queues,
             extra_args=tuple(options),
+            name=f"worker{os.getpid()}-",  # node worker<pid>-0@host: two pools on one host never share a name
         )
         port = {} if args.metrics_port is None else {env_name("telemetry.metrics_port"): str(args.metrics_port)}
         os.execvpe(pool.command(0)[0], pool.command(0), {**os.environ, **ctx.env, **port})
@@ -62,8 +63,15 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 preexec_fn=pdeathsig_preexec(signal.SIGTERM),
             ),
         ]
-        with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency):
-            print(f"Dagster UI: http://127.0.0.1:{args.port}  (inbox: {ctx.env[env_name('paths.inbox')]}/<profile>/)")
+        ui = f"http://127.0.0.1:{args.port}"
+        with (
+            WorkerPool(
+                env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency, name=f"dev{os.getpid()}-"
+            ),
+            publish_services(ctx, ui),
+        ):
+            print(f"Dagster UI: {ui}  (inbox: {ctx.env[env_name('paths.inbox')]}/<profile>/)")
+            print(f"Other commands attach to these services: museum-sync --state-dir {ctx.state_dir} status")
             print("Ctrl-C stops the webserver, the daemon, the workers, Redis and PostgreSQL.")
             try:
                 procs[0].wait()

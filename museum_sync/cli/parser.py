@@ -10,6 +10,7 @@ from museum_sync.cli.offline import cmd_profile, cmd_profiles, cmd_validate
 from museum_sync.cli.publication import cmd_publish, cmd_rollback, cmd_status
 from museum_sync.cli.quarantine import cmd_quarantine
 from museum_sync.cli.sync import cmd_demo, cmd_harvest, cmd_sync
+from museum_sync.cli.trace import cmd_trace
 
 __all__ = ["build_parser"]
 
@@ -62,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_dev)
 
-    p = sub.add_parser("quarantine", help="list, show or replay quarantined chunk partitions")
-    p.add_argument("action", choices=["list", "show", "replay"])
+    p = sub.add_parser("quarantine", help="list, show, replay or report quarantined chunk partitions")
+    p.add_argument("action", choices=["list", "show", "replay", "report"])
     p.add_argument("partitions", nargs="*")
     p.add_argument(
         "--all", action="store_true", help="replay the open partitions of one export: the newest that has any"
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("trace", help="follow one record: source line, chunk, run, catalogue, index, publication")
+    p.add_argument("record_id")
+    p.add_argument("--export", help="the export to look in (default: the public one, else the newest rejecting it)")
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("status", help="what the public catalogue shows, and recent publications")
     p.add_argument("--limit", type=int, default=10)

@@ -1,4 +1,6 @@
-"""``museum-sync quarantine list | show | replay``: what a steward does with chunks held back at their checks.
+"""``museum-sync quarantine list | show | replay | report``: what a steward does with chunks held back at their
+checks. ``report`` is one export's history (``defs.quarantine_report``): each chunk quarantined, why, and when
+and by whom it was replayed (default: the newest export that ever had a quarantine).
 
 ``replay`` runs exactly what it prints first. Named partition keys are checked before anything starts; ``--all``
 is one export's open quarantines (the newest snapshot that has any) unless ``--export`` names the exports (repeat
@@ -10,18 +12,21 @@ makes it public on purpose). The command exits 1 if a replay or a publication fa
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 from typing import Any
 
 from museum_sync.cli.stack import Context, catalog, quiet_library_warnings, stack, state_dir
 from museum_sync.core.exceptions import MuseumSyncError
 from museum_sync.core.keys import check_export_id, split_partition_key
 from museum_sync.core.locator import where
+from museum_sync.defs.quarantine_report import held_counts
+from museum_sync.defs.quarantine_selection import replay_selection
+from museum_sync.defs.vocabulary import counts_phrase
 from museum_sync.settings import get_settings
 
 __all__ = ["cmd_quarantine", "replay_selection"]
-
-_SHOWN = 20
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
@@ -44,7 +49,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                 print("no quarantined partitions")
             for q in parts:
                 state = "resolved" if q.resolved_at else "OPEN"
-                print(f"{q.partition_key}  {state}  {q.check_name}  {q.reject_count} rejects  {json.dumps(q.reasons)}")
+                print(f"{q.partition_key}  {state}  {q.check_name}  {_counts(client, q)}  {json.dumps(q.reasons)}")
             return 0
         if args.action == "show":
             for key in args.partitions:
@@ -56,6 +61,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                         f"{r.field}: {r.reason}: {r.message}" + (f"  value={r.value!r}" if r.value else "")
                     )
             return 0
+        if args.action == "report":
+            return _report(client, exports)
         keys, lines = replay_selection(client, list(args.partitions), everything=args.all, exports=exports)
         for line in lines:
             print(line)
@@ -64,43 +71,28 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         return _replay(args, ctx, client, keys)
 
 
-def replay_selection(
-    client: Any, partitions: list[str], *, everything: bool, exports: list[str]
-) -> tuple[list[str], list[str]]:
-    """The partition keys a replay runs, and the lines that say so before it starts.
+def _report(client: Any, exports: list[str]) -> int:
+    quiet_library_warnings()
+    from museum_sync.defs.quarantine_report import quarantine_report, report_lines
+    from museum_sync.runtime import dagster_instance
 
-    Named keys as given; ``exports``: their open quarantined partitions; ``everything`` alone: those of the
-    newest export (snapshot time) that has any, naming the others it leaves alone.
-    """
-    if partitions:
-        return partitions, [f"will replay {len(partitions)} partition(s): {_listed(partitions)}"]
-    if not everything and not exports:
-        return [], ["nothing to replay: name partition keys, --export EXPORT_ID (repeatable) or --all"]
-    lines: list[str] = []
-    others: list[tuple[str, int]] = []
     if not exports:
-        with_open = client.exports_with_open_quarantines()
-        if not with_open:
-            return [], ["nothing to replay: no open quarantined partitions"]
-        exports = [with_open[0][0]]
-        others = [(export_id, count) for export_id, _, count in with_open[1:]]
-    keys: list[str] = []
+        every = client.list_quarantined(include_resolved=True)
+        newest = max(every, key=lambda q: q.first_seen, default=None)
+        if newest is None:
+            print("no chunk was ever quarantined")
+            return 0
+        exports = [newest.export_id]
+    instance = dagster_instance()
     for export_id in exports:
-        open_keys = [q.partition_key for q in client.list_quarantined(export_id=export_id)]
-        if open_keys:
-            lines.append(f"will replay {len(open_keys)} open partition(s) of export {export_id}: {_listed(open_keys)}")
-        else:
-            lines.append(f"export {export_id}: no open quarantined partitions")
-        keys += open_keys
-    if others:
-        named = ", ".join(f"{export_id} ({count})" for export_id, count in others)
-        lines.append(f"left alone, older exports with open quarantines: {named}; name them with --export to replay")
-    return keys, lines
+        for line in report_lines(export_id, quarantine_report(client, instance, export_id)):
+            print(line)
+    return 0
 
 
-def _listed(keys: list[str]) -> str:
-    more = len(keys) - _SHOWN
-    return ", ".join(keys[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+def _counts(client: Any, part: Any) -> str:
+    """The partition's counts in the words of the UI and the checks (``defs.vocabulary``), as it was held back."""
+    return counts_phrase(*held_counts(client, part))
 
 
 def _replay(args: argparse.Namespace, ctx: Context, client: Any, keys: list[str]) -> int:
@@ -111,11 +103,16 @@ def _replay(args: argparse.Namespace, ctx: Context, client: Any, keys: list[str]
     instance = dagster_instance()
     failed = []
     # The workers get this process's environment (WorkerPool adds it), which the stack has configured.
-    with WorkerPool(env=ctx.env, log_dir=get_settings().home.parent / "logs", concurrency=args.concurrency):
+    pool = WorkerPool(
+        env=ctx.env,
+        log_dir=get_settings().home.parent / "logs",
+        concurrency=args.concurrency,
+        name=f"replay{os.getpid()}-",
+    )
+    with pool:
         for key in keys:
-            result = run_job(
-                "chunk_job_def", instance=instance, tags={"dagster/partition": key, "museum-sync/kind": "replay"}
-            )
+            tags = {"dagster/partition": key, "museum-sync/kind": "replay", "museum-sync/launched-by": _user()}
+            result = run_job("chunk_job_def", instance=instance, tags=tags)
             print(f"replay {key}: {_outcome(result)} (run {result.run_id})")
             if not result.success:
                 failed.append(key)
@@ -132,6 +129,14 @@ def _replay(args: argparse.Namespace, ctx: Context, client: Any, keys: list[str]
             elif (superseded := client.superseded_by(export_id)) is not None:
                 print(f"publish {export_id}: not published: {superseded.describe()}")
     return 1 if failed else 0
+
+
+def _user() -> str:
+    """Who replays, for ``quarantine report`` (the run's ``museum-sync/launched-by`` tag)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def _outcome(result: Any) -> str:

@@ -9,11 +9,18 @@ so it starts embedded PostgreSQL and Redis in its own state folder, never talks 
 catalogue in the scratch schema ``museum_sync_demo``. Its folder carries a marker (``DEMO_MARKER``): the demo
 wipes only a folder that has it (or is new or empty), and any command given that folder (``museum-sync
 --state-dir .state/demo status``) runs on the demo's services and schema in the same way.
+
+Beside a running ``museum-sync dev``: dev holds its state folder's embedded PostgreSQL and Redis (their
+directory locks) and writes where they listen to ``<state>/dev-services.json`` (``ATTACH_FILE``) while it
+runs. Any other command given that folder attaches to those servers instead of starting its own (``museum-sync
+--state-dir .state/demo status``, ``quarantine list``, ``sync``), and says so; the file goes when dev stops, and
+a file whose dev is gone is ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -36,14 +43,17 @@ from museum_sync.settings import (
 )
 
 __all__ = [
+    "ATTACH_FILE",
     "DEMO_MARKER",
     "DEMO_SCHEMA",
     "DEMO_STATE",
     "Context",
     "catalog",
     "check_settings",
+    "attached_services",
     "is_demo_state",
     "load_code_location",
+    "publish_services",
     "quiet_library_warnings",
     "stack",
     "state_dir",
@@ -52,6 +62,7 @@ __all__ = [
 DEMO_SCHEMA = "museum_sync_demo"
 DEMO_STATE = Path(".state/demo")
 DEMO_MARKER = ".museum-sync-demo"
+ATTACH_FILE = "dev-services.json"
 # What the demo never reads from the environment: where the catalogue, broker, search and files live.
 PLACEMENT_GROUPS: tuple[type[SettingsGroup], ...] = (PostgresSettings, RedisSettings, SearchSettings, PathSettings)
 # A demo folder written before the marker existed: only the demo writes its sample exports there.
@@ -152,12 +163,16 @@ def stack(state: Path, *, demo: bool = False) -> Iterator[Context]:
         ignored = _isolate_demo()
         if ignored:
             print(f"demo: ignoring {', '.join(ignored)}: the demo runs only on its own embedded services and folder")
+    attached = None if demo else attached_services(state)
+    if attached is not None:
+        os.environ.update(attached["env"])
+        print(f"attached to the services of museum-sync dev (pid {attached['pid']}) in {state}: {attached['ui']}")
     check_settings()
     if demo:
         _fresh_demo_folder(state)
     state.mkdir(parents=True, exist_ok=True)
     with start_services(state) as services:
-        if isolated:
+        if isolated and attached is None:
             if not (services.pg_embedded and services.redis_embedded):  # _isolate_demo removed the URLs
                 raise MuseumSyncError("the demo must run on embedded PostgreSQL and Redis, and was given servers")
             home, schema = state / "home", DEMO_SCHEMA
@@ -169,6 +184,34 @@ def stack(state: Path, *, demo: bool = False) -> Iterator[Context]:
         env = runtime_env(services, home, catalog_schema=schema)
         configure_environment(env)
         yield Context(env=env, services=services, state_dir=state)
+
+
+def attached_services(state: Path) -> dict[str, Any] | None:
+    """What ``museum-sync dev`` running on ``state`` published (``ATTACH_FILE``), or None: no file, or its dev
+    is gone (a killed dev leaves the file; its pid is checked)."""
+    path = state / ATTACH_FILE
+    try:
+        published = json.loads(path.read_text(encoding="utf-8"))
+        os.kill(int(published["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return published if isinstance(published.get("env"), dict) else None
+
+
+@contextmanager
+def publish_services(ctx: Context, ui: str) -> Iterator[Path]:
+    """While dev runs: tell other commands on its state folder where its servers listen (``ATTACH_FILE``,
+    readable by this account only: it names the servers, whose embedded ones trust local connections)."""
+    path = ctx.state_dir / ATTACH_FILE
+    payload = {"pid": os.getpid(), "ui": ui, "env": ctx.services.as_env()}
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=1)
+    path.with_suffix(".tmp").replace(path)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def catalog() -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,15 @@ def _sync(
     load_code_location()
     instance = dagster_instance()
     started = time.monotonic()
-    with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", processes=workers, concurrency=concurrency):
+    # node sync<pid>-N@host, like dev's and worker's pools: two commands on one host never share a node name
+    pool = WorkerPool(
+        env=ctx.env,
+        log_dir=ctx.state_dir / "logs",
+        processes=workers,
+        concurrency=concurrency,
+        name=f"sync{os.getpid()}-",
+    )
+    with pool:
         result = run_job("sync_export_job_def", instance=instance, run_config=config, tags={"museum-sync/kind": "sync"})
     wall = time.monotonic() - started
     return _summarise(instance, result.run_id, wall)
@@ -178,7 +187,8 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         load_code_location()
         instance = dagster_instance()
         started = time.monotonic()
-        with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency):
+        name = f"harvest{os.getpid()}-"
+        with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency, name=name):
             result = run_job(
                 "harvest_export_job_def", instance=instance, run_config=run_config, tags={"museum-sync/kind": "harvest"}
             )

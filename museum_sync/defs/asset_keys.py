@@ -21,8 +21,11 @@ __all__ = [
     "PLAN_IIIF",
     "PUBLISHED_EXPORT",
     "PUBLISH_JOB",
+    "PLAN_REPLAY",
+    "PUBLISH_REPLAYED",
     "PUBLISH_SYNCED_EXPORT",
     "RECORD_VALIDITY",
+    "REPLAY_QUARANTINED_JOB",
     "SCHEMA_DRIFT",
     "SEARCH_CHUNK",
     "SNAPSHOT_AND_PLAN",
@@ -54,12 +57,16 @@ HARVEST_AND_PLAN = "harvest_and_plan"
 SYNC_CHUNK = "sync_chunk"
 # Not "publish_export": that is museum_sync.publication's function, which this op reaches through the pipeline.
 PUBLISH_SYNCED_EXPORT = "publish_synced_export"
+# Ops of the steward's replay job (its chunk steps are ``sync_chunk``, the bulk path's).
+PLAN_REPLAY = "plan_replay"
+PUBLISH_REPLAYED = "publish_replayed"
 
 # Jobs.
 SYNC_EXPORT_JOB = "sync_export_job"
 HARVEST_EXPORT_JOB = "harvest_export_job"
 CHUNK_JOB = "chunk_job"
 PUBLISH_JOB = "publish_job"
+REPLAY_QUARANTINED_JOB = "replay_quarantined"
 
 
 def chunk_mapping_key(index: int) -> str:

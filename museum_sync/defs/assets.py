@@ -2,7 +2,9 @@
 
 A data steward re-runs one chunk from the UI, or ``museum-sync quarantine replay`` launches one run per
 partition key of ``chunk_job`` (``validated_chunk`` → ``catalog_chunk``); ``published_export`` then
-publishes the export once every chunk is loaded. The nightly bulk path (``jobs.sync_export_job``)
+publishes the export once every chunk is loaded (the Launchpad's ``replay_quarantined`` job does both in one
+run, ``defs.replay``). A chunk held back at its checks materializes nothing and shows failed (``defs.checks``).
+The nightly bulk path (``jobs.sync_export_job``)
 records materializations of these same asset keys, so lineage shows one history whichever path ran.
 The bodies are ``defs.steps``', shared with the bulk path's ops.
 
@@ -120,8 +122,18 @@ def export_snapshot(
 def validated_chunk(
     context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
-    report = steps.run_validation(context, artifacts, catalog, chunk_key(context))
-    return dg.MaterializeResult(metadata=checks.validated_metadata(report), check_results=checks.check_results(report))
+    key = chunk_key(context)
+    report = steps.run_validation(context, artifacts, catalog, key)
+    problems = checks.problems_found(artifacts.store(), report)
+    results = checks.check_results(report, problems)
+    if not report.passed:
+        # No materialization for a held-back chunk: the run's planned one stays unmet, so Dagster shows this
+        # partition (and catalog_chunk's, search_chunk's) failed, with the checks' verdicts beside it.
+        for evaluation in checks.check_evaluations(results, key):
+            context.log_event(evaluation)
+        context.instance.add_run_tags(context.run_id, checks.quarantine_tags(report))
+        raise checks.quarantine_failure(report, problems)
+    return dg.MaterializeResult(metadata=checks.validated_metadata(report, problems), check_results=results)
 
 
 @dg.asset(

@@ -4,6 +4,12 @@ The *bulk path* (one run per export, one Celery step per chunk, ``jobs.sync_expo
 *steward path* (the partitioned assets ``validated_chunk`` → ``catalog_chunk`` run per partition key,
 for backfills and replays) both build their check results and metadata here, so a chunk validated either
 way records the same materializations, the same check metadata and the same quarantine message.
+
+A chunk held back at its checks reports *no* materialization of ``validated_chunk``: its step records both
+check evaluations (the reason, one click from the partition) and ends with ``quarantine_failure``, a
+``dg.Failure`` whose description and metadata say which chunk, which reasons and what to do next. With the
+run's planned materializations left unmet, Dagster shows the partition failed (red), not "Materialized"
+(``ARCHITECTURE.md``, "What a steward sees"). Counts use one vocabulary (``defs.vocabulary``).
 """
 
 from __future__ import annotations
@@ -13,16 +19,26 @@ from typing import Any
 
 import dagster as dg
 
+import museum_sync.defs.library_warnings  # noqa: F401 - before the check specs are built (see there)
 from museum_sync import pipeline
+from museum_sync.core.keys import split_partition_key
 from museum_sync.core.locator import where
-from museum_sync.defs.asset_keys import RECORD_VALIDITY, SCHEMA_DRIFT, VALIDATED_CHUNK
+from museum_sync.defs.asset_keys import RECORD_VALIDITY, REPLAY_QUARANTINED_JOB, SCHEMA_DRIFT, VALIDATED_CHUNK
 from museum_sync.defs.partitions import chunk_partitions
+from museum_sync.defs.vocabulary import PROBLEMS_FOUND, RECORDS_REJECTED, counts_phrase
 
 __all__ = [
     "CHECK_SPECS",
+    "ChunkQuarantined",
     "catalog_metadata",
+    "check_evaluations",
     "check_results",
+    "export_label",
+    "next_step",
+    "problems_found",
+    "quarantine_failure",
     "quarantine_message",
+    "quarantine_tags",
     "rejects_markdown",
     "validated_metadata",
 ]
@@ -74,14 +90,38 @@ def rejects_markdown(samples: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def validated_metadata(report: pipeline.ChunkReport) -> dict[str, Any]:
-    """The ``validated_chunk`` materialization's metadata."""
+def problems_found(store: Any, report: pipeline.ChunkReport) -> int:
+    """Every problem of the chunk's rejected records (quarantine keeps one row per problem)."""
+    return sum(len(row["problems"]) for row in pipeline.iter_rejects(store, report.export_id, report.index))
+
+
+def export_label(export_id: str) -> str:
+    """``tate_demo, night of 2026-11-25 (snapshot 1a2b3c4d)``: the export as a person names it."""
+    source, day, sha = export_id.rsplit("-", 2)
+    return f"{source}, night of {day[:4]}-{day[4:6]}-{day[6:]} (snapshot {sha})"
+
+
+def next_step(partition_key: str) -> str:
+    """What a steward does about a quarantined chunk, in the words of the UI and the CLI."""
+    export_id, _ = split_partition_key(partition_key)
+    return (
+        "fix the cause (the profile, or a corrected export), then launch the job "
+        f"{REPLAY_QUARANTINED_JOB} from the Launchpad with partition_keys: [{partition_key}] (or export_id: "
+        f"{export_id} for all its open quarantines), or run `museum-sync quarantine replay {partition_key}`; "
+        "never re-execute this run (the catalogue gate refuses a chunk that skipped its checks)"
+    )
+
+
+def validated_metadata(report: pipeline.ChunkReport, problems: int) -> dict[str, Any]:
+    """The ``validated_chunk`` materialization's metadata (a chunk that passed its checks)."""
     return {
         "export_id": report.export_id,
+        "export": export_label(report.export_id),
         "chunk": report.index,
         "records": dg.MetadataValue.int(report.records),
         "valid": dg.MetadataValue.int(report.valid),
-        "rejected": dg.MetadataValue.int(report.rejected),
+        RECORDS_REJECTED: dg.MetadataValue.int(report.rejected),
+        PROBLEMS_FOUND: dg.MetadataValue.int(problems),
         "rejects_by_reason": dg.MetadataValue.json(report.reasons),
         "valid_digest": report.valid_digest,
         "profile": report.profile,
@@ -89,7 +129,7 @@ def validated_metadata(report: pipeline.ChunkReport) -> dict[str, Any]:
     }
 
 
-def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
+def check_results(report: pipeline.ChunkReport, problems: int) -> list[dg.AssetCheckResult]:
     """Both blocking checks' results for one chunk, with the drift diff and the sample rejects table."""
     drift = report.drift
     drift_meta: Mapping[str, Any] = {
@@ -100,12 +140,17 @@ def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
     }
     validity_meta: Mapping[str, Any] = {
         "records": dg.MetadataValue.int(report.records),
-        "rejected": dg.MetadataValue.int(report.rejected),
+        RECORDS_REJECTED: dg.MetadataValue.int(report.rejected),
+        PROBLEMS_FOUND: dg.MetadataValue.int(problems),
         "reject_ratio": dg.MetadataValue.float(report.reject_ratio),
         "rejects_by_reason": dg.MetadataValue.json(report.reasons),
         "blocking_reasons": dg.MetadataValue.json(report.blocking_reasons),
         "sample_rejects": dg.MetadataValue.md(rejects_markdown(report.sample_rejects)),
     }
+    if not report.passed:
+        next_meta = {"next_step": dg.MetadataValue.text(next_step(report.partition_key))}
+        drift_meta = {**drift_meta, **next_meta}
+        validity_meta = {**validity_meta, **next_meta}
     return [
         dg.AssetCheckResult(
             check_name=SCHEMA_DRIFT,
@@ -121,7 +166,37 @@ def check_results(report: pipeline.ChunkReport) -> list[dg.AssetCheckResult]:
             passed=report.validity_passed,
             metadata=validity_meta,
             severity=dg.AssetCheckSeverity.ERROR,
+            description=None if report.validity_passed else counts_phrase(report.rejected, problems),
         ),
+    ]
+
+
+def quarantine_tags(report: pipeline.ChunkReport) -> dict[str, str]:
+    """Run tags that name a quarantined chunk and what to do (the run page's "View tags and config")."""
+    return {
+        f"museum-sync/quarantined-c{report.index:04d}": f"{report.partition_key}: {', '.join(report.failed_checks)}",
+        "museum-sync/next-step": f"fix the cause, then launch {REPLAY_QUARANTINED_JOB} (not Re-execute)",
+    }
+
+
+def check_evaluations(
+    results: list[dg.AssetCheckResult], partition_key: str, target: Any = None
+) -> list[dg.AssetCheckEvaluation]:
+    """The check results as events a step logs itself: an op cannot return ``AssetCheckResult``, and an
+    asset that fails (a quarantined chunk) returns nothing. ``target``: the materialization they judge."""
+    return [
+        dg.AssetCheckEvaluation(
+            asset_key=VALIDATED_CHUNK,
+            check_name=result.check_name or "",
+            passed=result.passed,
+            metadata=result.metadata,
+            severity=result.severity,
+            description=result.description,
+            blocking=True,
+            partition=partition_key,
+            target_materialization_data=target,
+        )
+        for result in results
     ]
 
 
@@ -134,14 +209,53 @@ def catalog_metadata(result: Any, report: pipeline.ChunkReport | None) -> dict[s
     }
 
 
-def quarantine_message(report: pipeline.ChunkReport) -> str:
-    """Why a chunk was held back at its checks, in one line (the bulk step's failure description)."""
+def lineage_metadata(run_id: str, partition_key: str, locators: list[str]) -> dict[str, Any]:
+    """Where the chunk's rows came from, as every row records it: the run that loaded them (a link in the
+    UI), the first and last valid record's ``file:line`` in the snapshot, and how to follow one record."""
+    return {
+        "lineage_run_id": dg.MetadataValue.dagster_run(run_id),
+        "source_first": dg.MetadataValue.text(locators[0] if locators else "(no valid record)"),
+        "source_last": dg.MetadataValue.text(locators[-1] if locators else "(no valid record)"),
+        "trace": dg.MetadataValue.text(
+            f"museum-sync trace <record_id> --export {split_partition_key(partition_key)[0]}"
+        ),
+    }
+
+
+def quarantine_message(report: pipeline.ChunkReport, problems: int) -> str:
+    """Why a chunk was held back at its checks, in one line (the start of the step's failure description)."""
     parts = []
     if not report.drift_passed:
         parts.append("schema drift: " + report.drift_diff.replace("\n", "; ")[:400])
     if not report.validity_passed:
         parts.append(
-            f"record validity: {report.rejected}/{report.records} rejected ({report.reasons}); "
-            f"blocking: {report.blocking_reasons or 'reject ratio over policy'}"
+            f"record validity: {counts_phrase(report.rejected, problems)} in {report.records} records "
+            f"({report.reasons}); blocking: {report.blocking_reasons or 'reject ratio over policy'}"
         )
     return f"chunk {report.partition_key} quarantined: " + " | ".join(parts)
+
+
+class ChunkQuarantined(dg.Failure):
+    """A chunk held back at its blocking checks: the expected outcome of a bad chunk, not a crash. The UI
+    shows a step failure's class name before its message; this one says what happened."""
+
+
+def quarantine_failure(report: pipeline.ChunkReport, problems: int) -> ChunkQuarantined:
+    """The end of a chunk step held back at its checks: an expected outcome, said plainly (no retry)."""
+    description = (
+        f"expected quarantine, not a crash: {quarantine_message(report, problems)}\n"
+        f"Next: {next_step(report.partition_key)}."
+    )
+    return ChunkQuarantined(
+        description=description,
+        metadata={
+            "quarantined_chunk": report.partition_key,
+            "export": export_label(report.export_id),
+            "failed_checks": dg.MetadataValue.json(report.failed_checks),
+            RECORDS_REJECTED: dg.MetadataValue.int(report.rejected),
+            PROBLEMS_FOUND: dg.MetadataValue.int(problems),
+            "rejects_by_reason": dg.MetadataValue.json(report.reasons),
+            "next_step": dg.MetadataValue.text(next_step(report.partition_key)),
+        },
+        allow_retries=False,
+    )

@@ -8,6 +8,7 @@ upgrade of either library is checked in one place (``museum_sync_tests/test_arch
 other module off ``dagster._*`` and dagster-celery's submodules). What ``defs.executor`` relies on without
 importing anything (the shape of ``ExecutionPlan`` and ``KnownExecutionState``) is said there, where it is used.
 Partition retirement (``defs.partitions.retire_partitions``) deletes dynamic partition keys in bulk from here.
+The bulk path's partition status (``report_planned_materializations``) plans its chunk materializations here.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "delete_dynamic_partitions",
     "use_default_run_logger",
     "materialization_target",
+    "report_planned_materializations",
     "register_worker_tasks",
     "retry_mode",
     "submit_step",
@@ -58,6 +60,29 @@ def retry_mode(retries_config: Any) -> RetryMode | None:
 def materialization_target(storage_id: int, run_id: str, timestamp: float) -> Any:
     """The materialization a check evaluation refers to, so the UI ties the check to it."""
     return AssetCheckEvaluationTargetMaterializationData(storage_id=storage_id, run_id=run_id, timestamp=timestamp)
+
+
+def report_planned_materializations(context: Any, asset_keys: Sequence[Any], partition: str) -> None:
+    """Record that this step intends to materialize ``asset_keys`` for ``partition`` (the bulk path's ops).
+
+    Dagster 1.13 decides a partition's status from two kinds of events (``partition_status_cache``):
+    materialized if its latest event is a materialization; *failed* if its latest event is a
+    ``ASSET_MATERIALIZATION_PLANNED`` whose run ended ``FAILURE`` with no materialization after it;
+    in progress while that run runs. An asset job plans its assets when the run is created; an op that
+    yields ``AssetMaterialization`` plans nothing, so a chunk the bulk run held back at its checks was
+    grey "Missing" (or green, from the materialization it reported anyway). The step records the same
+    planned events an asset job would, so the Partitions tab shows the chunk failed (red) until a later
+    materialization (a replay) turns it green. There is no public way to log a planned event.
+    """
+    from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
+
+    for asset_key in asset_keys:
+        event = DagsterEvent.build_asset_materialization_planned_event(
+            context.job_name,
+            context.get_step_execution_context().step.key,
+            AssetMaterializationPlannedData(asset_key, partition=partition),
+        )
+        context.instance.report_dagster_event(event, context.run_id)
 
 
 def celery_execution_loop(plan_context: Any, execution_plan: Any, step_execution_fn: Any) -> Any:

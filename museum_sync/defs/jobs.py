@@ -33,7 +33,7 @@ from museum_sync.defs.asset_keys import (
 )
 from museum_sync.defs.assets import catalog_chunk, published_export, search_chunk, validated_chunk
 from museum_sync.defs.celery_config import INGESTION_QUEUE, QUEUE_TAG
-from museum_sync.defs.dagster_internals import materialization_target
+from museum_sync.defs.dagster_internals import materialization_target, report_planned_materializations
 from museum_sync.defs.iiif import check_iiif_chunk, plan_iiif
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource, default_resources
 from museum_sync.defs.retries import CONNECTION_RETRY, retry_only_connection_errors
@@ -42,6 +42,8 @@ from museum_sync.defs.run_config import HarvestConfig, SnapshotConfig
 __all__ = ["chunk_job", "harvest_export_job", "publish_job", "sync_export_job"]
 
 MAX_RUNTIME_TAG = {"dagster/max_runtime": "3600"}
+# What a chunk step materializes, in order: planned when the step starts (see ``sync_chunk``).
+CHUNK_ASSETS = (VALIDATED_CHUNK, CATALOG_CHUNK, SEARCH_CHUNK)
 
 
 @dg.op(
@@ -92,27 +94,20 @@ def harvest_and_plan(
     yield from steps.fan_out(*harvested)
 
 
-def _record_checks(context: dg.OpExecutionContext, partition_key: str, results: list[dg.AssetCheckResult]) -> None:
-    """Log the chunk's check results against the materialization just recorded for its partition, so the
-    UI shows them on that partition as it does for the asset (an op cannot return ``AssetCheckResult``)."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=VALIDATED_CHUNK, asset_partitions=[partition_key]), limit=1
-    ).records
-    target = materialization_target(records[0].storage_id, records[0].run_id, records[0].timestamp) if records else None
-    for result in results:
-        context.log_event(
-            dg.AssetCheckEvaluation(
-                asset_key=VALIDATED_CHUNK,
-                check_name=result.check_name or "",
-                passed=result.passed,
-                metadata=result.metadata,
-                severity=result.severity,
-                description=result.description,
-                blocking=True,
-                partition=partition_key,
-                target_materialization_data=target,
-            )
-        )
+def _record_checks(
+    context: dg.OpExecutionContext, partition_key: str, results: list[dg.AssetCheckResult], *, materialized: bool
+) -> None:
+    """Log the chunk's check results on its partition, tied to the materialization just recorded when the chunk
+    passed (so the UI shows them on it), to none when it was held back (an op cannot return them)."""
+    target = None
+    if materialized:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=VALIDATED_CHUNK, asset_partitions=[partition_key]), limit=1
+        ).records
+        if records:
+            target = materialization_target(records[0].storage_id, records[0].run_id, records[0].timestamp)
+    for evaluation in checks.check_evaluations(results, partition_key, target):
+        context.log_event(evaluation)
 
 
 @dg.op(
@@ -129,14 +124,20 @@ def sync_chunk(
     search: SearchResource,
 ) -> Any:
     key = chunk["partition_key"]
+    # Planned like an asset job's: a chunk this step does not materialize shows failed when the run fails.
+    report_planned_materializations(context, CHUNK_ASSETS, key)
     report = steps.run_validation(context, artifacts, catalog, key)
-    yield dg.AssetMaterialization(asset_key=VALIDATED_CHUNK, partition=key, metadata=checks.validated_metadata(report))
-    _record_checks(context, key, checks.check_results(report))
+    problems = checks.problems_found(artifacts.store(), report)
+    results = checks.check_results(report, problems)
     if not report.passed:
-        yield dg.ExpectationResult(success=False, label="chunk_checks", description="blocking checks failed")
-        raise dg.Failure(description=checks.quarantine_message(report), allow_retries=False)
-    metadata = steps.run_load(context, artifacts, catalog, key)
-    yield dg.AssetMaterialization(asset_key=CATALOG_CHUNK, partition=key, metadata=metadata)  # type: ignore[arg-type]
+        _record_checks(context, key, results, materialized=False)
+        context.instance.add_run_tags(context.run_id, checks.quarantine_tags(report))
+        raise checks.quarantine_failure(report, problems)
+    metadata = checks.validated_metadata(report, problems)
+    yield dg.AssetMaterialization(asset_key=VALIDATED_CHUNK, partition=key, metadata=metadata)
+    _record_checks(context, key, results, materialized=True)
+    loaded = steps.run_load(context, artifacts, catalog, key)
+    yield dg.AssetMaterialization(asset_key=CATALOG_CHUNK, partition=key, metadata=loaded)  # type: ignore[arg-type]
     indexed = steps.run_index(context, artifacts, catalog, search, key)
     yield dg.AssetMaterialization(asset_key=SEARCH_CHUNK, partition=key, metadata=indexed)  # type: ignore[arg-type]
     yield dg.Output({"partition_key": key, "export_id": chunk["export_id"], "valid": report.valid})

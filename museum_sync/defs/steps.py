@@ -58,11 +58,14 @@ def register_export(context: Context, export: pipeline.ExportRef, catalog: Catal
     instance = context.instance
     instance.add_dynamic_partitions(export_partitions.name, [export.export_id])
     instance.add_dynamic_partitions(chunk_partitions.name, export.partition_keys)
+    # The Runs list shows tags: the export as a person names it (its partition keys are cut short in the UI).
+    instance.add_run_tags(context.run_id, {"museum-sync/export": checks.export_label(export.export_id)})
     context.log.info(
         f"export {export.export_id}: {export.plan.total_records} records in {len(export.plan.chunks)} chunks"
     )
     return {
         "export_id": export.export_id,
+        "export": checks.export_label(export.export_id),
         "profile": export.profile,
         "kind": manifest.kind,
         "source_path": manifest.source_path or manifest.source,
@@ -168,7 +171,10 @@ def run_load(
     except pipeline.GateRefused as exc:
         raise dg.Failure(description=f"catalog gate refused: {exc}", allow_retries=False) from exc
     context.log.info(f"{partition_key}: {result.loaded} rows loaded, {len(result.duplicates)} duplicates quarantined")
-    return checks.catalog_metadata(result, pipeline.read_report(store, export_id, index))
+    locators = list(pipeline.iter_valid_locators(store, export_id, index))
+    return checks.catalog_metadata(result, pipeline.read_report(store, export_id, index)) | checks.lineage_metadata(
+        context.run_id, partition_key, locators
+    )
 
 
 @timed_step("index")

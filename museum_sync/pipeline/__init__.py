@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from museum_sync.pipeline.validation import (
         ChunkReport,
         iter_rejects,
+        iter_valid_locators,
         iter_valid_records,
         read_report,
         validate_chunk,
@@ -54,6 +55,7 @@ _HOMES = {
     "source_locators": "snapshot",
     "ChunkReport": "validation",
     "iter_rejects": "validation",
+    "iter_valid_locators": "validation",
     "iter_valid_records": "validation",
     "read_report": "validation",
     "validate_chunk": "validation",
@@ -77,6 +79,7 @@ __all__ = [
     "extract",
     "index_chunk",
     "iter_rejects",
+    "iter_valid_locators",
     "iter_valid_records",
     "load_chunk",
     "open_export",

@@ -27,6 +27,7 @@ from museum_sync.pipeline.snapshot import ExportRef, copied_file_name, open_expo
 from museum_sync.pipeline.validation import (
     ChunkReport,
     iter_rejects,
+    iter_valid_locators,
     iter_valid_records,
     reject_row,
     valid_digest_on_disk,
@@ -105,7 +106,8 @@ def load_chunk(catalog: Catalog, store: ArtifactStore, export_id: str, index: in
     records = iter_valid_records(store, export_id, index)
     if failpoints.armed():
         records = failpoints.failpoint_before_first("load_chunk", records)  # inside the COPY, locks held
-    result = catalog.load_chunk(export_id, key, index, records, on_disk, run_id=run_id)
+    locators = iter_valid_locators(store, export_id, index)
+    result = catalog.load_chunk(export_id, key, index, records, on_disk, run_id=run_id, locators=locators)
     extra = list(result.duplicates) + list(result.unstorable)
     if extra:
         by_id = {}
@@ -175,10 +177,12 @@ def index_chunk(
     on_disk = valid_digest_on_disk(store, export_id, index)
     if state is None or state.state != "loaded" or state.validated_digest != on_disk:
         raise GateRefused(f"{key}: not loaded into the catalogue (or stale); index it after catalog_chunk")
-    kept = set(catalog.loaded_record_ids(export_id, key))
+    lineage = catalog.chunk_lineage(export_id, key)  # the rows PostgreSQL kept, with the origin they record
+    kept = set(lineage)
     search.ensure_index(export_id, deployment_id=catalog.deployment_id())
     not_loaded: list[dict[str, Any]] = []
-    result = search.index_records(export_id, _as_loaded(iter_valid_records(store, export_id, index), kept, not_loaded))
+    loaded = _as_loaded(iter_valid_records(store, export_id, index), kept, not_loaded)
+    result = search.index_records(export_id, loaded, lineage=lineage)
     if result.errors:
         failed = {e.record_id: e for e in result.errors}
         rows = list(iter_rejects(store, export_id, index))

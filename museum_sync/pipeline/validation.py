@@ -19,7 +19,7 @@ from museum_sync.clients.artifacts import ArtifactStore, atomic_writer, file_sha
 from museum_sync.core import chunking, sources
 from museum_sync.core.drift import DriftReport, FingerprintBuilder, compare
 from museum_sync.core.field_types import null_set
-from museum_sync.core.locator import Locator
+from museum_sync.core.locator import Locator, where
 from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import Profile
 from museum_sync.core.validation import ChunkValidator, Rejected, Valid
@@ -30,6 +30,7 @@ __all__ = [
     "SAMPLE_REJECTS",
     "ChunkReport",
     "iter_rejects",
+    "iter_valid_locators",
     "iter_valid_records",
     "read_report",
     "reject_row",
@@ -117,6 +118,7 @@ def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile:
     with (
         atomic_writer(out_dir / "valid.jsonl") as valid_out,
         atomic_writer(out_dir / "rejects.jsonl") as reject_out,
+        atomic_writer(out_dir / "locators.jsonl") as locator_out,
     ):
         for locator, raw in _chunk_records(export, index, profile):
             records += 1
@@ -127,6 +129,8 @@ def validate_chunk(store: ArtifactStore, export: ExportRef, index: int, profile:
                 line = result.record.storage_json() + b"\n"
                 digest.update(line)
                 valid_out.write(line)
+                # Lineage beside the records, not in them: valid.jsonl, its digest and content hashes stay as they were.
+                locator_out.write(json.dumps(where(locator.file, locator.line, locator.pointer)).encode() + b"\n")
             else:
                 row = reject_row(result)
                 if len(samples) < SAMPLE_REJECTS:
@@ -185,8 +189,18 @@ def iter_valid_records(store: ArtifactStore, export_id: str, index: int) -> Iter
             yield MuseumRecord.model_validate_json(line)
 
 
+def iter_valid_locators(store: ArtifactStore, export_id: str, index: int) -> Iterator[str]:
+    """Each validated record's ``file:line`` in the snapshot, in ``valid.jsonl`` order (none for a chunk
+    validated before lineage: the catalogue then stores NULL)."""
+    return _iter_json_lines(store.chunk_dir(export_id, index) / "locators.jsonl")
+
+
 def iter_rejects(store: ArtifactStore, export_id: str, index: int) -> Iterator[dict[str, Any]]:
-    path = store.chunk_dir(export_id, index) / "rejects.jsonl"
+    return _iter_json_lines(store.chunk_dir(export_id, index) / "rejects.jsonl")
+
+
+def _iter_json_lines(path: Path) -> Iterator[Any]:
+    """One JSON value per line of ``path``; nothing when the file is absent."""
     if not path.is_file():
         return
     with path.open("rb") as handle:

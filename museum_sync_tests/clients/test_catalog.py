@@ -29,6 +29,7 @@ from museum_sync.clients.catalog import (
     QuarantineRow,
     staging_table_name,
 )
+from museum_sync.clients.catalog.schema import COLUMN_NAMES
 from museum_sync.core.models import MuseumRecord
 from museum_sync.redaction import redact
 
@@ -249,7 +250,10 @@ def test_real_records_are_flattened_and_kept_whole(catalog: Catalog, tate: list[
             institution,
             _iiif,
             whole,
+            source_locator,
+            run_id,
         ) = stored[record.record_id]
+        assert (source_locator, run_id) == (None, None), "no lineage given, none invented"
         assert chunk_key.startswith("tate-a/")
         assert content_hash == record.content_hash
         assert (object_number, title, rights, institution) == (
@@ -279,6 +283,60 @@ def test_reloading_a_chunk_leaves_the_same_rows(catalog: Catalog, tate: list[Mus
     assert catalog.count("tate-a") == 47
     state = catalog.chunk_state("tate-a/0000")
     assert state is not None and state.state == "loaded"
+
+
+def test_rows_carry_lineage_and_older_tables_without_it_still_publish_and_roll_back(
+    catalog: Catalog, tate: list[MuseumRecord]
+) -> None:
+    """Lineage columns on new rows; a catalogue from before them (tables and view without the columns) still
+    publishes and rolls back, its digests unchanged, and ``migrate`` upgrades what is left."""
+    a, b = for_export(tate[:20], "tate-a"), for_export(tate[:30], "tate-b")
+    for export_id, records in (("tate-a", a), ("tate-b", b)):
+        catalog.register_export(export_id, "tate", "p", {}, 1, len(records))
+        catalog.record_validation(export_id, f"{export_id}/0000", 0, True, "d", len(records), 0, "run-v")
+        where = [f"night.csv:{n + 2}" for n in range(len(records))]
+        catalog.load_chunk(export_id, f"{export_id}/0000", 0, records, "d", run_id="run-7", locators=where[:-1])
+    row = catalog.staged_row("tate-a", a[3].record_id)
+    assert row is not None and (row["source_locator"], row["run_id"], row["chunk_key"]) == (
+        "night.csv:5",
+        "run-7",
+        "tate-a/0000",
+    )
+    assert catalog.staged_row("tate-a", a[-1].record_id)["source_locator"] is None  # locators ran short
+    assert catalog.chunk_lineage("tate-b", "tate-b/0000")[b[0].record_id]["source_locator"] == "night.csv:2"
+    catalog.publish("tate-a", 1)
+    digests = {e: catalog.catalogue_digest(e) for e in ("tate-a", "tate-b")}
+    # The catalogue as an older version left it: no lineage columns anywhere, the view without them.
+    old = [c for c in COLUMN_NAMES if c not in ("source_locator", "run_id")]
+    with psycopg.connect(catalog.conninfo) as conn:
+        s = catalog.schema
+        conn.execute(sql.SQL("DROP VIEW {}").format(sql.Identifier(s, "objects")))
+        for table in ("objects__tate_a", "objects__tate_b", "objects__empty"):
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DROP COLUMN source_locator, DROP COLUMN run_id").format(
+                    sql.Identifier(s, table)
+                )
+            )
+        conn.execute(
+            sql.SQL("CREATE VIEW {} AS SELECT {} FROM {}").format(
+                sql.Identifier(s, "objects"),
+                sql.SQL(", ").join(map(sql.Identifier, old)),
+                sql.Identifier(s, "objects__tate_a"),
+            )
+        )
+    assert catalog.publish("tate-b", 1).publication.record_count == 30  # the view gains the columns at its end
+    assert catalog.rollback("tate-a").publication.record_count == 20
+    assert {e: catalog.catalogue_digest(e) for e in digests} == digests
+    assert catalog.staged_row("tate-a", a[0].record_id)["source_locator"] is None  # older row: none recorded
+    catalog.migrate()
+    assert catalog.count() == 20
+    with psycopg.connect(catalog.conninfo) as conn:
+        columns = conn.execute(
+            "SELECT table_name, count(*) FROM information_schema.columns WHERE table_schema = %s"
+            " AND table_name LIKE 'objects%%' AND column_name IN ('source_locator', 'run_id') GROUP BY 1 ORDER BY 1",
+            (catalog.schema,),
+        ).fetchall()
+    assert columns == [("objects", 2), ("objects__empty", 2), ("objects__tate_a", 2), ("objects__tate_b", 2)]
 
 
 def test_register_export_refuses_a_different_plan(catalog: Catalog) -> None:

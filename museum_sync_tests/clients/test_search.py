@@ -23,6 +23,7 @@ from elasticsearch import helpers
 from museum_sync.clients.search import (
     ALIAS,
     MAPPING,
+    MAPPING_VERSION,
     AliasConflict,
     Owner,
     SearchClient,
@@ -117,6 +118,8 @@ def test_title_languages_map_to_analyzer_fields() -> None:
     assert MAPPING["properties"]["creators"]["type"] == "nested"
     for facet in ("work_type", "rights", "institution", "iiif_manifest", "content_hash", "export_id", "record_id"):
         assert MAPPING["properties"][facet]["type"] == "keyword", facet
+    for lineage in ("chunk_key", "run_id", "source_locator"):
+        assert MAPPING["properties"][lineage]["type"] == "keyword", lineage
 
 
 def test_real_multilingual_lido_records_index_under_the_strict_mapping(
@@ -132,14 +135,17 @@ def test_real_multilingual_lido_records_index_under_the_strict_mapping(
     assert dated.production_date is not None and dated.production_date.earliest is not None
     assert to_document(dated)["production_date"]["gte"] == dated.production_date.earliest.isoformat()
 
+    assert not {"chunk_key", "run_id", "source_locator"} & set(doc), "no lineage given, none invented"
+
     search.ensure_index(export_id)
-    result = search.index_records(export_id, lido_records)
+    origin = {"chunk_key": f"{export_id}/0000", "run_id": "run-1", "source_locator": "lido.xml /lidoWrap/lido[3]"}
+    result = search.index_records(export_id, lido_records, lineage={german.record_id: origin})
     assert result.errors == [] and result.indexed == len({r.record_id for r in lido_records})
     search.finish_load(export_id)
     languages = {lang for r in lido_records for lang in to_document(r).get("title_languages", [])}
     assert {"de", "fr", "it", "ro", "en"} <= languages
     stored = es_server.documents(search.index_name(export_id))[german.record_id]
-    assert stored == doc
+    assert stored == doc | origin, "the document carries the catalogue row's lineage under the strict mapping"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,7 +176,11 @@ def test_ensure_index_creates_a_strict_index_for_loading_and_is_idempotent(
     body = created[0].json()
     assert set(body) == {"settings", "mappings"}
     assert body["mappings"]["dynamic"] == "strict"
-    assert body["mappings"]["_meta"] == {"export_id": EXPORT, "mapping_version": 1, "created_by": "museum-sync"}
+    assert body["mappings"]["_meta"] == {
+        "export_id": EXPORT,
+        "mapping_version": MAPPING_VERSION,
+        "created_by": "museum-sync",
+    }
     settings = es_server.settings(name)
     assert settings["index.number_of_replicas"] == "0" and settings["index.refresh_interval"] == "-1"
 

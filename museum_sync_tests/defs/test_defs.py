@@ -23,7 +23,7 @@ from museum_sync.defs.run_config import sync_run_config
 from museum_sync.defs.schedules import nightly_sync_schedule
 from museum_sync.defs.sensors import inbox_sensor
 
-JOBS = ("sync_export_job", "harvest_export_job", "chunk_job", "publish_job")
+JOBS = ("sync_export_job", "harvest_export_job", "chunk_job", "publish_job", "replay_quarantined")
 QUEUE_TAG = "dagster-celery/queue"
 TATE_CSV = "csv/tate_artwork_data_first52rows.csv"
 
@@ -111,7 +111,7 @@ def test_names_the_run_storage_depends_on(defs):
 
     ops = {
         job: sorted(node.name for node in defs.resolve_job_def(job).graph.node_defs)
-        for job in ("sync_export_job", "harvest_export_job")
+        for job in ("sync_export_job", "harvest_export_job", "replay_quarantined")
     }
     assert ops == {
         "sync_export_job": [
@@ -128,6 +128,7 @@ def test_names_the_run_storage_depends_on(defs):
             "publish_synced_export",
             "sync_chunk",
         ],
+        "replay_quarantined": ["plan_replay", "publish_replayed", "sync_chunk"],
     }
     assert (names.SNAPSHOT_AND_PLAN, names.HARVEST_AND_PLAN, names.SYNC_CHUNK, names.PUBLISH_SYNCED_EXPORT) == (
         "snapshot_and_plan",
@@ -135,7 +136,13 @@ def test_names_the_run_storage_depends_on(defs):
         "sync_chunk",
         "publish_synced_export",
     )
-    assert (names.SYNC_EXPORT_JOB, names.HARVEST_EXPORT_JOB, names.CHUNK_JOB, names.PUBLISH_JOB) == JOBS
+    assert (
+        names.SYNC_EXPORT_JOB,
+        names.HARVEST_EXPORT_JOB,
+        names.CHUNK_JOB,
+        names.PUBLISH_JOB,
+        names.REPLAY_QUARANTINED_JOB,
+    ) == JOBS
     assert (names.SCHEMA_DRIFT, names.RECORD_VALIDITY) == ("schema_drift", "record_validity")
     assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {
         names.EXPORT_SNAPSHOT.to_user_string(),

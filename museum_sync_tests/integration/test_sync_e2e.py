@@ -67,6 +67,97 @@ def test_clean_export_publishes_every_valid_record(sync_stack, clean):
     assert catalog.list_quarantined(export_id=export_id) == []
 
 
+def test_every_row_carries_its_lineage_and_trace_follows_a_record(sync_stack, clean, tmp_path_factory):
+    """Lineage on every catalogue row (run, chunk, file:line of the source), and ``museum-sync trace`` for a
+    loaded record and a rejected one, on the clean export's sync (no run of its own)."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    path, result, export_id = clean
+    catalog = sync_stack.catalog
+    source_lines = path.read_text(encoding="utf-8").splitlines()
+    key = f"{export_id}/0001"
+    lineage = catalog.chunk_lineage(export_id, key)
+    assert lineage and {row["run_id"] for row in lineage.values()} == {result.run_id}
+    for record_id, row in lineage.items():
+        file, line = row["source_locator"].rsplit(":", 1)
+        assert file == path.name
+        staged = catalog.staged_row(export_id, record_id)
+        assert staged is not None and staged["chunk_key"] == key and staged["source_locator"] == row["source_locator"]
+    # The UI shows the same path: catalog_chunk's materialization links the run and names the chunk's source lines.
+    (mat,) = sync_stack.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("catalog_chunk"), asset_partitions=[key]), limit=1
+    ).records
+    meta = mat.asset_materialization.metadata
+    assert meta["lineage_run_id"].value == result.run_id
+
+    def line_of(locator: str) -> int:
+        file, line = locator.rsplit(":", 1)
+        assert file == path.name
+        return int(line)
+
+    row_lines = sorted(line_of(r["source_locator"]) for r in lineage.values())
+    # the chunk's first and last valid record (a duplicate among them is valid but not kept as a row)
+    assert line_of(meta["source_first"].value) <= row_lines[0] and line_of(meta["source_last"].value) >= row_lines[-1]
+    assert meta["trace"].value == f"museum-sync trace <record_id> --export {export_id}"
+    record_id, row = sorted(lineage.items())[0]
+    line = int(row["source_locator"].rsplit(":", 1)[1])
+    header = next(csv.reader([source_lines[0]]))
+    fields = next(csv.reader([source_lines[line - 1]]))
+    assert fields[header.index("id")] == record_id.rsplit(":", 1)[-1], f"line {line} of {path.name} is {record_id}"
+    reject = next(
+        r
+        for s in catalog.chunk_states(export_id)
+        for r in catalog.quarantine_rows(s.partition_key, limit=1000)
+        if r.record_id and r.reason != "duplicate_id" and catalog.staged_row(export_id, r.record_id) is None
+    )
+
+    def trace(record: str) -> subprocess.CompletedProcess[str]:
+        state = tmp_path_factory.mktemp("trace") / "state"
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "museum_sync.cli",
+                "--state-dir",
+                str(state),
+                "trace",
+                record,
+                "--export",
+                export_id,
+            ],
+            env={**os.environ, **sync_stack.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    loaded = trace(record_id)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    lines = loaded.stdout.splitlines()
+    assert f"source       {path.name}:{line}" in lines[1]
+    assert f"chunk        {key} (loaded)" in lines[2]
+    assert f"validation   run {result.run_id}" in lines[3]
+    assert f"content hash {staged_hash(catalog, export_id, record_id)}" in lines[4]
+    assert "index not configured" in lines[5]
+    assert "publish #" in lines[6] and "public now" in lines[6]
+    rejected = trace(reject.record_id)
+    assert rejected.returncode == 1, rejected.stdout + rejected.stderr
+    assert f"source       {reject.file}:{reject.line}" in rejected.stdout
+    assert f"in quarantine: {reject.reason} ({reject.field})" in rejected.stdout
+    assert "MISSING  not loaded: the record is in quarantine" in rejected.stdout
+    assert "not in the published export" in rejected.stdout
+    print(loaded.stdout, rejected.stdout, sep="\n")  # the steward's view, with -s
+
+
+def staged_hash(catalog, export_id: str, record_id: str) -> str:
+    row = catalog.staged_row(export_id, record_id)
+    assert row is not None
+    return str(row["content_hash"])
+
+
 def test_chunk_partitions_and_checks_recorded_per_partition(sync_stack, clean):
     _, result, export_id = clean
     keys = [f"{export_id}/{i:04d}" for i in range(4)]

@@ -72,6 +72,14 @@ def test_export_is_published_in_both_stores_with_equal_counts(stack, search, fir
             f"SELECT record_id, content_hash FROM {stack.catalog.schema}.objects ORDER BY record_id LIMIT 25"
         ).fetchall()
     assert search.sample_hashes(export_id, [r[0] for r in rows]) == dict(rows)
+    # The same lineage in both: the document names the chunk, run and source line its catalogue row does.
+    staged = stack.catalog.staged_row(export_id, rows[0][0])
+    document = search.get_document(export_id, rows[0][0])
+    assert staged is not None and document is not None and staged["run_id"] == result.run_id
+    assert {k: document[k] for k in ("chunk_key", "run_id", "source_locator")} == {
+        k: staged[k] for k in ("chunk_key", "run_id", "source_locator")
+    }
+    assert document["source_locator"].startswith("first.csv:")
 
 
 def test_refused_documents_are_quarantined_and_publication_is_refused(stack, search, es, first, tmp_path_factory):
@@ -125,8 +133,16 @@ def test_incremental_harvest_is_published_to_both_stores(stack, search, shared_d
     after = _public(stack, search)
     assert set(after) == set(before) - set(gone)
     # Carried records keep the export they were published in; the harvested ones are the new export's.
-    exports = {search.get_document(inc_id, rid)["export_id"] for rid in after}
-    assert exports == {full_id, inc_id}
+    documents = {rid: search.get_document(inc_id, rid) for rid in after}
+    assert {d["export_id"] for d in documents.values()} == {full_id, inc_id}
+    # ...and the lineage of the run that loaded them: a carried document names the full harvest's run and chunk,
+    # and the source line its catalogue row keeps.
+    for rid, document in documents.items():
+        staged = stack.catalog.staged_row(inc_id, rid)
+        run = full if document["export_id"] == full_id else incremental
+        assert document["run_id"] == staged["run_id"] == run.run_id, rid
+        assert document["chunk_key"].startswith(document["export_id"] + "/"), rid
+        assert document.get("source_locator") == staged["source_locator"], rid
 
 
 def _harvest(config: dict) -> dict:

@@ -16,7 +16,7 @@ import pytest
 from museum_sync import pipeline
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog
-from museum_sync.clients.search import Owner, SearchClient, SearchError, SearchUnavailable
+from museum_sync.clients.search import MAPPING_VERSION, Owner, SearchClient, SearchError, SearchUnavailable
 from museum_sync.core.models import MuseumRecord
 from museum_sync.core.profiles import Profile, load_profile
 from museum_sync.defs.retries import is_connection_error
@@ -129,7 +129,7 @@ def test_an_index_is_created_with_the_deployment_id_and_never_shared_with_anothe
     created = [r for r in es_server.requests_to(f"^/{search.index_name(EXPORT)}$", "PUT") if r.status == 200]
     assert created[0].json()["mappings"]["_meta"] == {
         "export_id": EXPORT,
-        "mapping_version": 1,
+        "mapping_version": MAPPING_VERSION,
         "created_by": "museum-sync",
         "deployment_id": "deployment-a",
     }

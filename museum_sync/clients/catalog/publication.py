@@ -299,22 +299,27 @@ class CatalogPublishing(CatalogStaging):
             staged=staged,
         )
 
-    def carried_records(self, carry: CarryOver, batch_size: int = 2000) -> Generator[str, None, None]:
-        """The stored JSON of each record ``carry`` carries over, streamed (a server-side cursor).
+    def carried_records(
+        self, carry: CarryOver, batch_size: int = 2000
+    ) -> Generator[tuple[str, dict[str, str | None]], None, None]:
+        """The stored JSON of each record ``carry`` carries over, with its row's lineage, streamed (a
+        server-side cursor).
 
         Without the stored ``content_hash``: the record computes it again, so a stored row that no
-        longer matches its record would show in the post-publish check, not be copied along.
+        longer matches its record would show in the post-publish check, not be copied along. The lineage
+        (``chunk_key``, ``run_id``, ``source_locator``) is the row's own: where the record was loaded from.
         """
         if carry.base_table is None:
             return
-        query = sql.SQL("SELECT (o.record - 'content_hash')::text {selection} ORDER BY o.record_id").format(
-            selection=self._carry_selection(carry.staging_table, carry.base_table)
-        )
+        query = sql.SQL(
+            "SELECT (o.record - 'content_hash')::text, o.chunk_key, o.run_id, o.source_locator {selection}"
+            " ORDER BY o.record_id"
+        ).format(selection=self._carry_selection(carry.staging_table, carry.base_table))
         with self._connect() as conn, conn.cursor(name="carried_records") as cur:
             cur.itersize = batch_size
             cur.execute(query, (carry.deleted,))
-            for (text,) in cur:
-                yield str(text)
+            for text, chunk_key, run_id, locator in cur:
+                yield str(text), {"chunk_key": chunk_key, "run_id": run_id, "source_locator": locator}
 
     def _carry_selection(self, table: str, base: str) -> sql.Composed:
         """``FROM base o WHERE ...``: the rows of the base an incremental export carries over.

@@ -178,6 +178,21 @@ class CatalogQuarantine(CatalogConnection):
             )
             return cur.fetchall()
 
+    def record_rejects(self, record_id: str, export_id: str | None = None) -> list[QuarantineRow]:
+        """Where a record id sits in the current quarantine of its partitions (of one export, or of any, the
+        newest first): each problem found, with the record's file:line (``museum-sync trace``)."""
+        with self._connect() as conn, conn.cursor(row_factory=class_row(QuarantineRow)) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT q.* FROM {rows} q WHERE q.record_id = %(id)s"
+                    " AND (%(export)s::text IS NULL OR q.export_id = %(export)s) AND q.attempt ="
+                    " (SELECT max(attempt) FROM {attempts} a WHERE a.partition_key = q.partition_key)"
+                    " ORDER BY q.detected_at DESC, q.id"
+                ).format(rows=self._ident("quarantine"), attempts=self._ident("quarantine_attempts")),
+                {"id": record_id, "export": export_id},
+            )
+            return cur.fetchall()
+
     def quarantine_history(self, partition_key: str) -> list[QuarantineRow]:
         """Every row of every attempt of the partition, oldest attempt first (``row.attempt`` tells them apart)."""
         with self._connect() as conn, conn.cursor(row_factory=class_row(QuarantineRow)) as cur:

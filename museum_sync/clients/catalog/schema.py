@@ -31,6 +31,7 @@ __all__ = [
     "COLUMNS",
     "COLUMN_NAMES",
     "EMPTY_TABLE",
+    "LINEAGE_COLUMNS",
     "STAGING_PREFIX",
     "VIEW",
     "CatalogSchema",
@@ -43,8 +44,13 @@ STAGING_PREFIX = "objects__"
 # chunk_key of rows an incremental publication carries over from the export it is applied on.
 CARRIED = "~carried"
 
+# Where each row came from (``museum-sync trace``): the record's file:line in the snapshot and the run that
+# loaded it. Never part of a digest: the same input gives the same ``content_hash`` whichever run loaded it.
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (("source_locator", "text"), ("run_id", "text"))
+
 # The staging columns, in view order. Every staging table and ``objects__empty`` has exactly these, so
-# ``CREATE OR REPLACE VIEW`` can swap between any two of them.
+# ``CREATE OR REPLACE VIEW`` can swap between any two of them. The lineage columns come last: a view made
+# before them gains them at its end, which ``CREATE OR REPLACE VIEW`` allows.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("record_id", "text PRIMARY KEY"),
     ("chunk_key", "text NOT NULL"),
@@ -60,6 +66,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("institution", "text"),
     ("iiif_manifest", "text"),
     ("record", "jsonb NOT NULL"),
+    *LINEAGE_COLUMNS,
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 
@@ -172,6 +179,7 @@ class CatalogSchema(CatalogConnection):
             create_iiif_tables(conn, s)
             self._upgrade_quarantine(conn)
             self._create_staging(conn, EMPTY_TABLE)
+            self._upgrade_staging(conn)
             if not self._relation_exists(conn, VIEW):
                 self._point_view(conn, EMPTY_TABLE)
 
@@ -248,6 +256,32 @@ class CatalogSchema(CatalogConnection):
         )
         conn.execute(sql.SQL("UPDATE {} SET attempt = 1 WHERE attempt IS NULL").format(s("quarantined_partitions")))
 
+    def _upgrade_staging(self, conn: psycopg.Connection[Any]) -> None:
+        """Staging tables made before the lineage columns gain them (NULL: their rows predate lineage).
+
+        Every live table, so that the view, a rollback and an incremental carry-over can select
+        ``COLUMN_NAMES`` from any of them.
+        """
+        tables = conn.execute(
+            sql.SQL("SELECT staging_table FROM {} WHERE dropped_at IS NULL").format(self._ident("exports"))
+        ).fetchall()
+        for (table,) in tables:
+            if self._relation_exists(conn, table):
+                self._add_lineage_columns(conn, table)
+
+    def _add_lineage_columns(self, conn: psycopg.Connection[Any], table: str) -> None:
+        """``ADD COLUMN IF NOT EXISTS`` for each missing lineage column: nullable, no default, so metadata only.
+
+        Checked first: the ALTER takes an exclusive lock even when it has nothing to add.
+        """
+        for col, decl in LINEAGE_COLUMNS:
+            if not self._column_exists(conn, table, col):
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                        self._ident(table), sql.Identifier(col), sql.SQL(decl)
+                    )
+                )
+
     def _column_exists(self, conn: psycopg.Connection[Any], table: str, column: str) -> bool:
         row = conn.execute(
             "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s AND column_name = %s",
@@ -281,12 +315,14 @@ class CatalogSchema(CatalogConnection):
             for col, decl in COLUMNS
         )
         conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._ident(name), columns))
+        self._add_lineage_columns(conn, name)  # a table registered before lineage, registered again
         index = name[: MAX_IDENTIFIER - len("__chunk")] + "__chunk"
         conn.execute(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (chunk_key)").format(sql.Identifier(index), self._ident(name))
         )
 
     def _point_view(self, conn: psycopg.Connection[Any], table: str) -> None:
+        self._add_lineage_columns(conn, table)  # a rollback to a table ``migrate`` has not upgraded yet
         conn.execute(
             sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT {} FROM {}").format(
                 self._ident(VIEW),

@@ -61,8 +61,11 @@ def _content_hash(record: MuseumRecord, json_text: str) -> str:
     return record.content_hash
 
 
-def _staging_row(record: MuseumRecord, chunk_key: str, json_text: str) -> tuple[Any, ...]:
-    """The record flattened into ``COLUMNS`` order (the whole record stays in the ``record`` column)."""
+def _staging_row(
+    record: MuseumRecord, chunk_key: str, json_text: str, locator: str | None, run_id: str | None
+) -> tuple[Any, ...]:
+    """The record flattened into ``COLUMNS`` order (the whole record stays in the ``record`` column), then
+    its lineage: where it sits in the snapshot and the run that loaded it."""
     span = record.production_date
     creators = "; ".join(c.name for c in record.creators)
     return (
@@ -80,6 +83,8 @@ def _staging_row(record: MuseumRecord, chunk_key: str, json_text: str) -> tuple[
         record.provenance.institution,
         record.iiif_manifest,
         json_text,
+        locator,
+        run_id,
     )
 
 
@@ -166,8 +171,12 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
         content_digest: str,
         *,
         run_id: str | None = None,
+        locators: Iterable[str | None] = (),
     ) -> LoadResult:
         """Replace the chunk's rows in the export's staging table with ``records``, in one transaction.
+
+        ``locators``: each record's ``file:line`` in the snapshot, in the order of ``records`` (shorter or
+        empty: the rest have none); stored with ``run_id`` as the row's lineage.
 
         Idempotent: loading the same chunk again leaves the same rows. A record id already held by
         another chunk is not overwritten but reported in ``LoadResult.duplicates`` (for quarantine as
@@ -206,6 +215,7 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
             )
             ids: list[str] = []
             unstorable: list[str] = []
+            where = iter(locators)
             with conn.cursor() as cur:
                 with cur.copy(sql.SQL("COPY {} (ord, {}) FROM STDIN").format(temp, columns)) as copy:
                     for record in records:
@@ -214,10 +224,11 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
                                 f"record {record.record_id} belongs to export {record.export_id}, not {export_id}"
                             )
                         text = record.model_dump_json()
+                        locator = next(where, None)
                         if "\\u0000" in text and holds_nul(record.model_dump()):
                             unstorable.append(record.record_id)
                             continue
-                        copy.write_row((len(ids), *_staging_row(record, partition_key, text)))
+                        copy.write_row((len(ids), *_staging_row(record, partition_key, text, locator, run_id)))
                         ids.append(record.record_id)
                 conn.execute(sql.SQL("DELETE FROM {} WHERE chunk_key = %s").format(table), (partition_key,))
                 # Sorted inserts: two chunks sharing ids lock them in the same order (no deadlock), and
@@ -352,6 +363,41 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
                 (partition_key,),
             ).fetchall()
         return {str(row[0]) for row in rows}
+
+    def chunk_lineage(self, export_id: str, partition_key: str) -> dict[str, dict[str, str | None]]:
+        """``record_id -> {chunk_key, run_id, source_locator}`` of the rows the chunk holds (``loaded_record_ids``
+        with their lineage): what its search documents carry, so both stores name the same origin."""
+        with self._connect() as conn:
+            export = self._export_row(conn, export_id)
+            if export is None:
+                raise CatalogError(f"export {export_id!r} is not registered")
+            rows = conn.execute(
+                sql.SQL("SELECT record_id, run_id, source_locator FROM {} WHERE chunk_key = %s").format(
+                    self._ident(export[0])
+                ),
+                (partition_key,),
+            ).fetchall()
+        return {str(r[0]): {"chunk_key": partition_key, "run_id": r[1], "source_locator": r[2]} for r in rows}
+
+    def staged_row(self, export_id: str, record_id: str) -> dict[str, Any] | None:
+        """The export's staging row of one record (lineage and content hash, not the record), or None.
+
+        None also when the export's table was dropped (retention): ``museum-sync trace`` says so.
+        """
+        with self._connect() as conn:
+            export = self._export_row(conn, export_id)
+            if export is None or not self._relation_exists(conn, export[0]):
+                return None
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT record_id, chunk_key, content_hash, source_locator, run_id FROM {} WHERE record_id = %s"
+                ).format(self._ident(export[0])),
+                (record_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        names = ("record_id", "chunk_key", "content_hash", "source_locator", "run_id")
+        return dict(zip(names, row, strict=True)) | {"staging_table": export[0]}
 
     def live_exports(self) -> list[str]:
         """Exports whose staging table has not been dropped (published, kept for rollback, or loading)."""

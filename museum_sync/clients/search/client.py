@@ -249,8 +249,17 @@ class SearchClient:
         with self._errors("checking an index"):
             return bool(self.es.indices.exists(index=self.index_name(export_id)))
 
-    def index_records(self, export_id: str, records: Iterable[MuseumRecord]) -> IndexResult:
+    def index_records(
+        self,
+        export_id: str,
+        records: Iterable[MuseumRecord],
+        *,
+        lineage: Mapping[str, Mapping[str, str | None]] | None = None,
+    ) -> IndexResult:
         """Index records into the export's index (which ``ensure_index`` created); document id = record id.
+
+        ``lineage``: ``record_id -> {chunk_key, run_id, source_locator}`` (``Catalog.chunk_lineage``), put in
+        each document.
 
         Returns how many were indexed and every document that was not, with status and reason. A
         connection that stays down past the retries raises ``SearchUnavailable`` (the chunk is re-run;
@@ -262,25 +271,33 @@ class SearchClient:
             for record in records:
                 if record.export_id != export_id:
                     raise ValueError(f"record {record.record_id} belongs to export {record.export_id}, not {export_id}")
-                yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": to_document(record)}
+                source = to_document(record, (lineage or {}).get(record.record_id))
+                yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": source}
 
         return self._bulk(index, actions())
 
-    def carry_over(self, export_id: str, stored_records: Iterable[str], stale_ids: Collection[str]) -> IndexResult:
+    def carry_over(
+        self,
+        export_id: str,
+        stored_records: Iterable[tuple[str, Mapping[str, str | None]]],
+        stale_ids: Collection[str],
+    ) -> IndexResult:
         """Complete an incremental export's index with what it carries over from the public export.
 
-        ``stored_records``: the catalogue's stored JSON of each carried record (``Catalog.carried_records``),
-        indexed as they were published (their own ``export_id`` and content hash), so both stores hold the
-        same records; ``stale_ids``: documents an earlier attempt carried that must go (already gone is fine).
+        ``stored_records``: the catalogue's stored JSON of each carried record with its row's lineage
+        (``Catalog.carried_records``), indexed as they were published (their own ``export_id``, content hash
+        and lineage), so both stores hold the same records; ``stale_ids``: documents an earlier attempt
+        carried that must go (already gone is fine).
         """
         index = self.index_name(export_id)
 
         def actions() -> Iterator[dict[str, Any]]:
             for record_id in stale_ids:
                 yield {"_op_type": "delete", "_index": index, "_id": record_id}
-            for text in stored_records:
+            for text, lineage in stored_records:
                 record = MuseumRecord.model_validate_json(text)
-                yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": to_document(record)}
+                source = to_document(record, lineage)
+                yield {"_op_type": "index", "_index": index, "_id": record.record_id, "_source": source}
 
         return self._bulk(index, actions())
 

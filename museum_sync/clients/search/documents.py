@@ -12,6 +12,7 @@ A document is a projection for search and facets; PostgreSQL keeps the whole rec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from museum_sync.core.models import MuseumRecord
@@ -19,7 +20,7 @@ from museum_sync.core.models import MuseumRecord
 __all__ = ["MAPPING", "MAPPING_VERSION", "TITLE_ANALYZERS", "title_field", "to_document"]
 
 # Bump when MAPPING or to_document change: an index built by other code is refused, not reused.
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: lineage fields (chunk_key, run_id, source_locator)
 
 # ISO 639-1 code -> Elasticsearch built-in language analyzer.
 TITLE_ANALYZERS: dict[str, str] = {
@@ -127,8 +128,15 @@ MAPPING: dict[str, Any] = {
         "primary_image": {"type": "keyword", "index": False},
         "image_count": {"type": "integer"},
         "iiif_manifest": {"type": "keyword"},
+        # Lineage (``museum-sync trace``): the chunk and run that loaded it, its file:line in the snapshot.
+        "chunk_key": {"type": "keyword"},
+        "run_id": {"type": "keyword"},
+        "source_locator": {"type": "keyword", "index": False},
     },
 }
+
+
+_LINEAGE_FIELDS = ("chunk_key", "run_id", "source_locator")
 
 
 def title_field(lang: str | None) -> str:
@@ -144,8 +152,11 @@ def _drop_empty(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
 
 
-def to_document(record: MuseumRecord) -> dict[str, Any]:
-    """The search document for a record: a projection for search and facets (PostgreSQL keeps it all)."""
+def to_document(record: MuseumRecord, lineage: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The search document for a record: a projection for search and facets (PostgreSQL keeps it all).
+
+    ``lineage``: its ``chunk_key``, ``run_id`` and ``source_locator`` as the catalogue row holds them.
+    """
     by_language: dict[str, list[str]] = {}
     languages: set[str] = set()
     for title in record.titles:
@@ -216,5 +227,6 @@ def to_document(record: MuseumRecord) -> dict[str, Any]:
             "primary_image": primary,
             "image_count": len(record.images),
             "iiif_manifest": record.iiif_manifest,
+            **{name: (lineage or {}).get(name) for name in _LINEAGE_FIELDS},
         }
     )
