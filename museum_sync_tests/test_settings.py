@@ -59,6 +59,7 @@ EVERY = {
     "MUSEUM_SYNC_RESULT_EXPIRES": ("celery.result_expires", "60"),
     "MUSEUM_SYNC_MAX_INFLIGHT_STEPS": ("run.max_inflight_steps", "4"),
     "MUSEUM_SYNC_LOST_STEP_CHECK_S": ("run.lost_step_check_s", "1"),
+    "MUSEUM_SYNC_RESULT_POLL_S": ("run.result_poll_s", "0.5"),
     "MUSEUM_SYNC_KEEP_EXPORTS": ("run.keep_exports", "5"),
     "MUSEUM_SYNC_ES_URL": ("search.url", "https://es.example:9200"),
     "MUSEUM_SYNC_ES_API_KEY": ("search.api_key", "a2V5"),

@@ -85,14 +85,26 @@ def report_planned_materializations(context: Any, asset_keys: Sequence[Any], par
         context.instance.report_dagster_event(event, context.run_id)
 
 
-def celery_execution_loop(plan_context: Any, execution_plan: Any, step_execution_fn: Any) -> Any:
+def celery_execution_loop(
+    plan_context: Any, execution_plan: Any, step_execution_fn: Any, *, poll_s: float | None = None
+) -> Any:
     """dagster-celery's orchestration loop (submit ready steps, poll results, emit events).
 
     ``CeleryExecutor.execute`` runs it with the whole plan and its own submit function; the bounded executor
     runs it with a plan that caps concurrent steps and a submit function that tracks lost messages. The loop
     takes both as arguments, but it is not exported.
+
+    ``poll_s``: the loop sleeps the module constant ``TICK_SECONDS`` (1 s) after every pass, so each step that
+    waits on another starts up to a second late and every run pays it once per dependent step. A pass costs
+    one result lookup per step in flight (at most ``MUSEUM_SYNC_MAX_INFLIGHT_STEPS``), so a shorter tick is
+    cheap. The constant is read on every pass and one run's orchestrator owns its process, so setting it here
+    is the whole change.
     """
-    from dagster_celery.core_execution_loop import core_celery_execution_loop
+    from dagster_celery import core_execution_loop as loop
+
+    if poll_s is not None:
+        loop.TICK_SECONDS = poll_s
+    core_celery_execution_loop = loop.core_celery_execution_loop
 
     return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=step_execution_fn)
 

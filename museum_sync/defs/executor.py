@@ -86,7 +86,10 @@ class BoundedCeleryExecutor(CeleryExecutor):  # type: ignore[misc]
         )
         try:
             yield from celery_execution_loop(
-                plan_context, _bounded_plan(execution_plan, self.max_in_flight), lost_steps.submit
+                plan_context,
+                _bounded_plan(execution_plan, self.max_in_flight),
+                lost_steps.submit,
+                poll_s=settings.run.result_poll_s,
             )
         finally:
             lost_steps.close()

@@ -141,6 +141,9 @@ class RunSettings(SettingsGroup):
 
     max_inflight_steps: int = _var(8, "queued+running steps one run submits at a time", ge=1)
     lost_step_check_s: int = _var(10, "seconds before a step whose broker message was lost is resubmitted", ge=1)
+    result_poll_s: float = _var(
+        0.1, "seconds the run's orchestrator waits between looks at its steps' results (dagster-celery: 1)", gt=0, le=5
+    )
     keep_exports: int = _var(
         3, "published versions kept in both stores for rollback (1: the public one only, no rollback)", ge=1
     )
