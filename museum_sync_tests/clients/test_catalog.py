@@ -185,6 +185,8 @@ def test_migrate_is_idempotent_and_safe_concurrently(fresh_db: str) -> None:
         "publications",
         "deployment",
         "publication_attempts",
+        "iiif_manifests",
+        "iiif_records",
         EMPTY_TABLE,
         "objects",
     }

@@ -76,7 +76,8 @@ def test_a_sync_and_its_worker_print_no_library_warning(scratch: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "(3 chunks)" in result.stdout, result.stdout  # 5 steps submitted: the task was registered 5 times
-    worker_log = (state / "logs" / "worker-ms0.log").read_text(encoding="utf-8", errors="replace")
+    (log,) = (state / "logs").glob("worker-sync*-0.log")  # the sync's own pool: node sync<pid>-0
+    worker_log = log.read_text(encoding="utf-8", errors="replace")
     assert " ready." in worker_log and "succeeded" in worker_log, worker_log[-2000:]
     assert not SEEN_BY_USERS.search(result.stderr), result.stderr[-3000:]
     assert not SEEN_BY_USERS.search(worker_log), worker_log[-3000:]
