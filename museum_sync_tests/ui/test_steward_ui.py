@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,9 +266,8 @@ def test_replay_from_the_launchpad_turns_the_partition_green_and_publishes(night
     )
     wait_text(night.driver, f"export_id: {night.export_id}")
     night.shot("08-launchpad-replay-quarantined")
-    click_text(night.driver, "Launch Run")
     run_id = (
-        wait_for("the replay run's page", lambda: "/runs/" in night.driver.current_url, 60)
+        wait_for("the replay run's page", lambda: _launched(night.driver), 90)
         and (night.driver.current_url.rsplit("/runs/", 1)[1].split("?")[0])
     )
     assert _wait_run(night.graphql, run_id) == "SUCCESS"
@@ -288,3 +288,18 @@ def test_replay_from_the_launchpad_turns_the_partition_green_and_publishes(night
     text = night.open("/assets/published_export?view=events", "quarantine_report")
     assert "outcome" in text and "published:" in text
     night.shot("11-published-export-quarantine-report")
+
+
+def _launched(driver: Any) -> bool:
+    """Click the Launchpad's "Launch Run" once it is enabled (it stays disabled while the config is being
+    validated: a click then does nothing), and say whether the run's page opened."""
+    from selenium.webdriver.common.by import By
+
+    if "/runs/" in driver.current_url:
+        return True
+    for button in driver.find_elements(By.XPATH, "//button[.//*[normalize-space(text())='Launch Run']]"):
+        if button.is_displayed() and button.is_enabled():
+            button.click()
+            time.sleep(2)
+            break
+    return "/runs/" in driver.current_url
