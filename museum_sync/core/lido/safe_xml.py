@@ -72,6 +72,8 @@ def _syntax_error(exc: etree.XMLSyntaxError, file: str) -> SourceError:
     line = exc.lineno if exc.lineno else None
     if "Document is empty" in message:
         return EmptySource("no XML content", file=file, line=line)
+    if "amplification" in message.lower():  # lxml >= 6.2 (libxml2's own limit) refuses entity bombs while parsing
+        return SourceFormatError(f"{_ENTITY_MESSAGE}: {message}", file=file, line=line)
     if "encoding" in message.lower() or "utf-8" in message.lower():
         return SourceDecodeError(f"not valid XML text: {message}", file=file, line=line)
     return SourceFormatError(f"XML does not parse: {message}", file=file, line=line)
