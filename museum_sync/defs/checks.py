@@ -24,6 +24,7 @@ from museum_sync import pipeline
 from museum_sync.core.keys import split_partition_key
 from museum_sync.core.locator import where
 from museum_sync.defs.asset_keys import RECORD_VALIDITY, REPLAY_QUARANTINED_JOB, SCHEMA_DRIFT, VALIDATED_CHUNK
+from museum_sync.defs.dagster_internals import materialization_target
 from museum_sync.defs.partitions import chunk_partitions
 from museum_sync.defs.vocabulary import PROBLEMS_FOUND, RECORDS_REJECTED, counts_phrase
 
@@ -32,6 +33,7 @@ __all__ = [
     "ChunkQuarantined",
     "catalog_metadata",
     "check_evaluations",
+    "latest_materialization_target",
     "check_results",
     "export_label",
     "next_step",
@@ -180,24 +182,38 @@ def quarantine_tags(report: pipeline.ChunkReport) -> dict[str, str]:
 
 
 def check_evaluations(
-    results: list[dg.AssetCheckResult], partition_key: str, target: Any = None
+    results: list[dg.AssetCheckResult],
+    partition_key: str,
+    target: Any = None,
+    *,
+    asset_key: dg.AssetKey = VALIDATED_CHUNK,
+    blocking: bool = True,
 ) -> list[dg.AssetCheckEvaluation]:
     """The check results as events a step logs itself: an op cannot return ``AssetCheckResult``, and an
     asset that fails (a quarantined chunk) returns nothing. ``target``: the materialization they judge."""
     return [
         dg.AssetCheckEvaluation(
-            asset_key=VALIDATED_CHUNK,
+            asset_key=asset_key,
             check_name=result.check_name or "",
             passed=result.passed,
             metadata=result.metadata,
             severity=result.severity,
             description=result.description,
-            blocking=True,
+            blocking=blocking,
             partition=partition_key,
             target_materialization_data=target,
         )
         for result in results
     ]
+
+
+def latest_materialization_target(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition_key: str) -> Any:
+    """The partition's newest materialization as a check evaluation's target (None: never materialized), so
+    the UI shows a check logged by a step on the materialization that step just recorded."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
+    ).records
+    return materialization_target(records[0].storage_id, records[0].run_id, records[0].timestamp) if records else None
 
 
 def catalog_metadata(result: Any, report: pipeline.ChunkReport | None) -> dict[str, Any]:

@@ -32,8 +32,7 @@ from museum_sync.defs.asset_keys import (
 )
 from museum_sync.defs.assets import OWNERS, chunk_key
 from museum_sync.defs.celery_config import IIIF_QUEUE, QUEUE_TAG
-from museum_sync.defs.checks import _md_cell
-from museum_sync.defs.dagster_internals import materialization_target
+from museum_sync.defs.checks import _md_cell, check_evaluations, latest_materialization_target
 from museum_sync.defs.partitions import chunk_partitions
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource
 from museum_sync.defs.retries import CONNECTION_RETRY, retry_only_connection_errors
@@ -178,22 +177,7 @@ def check_iiif_chunk(
     key = chunk["partition_key"]
     result = run_iiif(context, artifacts, catalog, search, key)
     yield dg.AssetMaterialization(asset_key=IIIF_CHUNK, partition=key, metadata=iiif_metadata(result))
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=IIIF_CHUNK, asset_partitions=[key]), limit=1
-    ).records
-    target = materialization_target(records[0].storage_id, records[0].run_id, records[0].timestamp) if records else None
-    check = iiif_check_result(result)
-    context.log_event(
-        dg.AssetCheckEvaluation(
-            asset_key=IIIF_CHUNK,
-            check_name=IIIF_MANIFESTS,
-            passed=check.passed,
-            metadata=check.metadata,
-            severity=check.severity,
-            description=check.description,
-            blocking=False,
-            partition=key,
-            target_materialization_data=target,
-        )
-    )
+    target = latest_materialization_target(context.instance, IIIF_CHUNK, key)
+    for evaluation in check_evaluations([iiif_check_result(result)], key, target, asset_key=IIIF_CHUNK, blocking=False):
+        context.log_event(evaluation)
     yield dg.Output(None)

@@ -33,7 +33,7 @@ from museum_sync.defs.asset_keys import (
 )
 from museum_sync.defs.assets import catalog_chunk, published_export, search_chunk, validated_chunk
 from museum_sync.defs.celery_config import INGESTION_QUEUE, QUEUE_TAG
-from museum_sync.defs.dagster_internals import materialization_target, report_planned_materializations
+from museum_sync.defs.dagster_internals import report_planned_materializations
 from museum_sync.defs.iiif import check_iiif_chunk, plan_iiif
 from museum_sync.defs.resources import ArtifactStoreResource, CatalogResource, SearchResource, default_resources
 from museum_sync.defs.retries import CONNECTION_RETRY, retry_only_connection_errors
@@ -101,11 +101,7 @@ def _record_checks(
     passed (so the UI shows them on it), to none when it was held back (an op cannot return them)."""
     target = None
     if materialized:
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=VALIDATED_CHUNK, asset_partitions=[partition_key]), limit=1
-        ).records
-        if records:
-            target = materialization_target(records[0].storage_id, records[0].run_id, records[0].timestamp)
+        target = checks.latest_materialization_target(context.instance, VALIDATED_CHUNK, partition_key)
     for evaluation in checks.check_evaluations(results, partition_key, target):
         context.log_event(evaluation)
 
