@@ -21,7 +21,7 @@ import dagster as dg
 
 import museum_sync.defs.library_warnings  # noqa: F401 - before the check specs are built (see there)
 from museum_sync import pipeline
-from museum_sync.core.keys import split_partition_key
+from museum_sync.core.keys import export_label, split_partition_key
 from museum_sync.core.locator import where
 from museum_sync.defs.asset_keys import RECORD_VALIDITY, REPLAY_QUARANTINED_JOB, SCHEMA_DRIFT, VALIDATED_CHUNK
 from museum_sync.defs.dagster_internals import materialization_target
@@ -95,12 +95,6 @@ def rejects_markdown(samples: list[dict[str, Any]]) -> str:
 def problems_found(store: Any, report: pipeline.ChunkReport) -> int:
     """Every problem of the chunk's rejected records (quarantine keeps one row per problem)."""
     return sum(len(row["problems"]) for row in pipeline.iter_rejects(store, report.export_id, report.index))
-
-
-def export_label(export_id: str) -> str:
-    """``tate_demo, night of 2026-11-25 (snapshot 1a2b3c4d)``: the export as a person names it."""
-    source, day, sha = export_id.rsplit("-", 2)
-    return f"{source}, night of {day[:4]}-{day[4:6]}-{day[6:]} (snapshot {sha})"
 
 
 def next_step(partition_key: str) -> str:
