@@ -24,7 +24,7 @@ from museum_sync import pipeline
 from museum_sync.core.keys import export_label, split_partition_key
 from museum_sync.core.locator import where
 from museum_sync.defs.asset_keys import RECORD_VALIDITY, REPLAY_QUARANTINED_JOB, SCHEMA_DRIFT, VALIDATED_CHUNK
-from museum_sync.defs.dagster_internals import materialization_target
+from museum_sync.defs.dagster_internals import ExpectedFailure, materialization_target
 from museum_sync.defs.partitions import chunk_partitions
 from museum_sync.defs.vocabulary import PROBLEMS_FOUND, RECORDS_REJECTED, counts_phrase
 
@@ -245,9 +245,10 @@ def quarantine_message(report: pipeline.ChunkReport, problems: int) -> str:
     return f"chunk {report.partition_key} quarantined: " + " | ".join(parts)
 
 
-class ChunkQuarantined(dg.Failure):
+class ChunkQuarantined(ExpectedFailure):
     """A chunk held back at its blocking checks: the expected outcome of a bad chunk, not a crash. The UI
-    shows a step failure's class name before its message; this one says what happened."""
+    shows a step failure's class name before its message; this one says what happened. An ``ExpectedFailure``
+    (a ``dg.Failure``): the step and the run fail with this message and no stack trace; a crash keeps its own."""
 
 
 def quarantine_failure(report: pipeline.ChunkReport, problems: int) -> ChunkQuarantined:
@@ -257,8 +258,8 @@ def quarantine_failure(report: pipeline.ChunkReport, problems: int) -> ChunkQuar
         f"Next: {next_step(report.partition_key)}."
     )
     return ChunkQuarantined(
-        description=description,
-        metadata={
+        description,
+        {
             "quarantined_chunk": report.partition_key,
             "export": export_label(report.export_id),
             "failed_checks": dg.MetadataValue.json(report.failed_checks),
@@ -267,5 +268,4 @@ def quarantine_failure(report: pipeline.ChunkReport, problems: int) -> ChunkQuar
             "rejects_by_reason": dg.MetadataValue.json(report.reasons),
             "next_step": dg.MetadataValue.text(next_step(report.partition_key)),
         },
-        allow_retries=False,
     )
