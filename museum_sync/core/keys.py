@@ -33,6 +33,7 @@ __all__ = [
     "check_export_id",
     "export_id_for",
     "export_label",
+    "export_tag",
     "is_snapshot_of",
     "parse_export_id",
     "partition_key",
@@ -105,6 +106,16 @@ def export_label(export_id: str) -> str:
     """``tate_demo, night of 2026-11-25 (snapshot 1a2b3c4)``: the export as a person names it."""
     name = parse_export_id(export_id)
     return f"{name.source}, night of {name.night.isoformat()} (snapshot {name.snapshot})"
+
+
+def export_tag(export_id: str) -> str:
+    """``2026-11-25 · tate_demo · snapshot 1a2b3c4``: the export as a run tag, night first.
+
+    The Runs list shows a run's tags as ``key: value`` cut at the end to the column's width (about 44
+    characters by default, ``museum-sync/export: `` included): the night, which tells one night's run
+    from the next, comes first; the source follows, the hash last."""
+    name = parse_export_id(export_id)
+    return f"{name.night.isoformat()} · {name.source} · snapshot {name.snapshot}"
 
 
 def is_snapshot_of(export_id: str, source: str, sha256: str) -> bool:

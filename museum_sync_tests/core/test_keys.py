@@ -19,6 +19,7 @@ from museum_sync.core.keys import (
     check_export_id,
     export_id_for,
     export_label,
+    export_tag,
     is_snapshot_of,
     parse_export_id,
     partition_key,
@@ -80,6 +81,11 @@ def test_a_night_that_is_no_date_is_refused_when_parsed() -> None:
 )
 def test_export_label_names_source_and_night(export_id: str, label: str) -> None:
     assert export_label(export_id) == label
+
+
+def test_export_tag_puts_the_night_first() -> None:
+    assert export_tag(NEW_EXPORT_ID) == "2026-11-25 · tate · snapshot 1a2b3c4"
+    assert export_tag(EXPORT_ID) == "2026-11-25 · tate · snapshot 1a2b3c4d"
 
 
 def test_is_snapshot_of_matches_either_shape_and_nothing_else() -> None:
