@@ -7,7 +7,8 @@ way records the same materializations, the same check metadata and the same quar
 
 A chunk held back at its checks reports *no* materialization of ``validated_chunk``: its step records both
 check evaluations (the reason, one click from the partition) and ends with ``quarantine_failure``, a
-``dg.Failure`` whose description and metadata say which chunk, which reasons and what to do next. With the
+``dg.Failure`` whose description and metadata say which chunk, which reasons and what to do next, with no
+stack trace on the step or the run failure (``dagster_internals.ExpectedFailure``). With the
 run's planned materializations left unmet, Dagster shows the partition failed (red), not "Materialized"
 (``ARCHITECTURE.md``, "What a steward sees"). Counts use one vocabulary (``defs.vocabulary``).
 """
