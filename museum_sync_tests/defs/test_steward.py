@@ -122,10 +122,11 @@ def test_quarantine_report_says_what_was_replayed_by_whom_and_when() -> None:
     assert table.count("\n") == 3 and "| ana |" in table and "| open |" in table
 
 
-def _failed_run_errors(raise_in_op: Exception) -> tuple[dg.DagsterEvent, dg.DagsterEvent]:
-    """Run a one-op job that raises ``raise_in_op``; its STEP_FAILURE and RUN_FAILURE events, as stored."""
+def _failed_run_errors(raise_in_op: Exception) -> tuple[dg.DagsterEvent, dg.DagsterEvent, int]:
+    """Run a one-op job that raises ``raise_in_op``: its STEP_FAILURE and RUN_FAILURE events as stored, and how
+    many times the step was retried."""
 
-    @dg.op
+    @dg.op(retry_policy=dg.RetryPolicy(max_retries=1))  # as the chunk steps have one
     def chunk_step() -> None:
         raise raise_in_op
 
@@ -139,12 +140,14 @@ def _failed_run_errors(raise_in_op: Exception) -> tuple[dg.DagsterEvent, dg.Dags
         events = [r.dagster_event for r in instance.all_logs(result.run_id) if r.dagster_event]
     step = next(e for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     run = next(e for e in events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    return step, run
+    retries = sum(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in events)
+    return step, run, retries
 
 
 def test_an_expected_quarantine_fails_step_and_run_without_a_stack_trace() -> None:
     """The UI prints "Stack Trace:" under a failure's message only when the stored error has a stack."""
-    step, run = _failed_run_errors(checks.quarantine_failure(_report(), 969))
+    step, run, retries = _failed_run_errors(checks.quarantine_failure(_report(), 969))
+    assert retries == 0, "an expected quarantine is not retried"
     failure = step.step_failure_data
     assert failure.error is not None and failure.error.stack == []
     assert failure.error.cause is None and failure.error.context is None
@@ -157,7 +160,7 @@ def test_an_expected_quarantine_fails_step_and_run_without_a_stack_trace() -> No
 
 
 def test_a_crash_keeps_its_stack_trace() -> None:
-    step, run = _failed_run_errors(ValueError("a real bug"))
+    step, run, _ = _failed_run_errors(ValueError("a real bug"))
     error = step.step_failure_data.error
     assert error is not None
     assert "a real bug" in error.to_string()
