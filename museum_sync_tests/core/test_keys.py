@@ -210,9 +210,8 @@ def test_split_partition_key_refuses_non_strings() -> None:
         split_partition_key(None)  # type: ignore[arg-type]
 
 
-# keys.py matches with ``re.match(...$)``, and ``$`` also matches just before a final newline, so an id or
-# key ending in "\n" passes (and would reach a path or an SQL identifier). Left for the owner of keys.py
-# (``fullmatch`` or ``\Z``); strict, so these fail loudly once it is fixed and the markers can go.
+# ``re.match(...$)`` would let an id or key ending in "\n" through (``$`` matches before a final newline) to a
+# path or an SQL identifier; keys.py uses ``fullmatch``, and these keep it that way.
 def test_export_id_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(InvalidKey):
         check_export_id(EXPORT_ID + "\n")
