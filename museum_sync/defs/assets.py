@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from museum_sync.core.keys import InvalidKey, check_export_id, split_partition_key
+from museum_sync.core.keys import EXPORT_ID_SHAPE, InvalidKey, check_export_id, split_partition_key
 from museum_sync.defs import checks, steps
 from museum_sync.defs.asset_keys import (
     CATALOG_CHUNK,
@@ -75,15 +75,13 @@ def chunk_key(context: dg.AssetExecutionContext) -> str:
         context,
         split_partition_key,
         "a chunk partition key: expected <export_id>/<nnnn>",
-        "tate-20261125-1a2b3c4d/0003",
+        "tate-1a2b3c4-20261125/0003",
     )
 
 
 def export_key(context: dg.AssetExecutionContext) -> str:
-    """The run's export partition key, checked (``<source>-<YYYYMMDD>-<8 hex>``) before anything reads it."""
-    return _checked_key(
-        context, check_export_id, "an export id: expected <source>-<YYYYMMDD>-<8 hex>", "tate-20261125-1a2b3c4d"
-    )
+    """The run's export partition key, checked (``core.keys.EXPORT_ID_SHAPE``) before anything reads it."""
+    return _checked_key(context, check_export_id, f"an export id: expected {EXPORT_ID_SHAPE}", "tate-1a2b3c4-20261125")
 
 
 @dg.asset(

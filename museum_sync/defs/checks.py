@@ -7,7 +7,8 @@ way records the same materializations, the same check metadata and the same quar
 
 A chunk held back at its checks reports *no* materialization of ``validated_chunk``: its step records both
 check evaluations (the reason, one click from the partition) and ends with ``quarantine_failure``, a
-``dg.Failure`` whose description and metadata say which chunk, which reasons and what to do next. With the
+``dg.Failure`` whose description and metadata say which chunk, which reasons and what to do next, with no
+stack trace on the step or the run failure (``dagster_internals.ExpectedFailure``). With the
 run's planned materializations left unmet, Dagster shows the partition failed (red), not "Materialized"
 (``ARCHITECTURE.md``, "What a steward sees"). Counts use one vocabulary (``defs.vocabulary``).
 """
@@ -21,10 +22,10 @@ import dagster as dg
 
 import museum_sync.defs.library_warnings  # noqa: F401 - before the check specs are built (see there)
 from museum_sync import pipeline
-from museum_sync.core.keys import split_partition_key
+from museum_sync.core.keys import export_label, split_partition_key
 from museum_sync.core.locator import where
 from museum_sync.defs.asset_keys import RECORD_VALIDITY, REPLAY_QUARANTINED_JOB, SCHEMA_DRIFT, VALIDATED_CHUNK
-from museum_sync.defs.dagster_internals import materialization_target
+from museum_sync.defs.dagster_internals import ExpectedFailure, materialization_target
 from museum_sync.defs.partitions import chunk_partitions
 from museum_sync.defs.vocabulary import PROBLEMS_FOUND, RECORDS_REJECTED, counts_phrase
 
@@ -95,12 +96,6 @@ def rejects_markdown(samples: list[dict[str, Any]]) -> str:
 def problems_found(store: Any, report: pipeline.ChunkReport) -> int:
     """Every problem of the chunk's rejected records (quarantine keeps one row per problem)."""
     return sum(len(row["problems"]) for row in pipeline.iter_rejects(store, report.export_id, report.index))
-
-
-def export_label(export_id: str) -> str:
-    """``tate_demo, night of 2026-11-25 (snapshot 1a2b3c4d)``: the export as a person names it."""
-    source, day, sha = export_id.rsplit("-", 2)
-    return f"{source}, night of {day[:4]}-{day[4:6]}-{day[6:]} (snapshot {sha})"
 
 
 def next_step(partition_key: str) -> str:
@@ -251,9 +246,10 @@ def quarantine_message(report: pipeline.ChunkReport, problems: int) -> str:
     return f"chunk {report.partition_key} quarantined: " + " | ".join(parts)
 
 
-class ChunkQuarantined(dg.Failure):
+class ChunkQuarantined(ExpectedFailure):
     """A chunk held back at its blocking checks: the expected outcome of a bad chunk, not a crash. The UI
-    shows a step failure's class name before its message; this one says what happened."""
+    shows a step failure's class name before its message; this one says what happened. An ``ExpectedFailure``
+    (a ``dg.Failure``): the step and the run fail with this message and no stack trace; a crash keeps its own."""
 
 
 def quarantine_failure(report: pipeline.ChunkReport, problems: int) -> ChunkQuarantined:
@@ -263,8 +259,8 @@ def quarantine_failure(report: pipeline.ChunkReport, problems: int) -> ChunkQuar
         f"Next: {next_step(report.partition_key)}."
     )
     return ChunkQuarantined(
-        description=description,
-        metadata={
+        description,
+        {
             "quarantined_chunk": report.partition_key,
             "export": export_label(report.export_id),
             "failed_checks": dg.MetadataValue.json(report.failed_checks),
@@ -273,5 +269,4 @@ def quarantine_failure(report: pipeline.ChunkReport, problems: int) -> ChunkQuar
             "rejects_by_reason": dg.MetadataValue.json(report.reasons),
             "next_step": dg.MetadataValue.text(next_step(report.partition_key)),
         },
-        allow_retries=False,
     )

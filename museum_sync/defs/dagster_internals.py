@@ -9,12 +9,16 @@ other module off ``dagster._*`` and dagster-celery's submodules). What ``defs.ex
 importing anything (the shape of ``ExecutionPlan`` and ``KnownExecutionState``) is said there, where it is used.
 Partition retirement (``defs.partitions.retire_partitions``) deletes dynamic partition keys in bulk from here.
 The bulk path's partition status (``report_planned_materializations``) plans its chunk materializations here.
+An expected quarantine (``defs.checks.ChunkQuarantined``) fails its step and run without a stack trace
+through ``ExpectedFailure``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+import dagster as dg
 
 # The check result of a partition recorded from an op (the bulk path) is tied to the materialization just
 # recorded through this value. ``dg.AssetCheckEvaluation`` is public, its ``target_materialization_data``
@@ -23,9 +27,14 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+# DagsterUserCodeProcessError, SerializableErrorInfo: an expected failure without a stack trace
+# (``ExpectedFailure``, at the end).
+from dagster._core.errors import DagsterUserCodeProcessError
+
 # RetryMode: how dagster-celery's executor factory turns the ``retries`` config into the executor's retry
 # mode. There is no public constructor; our factory replaces dagster-celery's, so it repeats that one line.
 from dagster._core.execution.retries import RetryMode
+from dagster._utils.error import SerializableErrorInfo
 
 # CELERY_CONFIG: the config schema of dagster-celery's executor (broker, backend, include, config_source,
 # retries). Our executor (``defs.executor.bounded_celery_executor``) must accept exactly what
@@ -40,6 +49,7 @@ from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
 __all__ = [
     "CELERY_CONFIG",
     "CeleryExecutor",
+    "ExpectedFailure",
     "celery_app",
     "celery_execution_loop",
     "delete_dynamic_partitions",
@@ -183,3 +193,29 @@ def use_default_run_logger(logger_def: Any) -> None:
         return [(logger_def, {"name": "dagster", "log_level": level})]
 
     context_creation_job.default_system_loggers = system_loggers  # type: ignore[assignment]
+
+
+class ExpectedFailure(DagsterUserCodeProcessError, dg.Failure):
+    """A ``dg.Failure`` whose step failure, and so the run failure, shows its message and no stack trace.
+
+    Dagster 1.13 builds a step failure's ``error`` with ``serializable_error_info_from_exc_info``: from the
+    traceback (its ``stack``, shown in the UI as "Stack Trace:" under the message), except for a
+    ``DagsterUserCodeProcessError`` carrying exactly one ``SerializableErrorInfo``, which it passes on as it
+    is (an error already serialized in another process). The run failure copies the first step failure's
+    ``error``, and the UI prints "Stack Trace:" only when ``stack`` is not empty. Being both, this failure
+    keeps everything of ``dg.Failure`` (``except Failure`` in ``dagster_event_sequence_for_step``: its
+    description and metadata as ``UserFailureData``, ``allow_retries``) and brings its own error info with
+    an empty stack. Never retried. Only for an outcome the message explains fully: any other error raised in
+    a step keeps its traceback. No public API sets a step failure's stack.
+    """
+
+    def __init__(self, description: str, metadata: dict[str, Any]) -> None:
+        name = type(self).__name__
+        error = SerializableErrorInfo(message=f"{name}: {description}\n", stack=[], cls_name=name)
+        super().__init__(description, user_code_process_error_infos=[error])
+        # DagsterUserCodeProcessError's __init__ passed only the message on to dg.Failure's: set the rest.
+        dg.Failure.__init__(self, description=description, metadata=metadata, allow_retries=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Picklable like any exception (``args`` alone would lose the metadata)."""
+        return type(self), (self.description, dict(self.metadata))

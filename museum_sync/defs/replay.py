@@ -39,10 +39,10 @@ class ReplayConfig(dg.Config):
     """Which quarantined chunks to replay. Leave both empty for the newest export's open quarantines."""
 
     partition_keys: list[str] = Field(
-        default_factory=list, description="Chunk partition keys, e.g. tate-20261125-1a2b3c4d/0003 (or use export_id)."
+        default_factory=list, description="Chunk partition keys, e.g. tate-1a2b3c4-20261125/0003 (or use export_id)."
     )
     export_id: str = Field(
-        default="", description="Replay every open quarantine of this export, e.g. tate-20261125-1a2b3c4d."
+        default="", description="Replay every open quarantine of this export, e.g. tate-1a2b3c4-20261125."
     )
 
 
@@ -52,7 +52,7 @@ def launched_by(tags: dict[str, str]) -> str:
 
 
 def _mapping_key(partition_key: str) -> str:
-    """``tate-20261125-1a2b3c4d/0003`` -> ``tate_20261125_1a2b3c4d_0003``: unique across exports."""
+    """``tate-1a2b3c4-20261125/0003`` -> ``tate_1a2b3c4_20261125_0003``: unique across exports."""
     return re.sub(r"[^A-Za-z0-9_]", "_", partition_key)
 
 

@@ -16,7 +16,7 @@ import dagster as dg
 from museum_sync import pipeline
 from museum_sync.clients.catalog import Catalog, PublicationRefused
 from museum_sync.core.exceptions import SourceError
-from museum_sync.core.keys import partition_key, split_partition_key
+from museum_sync.core.keys import export_tag, partition_key, split_partition_key
 from museum_sync.defs import checks
 from museum_sync.defs.asset_keys import EXPORT_SNAPSHOT, chunk_mapping_key
 from museum_sync.defs.partitions import chunk_partitions, export_partitions, retire_partitions
@@ -58,8 +58,8 @@ def register_export(context: Context, export: pipeline.ExportRef, catalog: Catal
     instance = context.instance
     instance.add_dynamic_partitions(export_partitions.name, [export.export_id])
     instance.add_dynamic_partitions(chunk_partitions.name, export.partition_keys)
-    # The Runs list shows tags: the export as a person names it (its partition keys are cut short in the UI).
-    instance.add_run_tags(context.run_id, {"museum-sync/export": checks.export_label(export.export_id)})
+    # The Runs list shows tags cut at the end to its column: the export night first (``core.keys.export_tag``).
+    instance.add_run_tags(context.run_id, {"museum-sync/export": export_tag(export.export_id)})
     context.log.info(
         f"export {export.export_id}: {export.plan.total_records} records in {len(export.plan.chunks)} chunks"
     )

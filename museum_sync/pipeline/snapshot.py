@@ -7,7 +7,7 @@ Layout of one snapshot (immutable, content-addressed)::
     snapshots/<export_id>/plan.json                   ``ChunkPlan``: the byte range of every chunk
     snapshots/<export_id>/<locator sidecar>           original locators of a rewritten export (core.source_locators)
 
-``export_id = <source slug>-<UTC date>-<first 8 hex of the sha256>`` (``core.keys.export_id_for``). A file
+``export_id = <source slug>-<first 7 hex of the sha256>-<UTC date>`` (``core.keys.export_id_for``). A file
 export (``pipeline.extraction``) and a harvest (``harvest.snapshot``) both fill a ``staging_folder`` and hand
 it to ``publish_snapshot``, which writes manifest and plan and renames the folder into place in one step:
 a reader sees a whole snapshot or none, and the same bytes of the same source reuse the existing export.
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer
 from museum_sync.clients.artifacts import ArtifactStore, atomic_writer
 from museum_sync.core.chunking import ChunkPlan
 from museum_sync.core.exceptions import ChunkPlanError
-from museum_sync.core.keys import InvalidKey, check_export_id, partition_key, slug
+from museum_sync.core.keys import InvalidKey, check_export_id, is_snapshot_of, partition_key, slug
 from museum_sync.core.profiles import Profile
 from museum_sync.core.source_locators import SourceLocators
 from museum_sync.core.sources import SnapshotFormat
@@ -286,8 +286,8 @@ def find_existing(store: ArtifactStore, source: str, sha256: str) -> ExportRef |
     base = store.root / "snapshots"
     if not base.is_dir():
         return None
-    for candidate in sorted(base.glob(f"{slug(source)}-*-{sha256[:8]}")):
-        if (candidate / MANIFEST).is_file():
+    for candidate in sorted(base.glob(f"{slug(source)}-*")):
+        if is_snapshot_of(candidate.name, source, sha256) and (candidate / MANIFEST).is_file():
             return open_export(store, candidate.name)
     return None
 

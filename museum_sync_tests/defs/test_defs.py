@@ -521,8 +521,8 @@ def test_an_export_partition_depends_on_no_chunk_of_another_export(defs):
     [
         ("chunk_job", "../../../etc/passwd", "<export_id>/<nnnn>"),
         ("chunk_job", "tate-20261125-1a2b3c4d", "<export_id>/<nnnn>"),
-        ("publish_job", "../snapshots/tate-20261125-1a2b3c4d", "<source>-<YYYYMMDD>-<8 hex>"),
-        ("publish_job", "tate-20261125-1a2b3c4d/0001", "<source>-<YYYYMMDD>-<8 hex>"),
+        ("publish_job", "../snapshots/tate-20261125-1a2b3c4d", "<source>-<7 hex>-<YYYYMMDD>"),
+        ("publish_job", "tate-20261125-1a2b3c4d/0001", "<source>-<7 hex>-<YYYYMMDD>"),
     ],
 )
 def test_a_partition_key_added_in_the_ui_is_checked_before_anything_runs(museum_env, defs, job, key, shape):

@@ -3,6 +3,7 @@ config, the quarantine report. The browser test (``museum_sync_tests/ui``) shows
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -67,6 +68,9 @@ def test_quarantine_failure_is_a_clear_message_with_what_next() -> None:
     )
     tags = checks.quarantine_tags(_report())
     assert tags["museum-sync/quarantined-c0001"] == f"{KEY}: record_validity"
+    copy = pickle.loads(pickle.dumps(failure))  # an exception crosses processes pickled
+    assert type(copy) is checks.ChunkQuarantined and copy.description == failure.description
+    assert copy.metadata == failure.metadata and copy.allow_retries is False
 
 
 def test_failed_check_results_carry_the_next_step_passed_ones_do_not() -> None:
@@ -116,3 +120,52 @@ def test_quarantine_report_says_what_was_replayed_by_whom_and_when() -> None:
     assert lines[3] == f"    replayed 2026-11-26 07:30 UTC by ana (run {'r2' * 8})"
     table = report_markdown(rows)
     assert table.count("\n") == 3 and "| ana |" in table and "| open |" in table
+
+
+def _failed_run_errors(raise_in_op: Exception) -> tuple[dg.DagsterEvent, dg.DagsterEvent, int]:
+    """Run a one-op job that raises ``raise_in_op``: its STEP_FAILURE and RUN_FAILURE events as stored, and how
+    many times the step was retried."""
+
+    @dg.op(retry_policy=dg.RetryPolicy(max_retries=1))  # as the chunk steps have one
+    def chunk_step() -> None:
+        raise raise_in_op
+
+    @dg.job
+    def one_chunk() -> None:
+        chunk_step()
+
+    with dg.instance_for_test() as instance:
+        result = one_chunk.execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        events = [r.dagster_event for r in instance.all_logs(result.run_id) if r.dagster_event]
+    step = next(e for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    run = next(e for e in events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    retries = sum(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in events)
+    return step, run, retries
+
+
+def test_an_expected_quarantine_fails_step_and_run_without_a_stack_trace() -> None:
+    """The UI prints "Stack Trace:" under a failure's message only when the stored error has a stack."""
+    step, run, retries = _failed_run_errors(checks.quarantine_failure(_report(), 969))
+    assert retries == 0, "an expected quarantine is not retried"
+    failure = step.step_failure_data
+    assert failure.error is not None and failure.error.stack == []
+    assert failure.error.cause is None and failure.error.context is None
+    assert failure.error.message.startswith(f"ChunkQuarantined: expected quarantine, not a crash: chunk {KEY}")
+    assert "Next: fix the cause" in failure.error.message
+    assert failure.user_failure_data is not None, "still a dg.Failure: description and metadata as UserFailureData"
+    assert failure.user_failure_data.metadata["quarantined_chunk"].value == KEY
+    run_error = run.event_specific_data.error  # the run failure copies the first step failure's error
+    assert run_error is not None and run_error.stack == [] and run_error.message == failure.error.message
+
+
+def test_a_crash_keeps_its_stack_trace() -> None:
+    step, run, _ = _failed_run_errors(ValueError("a real bug"))
+    error = step.step_failure_data.error
+    assert error is not None
+    assert "a real bug" in error.to_string()
+    stacks = [error.stack] + ([error.cause.stack] if error.cause else [])
+    assert any(any("chunk_step" in frame for frame in stack) for stack in stacks), stacks
+    run_error = run.event_specific_data.error
+    assert run_error is not None
+    assert run_error.stack or (run_error.cause and run_error.cause.stack), "a crash's run failure shows its stack"

@@ -80,7 +80,7 @@ def test_full_harvest_follows_next_url_and_matches_extract(
         document, load_profile("aic_artworks_api"), ArtifactStore(tmp_path / "x"), source="aic", chunk_size=5
     )
     assert extracted.export_id == result.export_id
-    assert result.export_id == f"aic-{datetime.now(UTC):%Y%m%d}-{manifest.sha256[:8]}"
+    assert result.export_id == f"aic-{manifest.sha256[:7]}-{datetime.now(UTC):%Y%m%d}"
 
 
 def test_incremental_harvest_uses_since_on_the_search_endpoint_with_page_numbers(

@@ -121,7 +121,7 @@ def test_full_harvest_is_the_same_snapshot_as_extracting_the_capture(
     result = harvest_oai(kenom(server), store, source="kenom", client=client)
     assert result.records == 20 and result.pages == 4 and result.kind == "full"
     assert result.requests == 6 and result.retries == 0  # Identify, ListMetadataFormats, 4 pages
-    assert result.export_id == f"kenom-{datetime.now(UTC):%Y%m%d}-{extracted_sha[:8]}"
+    assert result.export_id == f"kenom-{extracted_sha[:7]}-{datetime.now(UTC):%Y%m%d}"
     ref = pipeline.open_export(store, result.export_id)
     manifest = ref.manifest
     assert MANIFEST_KEYS <= set(manifest.to_dict())

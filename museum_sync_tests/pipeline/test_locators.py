@@ -163,7 +163,7 @@ def test_snapshot_bytes_and_export_id_do_not_depend_on_the_sidecar(aic_page: Pat
     expected = b"".join(json.dumps(i, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n" for i in items)
     assert export.snapshot.read_bytes() == expected
     sha = hashlib.sha256(expected).hexdigest()
-    assert export.manifest.sha256 == sha and export.export_id == f"aic_artworks_api-20250301-{sha[:8]}"
+    assert export.manifest.sha256 == sha and export.export_id == f"aic_artworks_api-{sha[:7]}-20250301"
     assert export.manifest.source_locators == LocatorSidecar(file=aic_page.name, records=7)
     assert (export.snapshot.parent / INDEX).stat().st_size == 8 * 7
     assert len((export.snapshot.parent / ENTRIES).read_bytes().splitlines()) == 7

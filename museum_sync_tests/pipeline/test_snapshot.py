@@ -184,7 +184,7 @@ def test_extract_and_harvest_of_the_same_bytes_publish_the_same_snapshot(
     result = _harvest(harvested_store, tate_lines, tmp_path / "state")
     harvested = open_export(harvested_store, result.export_id)
 
-    assert harvested.export_id == extracted.export_id == f"tate-20261125-{extracted.manifest.sha256[:8]}"
+    assert harvested.export_id == extracted.export_id == f"tate-{extracted.manifest.sha256[:7]}-20261125"
     assert result.manifest == harvested.manifest and not result.reused
     a, b = extracted.snapshot.parent, harvested.snapshot.parent
     assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir()) == [

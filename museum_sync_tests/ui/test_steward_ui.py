@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from museum_sync.cli.stack import ATTACH_FILE, placement_variables
+from museum_sync.core.keys import parse_export_id
 from museum_sync.core.profiles import load_profile
 from museum_sync.defs.vocabulary import counts_phrase
 from museum_sync.samples.generate import ExportSpec, write_export
@@ -46,6 +47,9 @@ pytestmark = [
 selenium = pytest.importorskip("selenium", reason="selenium (the dev extra) drives the browser: pip install -e .[dev]")
 
 LOCATION = "museum_sync.definitions"
+# Long enough that the UI's partition lists shorten its keys in the middle: what survives is asserted.
+SOURCE = "tate-britain-steward"
+SOURCE_SLUG = "tate_britain_steward"
 PARTITIONS_QUERY = """
 query Statuses($path: [String!]!) {
   assetNodeOrError(assetKey: {path: $path}) {
@@ -53,6 +57,14 @@ query Statuses($path: [String!]!) {
       materializedPartitions failedPartitions materializingPartitions } } }
   }
 }
+"""
+
+RUN_ERRORS_QUERY = """
+query Errors($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events {
+  __typename
+  ... on ExecutionStepFailureEvent { stepKey error { message stack } }
+  ... on RunFailureEvent { error { message stack } }
+} } } }
 """
 
 RUN_TAGS_QUERY = """
@@ -114,7 +126,7 @@ def _wait_run(graphql: Any, run_id: str, timeout: float = 240.0) -> str:
         f"run {run_id} to finish",
         lambda: (s := graphql.get_run_status(run_id).value) in ("SUCCESS", "FAILURE", "CANCELED") and s,
         timeout,
-        every=1.0,
+        every=0.25,
     )
     return str(done)
 
@@ -148,9 +160,9 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
         ui = f"http://127.0.0.1:{port}"
         wait_for("museum-sync dev to publish its services", lambda: (state / ATTACH_FILE).is_file(), 180)
         graphql = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
-        wait_for("the code location to load", lambda: graphql._execute("{ version }"), 180, every=1.0)
+        wait_for("the code location to load", lambda: graphql._execute("{ version }"), 180, every=0.25)
         run_id = graphql.submit_job_execution(
-            "sync_export_job", run_config=sync_run_config(export, str(profile), "tate-steward", chunk_size=200)
+            "sync_export_job", run_config=sync_run_config(export, str(profile), SOURCE, chunk_size=200)
         )
         assert _wait_run(graphql, run_id) == "FAILURE", "the night's only chunk drifted: the run must fail"
         failed = graphql._execute(PARTITIONS_QUERY, {"path": ["validated_chunk"]})
@@ -186,7 +198,10 @@ def test_quarantined_chunk_is_failed_where_the_steward_looks(night: Night) -> No
     text = night.open("/assets/validated_chunk?view=partitions", "Failed (1)")
     assert "Materialized (0)" in text, text
     night.shot("01-validated-chunk-partitions-failed")
-    night.partition_row(night.key).click()
+    row = night.partition_row(night.key)
+    assert "…" in row.text, ("the key is long enough to be shortened in the 292 px list", row.text)
+    _assert_source_night_and_chunk_shown(row.text, night.key)
+    row.click()
     assert "did not materialize this asset" in wait_text(night.driver, "did not materialize this asset")
     night.shot("02-failed-partition-detail")
     night.open("/assets/catalog_chunk?view=partitions", "Failed (1)")
@@ -216,19 +231,29 @@ def test_check_metadata_shows_counts_and_sample_rejects(night: Night) -> None:
 
 
 def test_run_page_says_expected_quarantine_and_what_next(night: Night) -> None:
+    # The stored errors of the step failure and of the run failure (which copies it): a message, no stack.
+    events = night.graphql._execute(RUN_ERRORS_QUERY, {"runId": night.run_id})["logsForRun"]["events"]
+    failures = [e for e in events if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent")]
+    assert [e["__typename"] for e in failures] == ["ExecutionStepFailureEvent", "RunFailureEvent"], failures
+    for failure in failures:
+        assert failure["error"]["message"].startswith("ChunkQuarantined: expected quarantine, not a crash: chunk ")
+        assert failure["error"]["stack"] == [], failure
     night.open(f"/runs/{night.run_id}", "Errored (1)")
     text = wait_text(night.driver, "expected quarantine, not a crash", 90)
     assert "ChunkQuarantined: expected quarantine, not a crash: chunk " + night.key in text
     assert "replay_quarantined" in text and "records rejected" in text and "problems found" in text
-    assert "Traceback (most recent call last)" not in text
+    assert "Traceback (most recent call last)" not in text and "Stack Trace:" not in text
     # The run's tags (its Runs-list row and "View tags and config") name the export and the quarantined chunk.
     run = night.graphql._execute(RUN_TAGS_QUERY, {"runId": night.run_id})["runOrError"]
     tags = {t["key"]: t["value"] for t in run["tags"]}
-    source, day, sha = night.export_id.rsplit("-", 2)
-    assert tags["museum-sync/export"] == f"{source}, night of {day[:4]}-{day[4:6]}-{day[6:]} (snapshot {sha})"
+    name = parse_export_id(night.export_id)
+    assert tags["museum-sync/export"] == f"{name.night} · {SOURCE_SLUG} · snapshot {name.snapshot}"
     assert tags["museum-sync/quarantined-c0000"] == f"{night.key}: schema_drift, record_validity"
     assert "replay_quarantined" in tags["museum-sync/next-step"]
     night.shot("07-run-page-quarantine-message")
+    # The Runs list cuts tags at the end to its column: the export tag starts with the night.
+    night.open("/runs", f"museum-sync/export: {name.night}")
+    night.shot("12-runs-list-export-night-first")
 
 
 def test_cli_beside_dev_attaches_and_counts_in_the_ui_words(night: Night) -> None:
@@ -290,6 +315,17 @@ def test_replay_from_the_launchpad_turns_the_partition_green_and_publishes(night
     night.shot("11-published-export-quarantine-report")
 
 
+def _assert_source_night_and_chunk_shown(shown: str, key: str) -> None:
+    """What the UI shows of a key it may shorten in the middle: the source (its first 12 characters at least),
+    the night and the chunk are left; only the snapshot hash may go under the ellipsis."""
+    name = parse_export_id(key.split("/")[0])
+    shown = shown.strip()
+    head, _, tail = shown.partition("…")
+    assert shown == key or (key.startswith(head) and key.endswith(tail)), (shown, key)
+    assert head.startswith(name.source[:12]), (shown, key)
+    assert tail.endswith(f"-{name.night:%Y%m%d}/{key.split('/')[1]}") or shown == key, (shown, key)
+
+
 def _launched(driver: Any) -> bool:
     """Click the Launchpad's "Launch Run" once it is enabled (it stays disabled while the config is being
     validated: a click then does nothing), and say whether the run's page opened."""
@@ -300,6 +336,8 @@ def _launched(driver: Any) -> bool:
     for button in driver.find_elements(By.XPATH, "//button[.//*[normalize-space(text())='Launch Run']]"):
         if button.is_displayed() and button.is_enabled():
             button.click()
-            time.sleep(2)
+            deadline = time.monotonic() + 5
+            while "/runs/" not in driver.current_url and time.monotonic() < deadline:
+                time.sleep(0.1)
             break
     return "/runs/" in driver.current_url
