@@ -9,10 +9,12 @@ A variant is a compute log manager (``local``: Dagster's default, ``tail`` + ``w
 pooled instance per worker child). ``MUSEUM_SYNC_WORKER_INSTANCE`` picks the mode in the workers; the compute
 log manager is the ``compute_logs`` block of ``$DAGSTER_HOME/dagster.yaml``, removed for ``local``.
 
-Per run: wall time, PostgreSQL sessions opened in the Dagster database (``pg_stat_database.sessions``), processes
-started under the worker (psutil, sampled every 20 ms: short-lived ones can be missed, so it is a lower bound),
-load average. ``--profile DIR``: ``py-spy record --subprocesses`` on the worker for each run, raw collapsed
-stacks in DIR, and the share of worker samples in a few places. Asserts nothing about speed.
+Per run: wall time; CPU seconds of the worker's process tree and of the embedded PostgreSQL server (the
+machine is shared: CPU moves far less with load than wall time); PostgreSQL sessions opened in the Dagster
+database (``pg_stat_database.sessions``); processes started under the worker (psutil, sampled every 20 ms:
+short-lived ones can be missed, a lower bound); load average. ``--profile DIR``: ``py-spy record
+--subprocesses`` on the worker for each run, raw collapsed stacks in DIR, and the share of worker samples in a
+few places. Asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -78,6 +80,24 @@ class SpawnWatch(threading.Thread):
         )
 
 
+def tree_cpu_s(root: psutil.Process) -> float:
+    """CPU seconds of ``root`` and every process below it, the exited ones included once reaped (their time is
+    in their parent's ``children_*``): comparable between runs when the machine is busy, unlike wall time."""
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+def embedded_postgres() -> psutil.Process | None:
+    """The embedded PostgreSQL server this benchmark started (a child of this process), if any."""
+    return next((p for p in psutil.Process().children() if p.name() in ("postgres", "postmaster")), None)
+
+
 def dagster_sessions(url: str) -> int:
     import psycopg
 
@@ -136,18 +156,23 @@ def run_once(variant: str, path: Path, env: dict[str, str], home: Path, records:
             )  # fmt: skip
             time.sleep(1.0)
         sessions = dagster_sessions(env["MUSEUM_SYNC_DAGSTER_PG_URL"])
+        postgres = embedded_postgres()
+        worker_cpu, pg_cpu = tree_cpu_s(psutil.Process(root)), tree_cpu_s(postgres) if postgres else 0.0
         watch.start()
         load = os.getloadavg()[0]
         started = time.monotonic()
         result = run_job("sync_export_job_def", instance=instance, run_config=config)
         wall = time.monotonic() - started
         watch.stop.set()
+        worker_cpu = tree_cpu_s(psutil.Process(root)) - worker_cpu
+        pg_cpu = (tree_cpu_s(postgres) - pg_cpu) if postgres else float("nan")
         sessions = dagster_sessions(env["MUSEUM_SYNC_DAGSTER_PG_URL"]) - sessions
         if spy is not None:
             spy.send_signal(2)
             spy.wait(30)
     steps = sum(1 for e in result.all_events if e.event_type_value == "STEP_START")
     out = {"ok": result.success, "wall_s": wall, "steps": steps, "sessions": sessions, "load": load}
+    out |= {"worker_cpu_s": worker_cpu, "pg_cpu_s": pg_cpu}
     out["helpers"] = dict(watch.helpers())
     if prof is not None:
         out["profile"] = profile_places(prof / f"{variant}-{n}.txt")
@@ -170,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     walls: dict[str, list[float]] = {v: [] for v in variants}
+    cpus: dict[str, list[float]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="ms-wbench-", dir="/tmp") as tmp, start_services() as services:
         home = Path(tmp) / "home"
         env = runtime_env(services, home, catalog_schema="wbench")
@@ -179,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             for variant in variants:
                 r = run_once(variant, path, env, home, args.records, n, args.profile)
                 walls[variant].append(r["wall_s"])
+                cpus[variant].append(r["worker_cpu_s"] + r["pg_cpu_s"])
                 per_step = r["sessions"] / max(r["steps"], 1)
                 print(
                     f"round {n + 1} {variant:7} {'ok' if r['ok'] else 'FAILED':6} {r['wall_s']:6.1f} s  "
+                    f"CPU worker {r['worker_cpu_s']:5.1f} s + PostgreSQL {r['pg_cpu_s']:5.1f} s  "
                     f"steps {r['steps']:4}  PG sessions {r['sessions']:6} ({per_step:5.1f}/step)  "
                     f"processes seen {r['helpers']}  load {r['load']:.2f}",
                     flush=True,
@@ -190,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
                     print("   profile: " + ", ".join(f"{k} {v:.0f}{'' if k.startswith('steps') else '%'}"
                                                    for k, v in r["profile"].items()), flush=True)  # fmt: skip
     for variant, values in walls.items():
-        print(f"{variant:7} median {statistics.median(values):6.1f} s  ({', '.join(f'{v:.1f}' for v in values)})")
+        print(
+            f"{variant:7} wall median {statistics.median(values):6.1f} s ({', '.join(f'{v:.1f}' for v in values)}); "
+            f"worker + PostgreSQL CPU median {statistics.median(cpus[variant]):6.1f} s "
+            f"({', '.join(f'{v:.1f}' for v in cpus[variant])})"
+        )
     return 0
 
 

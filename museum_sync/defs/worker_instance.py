@@ -21,11 +21,10 @@ from typing import Any
 from celery import signals
 
 from museum_sync.defs.worker_internals import pool_storage_connections
+from museum_sync.settings import get_settings
 
-__all__ = ["MODE_ENV", "ChildInstances", "connect", "instances", "mode"]
+__all__ = ["ChildInstances", "connect", "instances", "mode"]
 
-MODE_ENV = "MUSEUM_SYNC_WORKER_INSTANCE"
-MODES = ("per-child", "per-step")
 # Connections a child may open beyond the one kept per storage, while storage calls nest (an event write that
 # also updates the asset index): 2 covers what was seen; more only queue briefly.
 MAX_OVERFLOW = 2
@@ -37,10 +36,8 @@ MAX_INSTANCES = 2
 
 
 def mode() -> str:
-    value = os.environ.get(MODE_ENV, "per-child")
-    if value not in MODES:
-        raise ValueError(f"{MODE_ENV}={value!r}: expected one of {', '.join(MODES)}")
-    return value
+    """``MUSEUM_SYNC_WORKER_INSTANCE``: ``per-child`` (default) or ``per-step`` (dagster-celery's own task)."""
+    return get_settings().celery.worker_instance
 
 
 class ChildInstances:
