@@ -32,11 +32,13 @@ from museum_sync.defs.worker_internals import (
     ensure_file,
     touch_file,
 )
+from museum_sync.telemetry import logs
 
 __all__ = ["TeeComputeLogManager", "tee_output"]
 
 # How long the end of a step waits for a stream's copy to drain. A process the step started and left running
-# keeps the pipe open; after this the step goes on and the copy thread finishes when that process exits.
+# keeps the pipe open; after this the step goes on (logged: step_output_still_open) and the copy thread finishes
+# when that process exits.
 DRAIN_TIMEOUT_S = 5.0
 _CHUNK = 64 * 1024
 
@@ -109,6 +111,8 @@ def tee_output(stream: IO[str], path: str) -> Iterator[None]:
             os.dup2(saved, fd)  # the last write end is gone: the copy reads to the end and stops
             os.close(saved)
             copier.join(DRAIN_TIMEOUT_S)
+            if copier.is_alive():
+                logs.log().warning("step_output_still_open", path=path, waited_s=DRAIN_TIMEOUT_S)
 
 
 def _copy(read_end: int, log: IO[bytes], original: int) -> None:
