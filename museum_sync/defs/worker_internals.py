@@ -21,13 +21,16 @@ Dagster APIs, so an upgrade is checked here. What is used:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from dagster._core.storage.compute_log_manager import CapturedLogContext
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import ensure_file, touch_file
+
+T = TypeVar("T")
 
 __all__ = [
     "CapturedLogContext",
@@ -36,6 +39,7 @@ __all__ = [
     "ensure_file",
     "pool_storage_connections",
     "register_worker_tasks",
+    "retry_disconnects",
     "touch_file",
 ]
 
@@ -81,12 +85,34 @@ def _postgres_storages(instance: Any) -> list[Any]:
     return list(found.values())
 
 
+def retry_disconnects(call: Callable[[], T], *, attempts: int = 5, wait_s: float = 0.5) -> T:
+    """``call()``, again (after ``wait_s``, ``2 * wait_s``, ...) when PostgreSQL dropped its connection mid-statement.
+
+    A pooled connection is pinged before use, but a restart between the ping and the statement still kills the
+    statement; SQLAlchemy then marks the error ``connection_invalidated`` and empties the pool, so the next
+    attempt connects afresh (dagster-postgres retries only the connect itself). Only for the task's two calls
+    before the step runs (load the run, announce the step): inside the step a lost connection fails the step
+    and the RetryPolicy decides, as before.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == attempts - 1:
+                raise
+            time.sleep(wait_s * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def register_worker_tasks(app: Any, instance_for: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
     """Register dagster-celery's worker tasks on ``app``; ``execute_plan`` takes its instance from
     ``instance_for(instance_ref)`` instead of building one per step.
 
-    The body is dagster-celery 0.29's ``create_task`` with that one change (``DagsterInstance.from_ref`` ->
-    ``instance_for``); ``execute_job`` and ``resume_job`` (whole runs, rare) are dagster-celery's own.
+    The body is dagster-celery 0.29's ``create_task`` with two changes (``DagsterInstance.from_ref`` ->
+    ``instance_for``; the run lookup and the engine event retried on a dropped connection,
+    ``retry_disconnects``); ``execute_job`` and ``resume_job`` (whole runs, rare) are dagster-celery's own.
     """
     from dagster._core.definitions.reconstruct import ReconstructableJob
     from dagster._core.events import EngineEventData
@@ -103,7 +129,7 @@ def register_worker_tasks(app: Any, instance_for: Callable[[Any], Any]) -> tuple
         args = unpack_value(execute_step_args_packed, as_type=ExecuteStepArgs)
         instance = instance_for(args.instance_ref)
         recon_job = ReconstructableJob.from_dict(executable_dict)
-        dagster_run = instance.get_run_by_id(args.run_id)
+        dagster_run = retry_disconnects(lambda: instance.get_run_by_id(args.run_id))
         if dagster_run is None:
             raise RuntimeError(f"Could not load run {args.run_id}")
         step_keys_str = ", ".join(args.step_keys_to_execute or [])
@@ -113,14 +139,16 @@ def register_worker_tasks(app: Any, instance_for: Callable[[Any], Any]) -> tuple
             step_keys_to_execute=args.step_keys_to_execute,
             known_state=args.known_state,
         )
-        engine_event = instance.report_engine_event(
-            f"Executing steps {step_keys_str} in celery worker",
-            dagster_run,
-            EngineEventData(
-                {"step_keys": step_keys_str, "Celery worker": self.request.hostname}, marker_end=DELEGATE_MARKER
-            ),
-            CeleryExecutor,
-            step_key=execution_plan.step_handle_for_single_step_plans().to_key(),
+        engine_event = retry_disconnects(
+            lambda: instance.report_engine_event(
+                f"Executing steps {step_keys_str} in celery worker",
+                dagster_run,
+                EngineEventData(
+                    {"step_keys": step_keys_str, "Celery worker": self.request.hostname}, marker_end=DELEGATE_MARKER
+                ),
+                CeleryExecutor,
+                step_key=execution_plan.step_handle_for_single_step_plans().to_key(),
+            )
         )
         events = [engine_event]
         events.extend(

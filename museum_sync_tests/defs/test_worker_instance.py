@@ -110,3 +110,37 @@ def test_one_pooled_instance_per_child_and_a_new_one_after_fork(instance_ref: ob
     assert instance.get_run_by_id("no-such-run") is None  # the parent's pool survived the child's exit
     children.close()
     assert len(children) == 0
+
+
+def test_a_statement_killed_by_a_restart_is_retried_once_the_pool_reconnects(instance_ref: object) -> None:
+    """What a PostgreSQL restart between a pooled connection's ping and its statement does (the fault suite's
+    restart mid-load hit it in the task's run lookup): the statement fails as a disconnect; the retry runs on a new
+    connection. Any other database error is not retried."""
+    import sqlalchemy as sa
+
+    from museum_sync.defs.worker_internals import retry_disconnects
+
+    children = ChildInstances()
+    instance = children.get(instance_ref)
+    calls: list[int] = []
+
+    def run_lookup() -> object:
+        calls.append(1)
+        if len(calls) == 1:  # the server ends this very backend mid-statement, as a restart does
+            with instance.run_storage.connect() as conn:
+                conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return instance.get_run_by_id("no-such-run")
+
+    assert retry_disconnects(run_lookup, wait_s=0.01) is None
+    assert len(calls) == 2
+
+    def bad_sql() -> None:
+        calls.append(1)
+        with instance.run_storage.connect() as conn:
+            conn.execute(sa.text("SELECT * FROM no_such_table"))
+
+    calls.clear()
+    with pytest.raises(sa.exc.ProgrammingError):
+        retry_disconnects(bad_sql, wait_s=0.01)
+    assert len(calls) == 1
+    children.close()
