@@ -30,6 +30,8 @@ from dagster._core.storage.local_compute_log_manager import LocalComputeLogManag
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import ensure_file, touch_file
 
+from museum_sync.telemetry import logs
+
 T = TypeVar("T")
 
 __all__ = [
@@ -102,6 +104,7 @@ def retry_disconnects(call: Callable[[], T], *, attempts: int = 5, wait_s: float
         except DBAPIError as exc:
             if not exc.connection_invalidated or attempt == attempts - 1:
                 raise
+            logs.log().warning("dagster_storage_connection_lost", attempt=attempt + 1, error=str(exc.orig))
             time.sleep(wait_s * 2**attempt)
     raise AssertionError("unreachable")
 
