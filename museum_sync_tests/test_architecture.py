@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "museum_sync"
 # The one module allowed to import private Dagster / dagster-celery APIs, with why for each (see there).
 DAGSTER_INTERNALS = PACKAGE / "defs" / "dagster_internals.py"
+# Its worker-side counterpart (issue #18): the compute log manager's base class, the per-child step task, pooling.
+WORKER_INTERNALS = PACKAGE / "defs" / "worker_internals.py"
 FORBIDDEN = ("dagster", "celery", "kombu", "psycopg", "psycopg2", "elasticsearch", "redis", "httpx")
 
 
@@ -65,7 +67,8 @@ def test_private_dagster_apis_are_imported_in_one_module():
     offenders = {
         str(path.relative_to(REPO)): imports
         for path in sorted(PACKAGE.rglob("*.py"))
-        if path != DAGSTER_INTERNALS and (imports := _private_dagster_imports(path))
+        if path not in (DAGSTER_INTERNALS, WORKER_INTERNALS) and (imports := _private_dagster_imports(path))
     }
     assert not offenders, f"import these through museum_sync.defs.dagster_internals: {offenders}"
     assert _private_dagster_imports(DAGSTER_INTERNALS), "the guard above would pass vacuously"
+    assert _private_dagster_imports(WORKER_INTERNALS), "the guard above would pass vacuously"

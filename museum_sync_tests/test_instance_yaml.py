@@ -62,7 +62,10 @@ def test_helm_values_mirror_the_instance() -> None:
     daemon = values["dagsterDaemon"]
     queued = daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
     monitoring = daemon["runMonitoring"]
+    custom_logs = values["computeLogManager"]["config"]["customComputeLogManager"]
+    assert values["computeLogManager"]["type"] == "CustomComputeLogManager"
     rendered = {
+        "compute_logs": {"module": custom_logs["module"], "class": custom_logs["class"]},
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": daemon["runCoordinator"]["type"],
@@ -83,6 +86,7 @@ def test_helm_values_mirror_the_instance() -> None:
     }
     instance = _instance()
     assert rendered == {key: instance[key] for key in rendered}
+    assert custom_logs["config"] == instance["compute_logs"].get("config", {})
 
 
 def test_configure_environment_writes_the_packaged_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,6 +57,7 @@ EVERY = {
     "MUSEUM_SYNC_BROKER_HEARTBEAT": ("celery.broker_heartbeat", "11"),
     "MUSEUM_SYNC_BROKER_MAX_RETRIES": ("celery.broker_max_retries", "9"),
     "MUSEUM_SYNC_RESULT_EXPIRES": ("celery.result_expires", "60"),
+    "MUSEUM_SYNC_WORKER_INSTANCE": ("celery.worker_instance", "per-step"),
     "MUSEUM_SYNC_MAX_INFLIGHT_STEPS": ("run.max_inflight_steps", "4"),
     "MUSEUM_SYNC_LOST_STEP_CHECK_S": ("run.lost_step_check_s", "1"),
     "MUSEUM_SYNC_RESULT_POLL_S": ("run.result_poll_s", "0.5"),

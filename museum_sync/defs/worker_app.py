@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+from museum_sync.defs import dagster_internals, worker_instance, worker_internals
 from museum_sync.defs.celery_config import celery_config, use_queues
-from museum_sync.defs.dagster_internals import CeleryExecutor, celery_app, register_worker_tasks
+from museum_sync.defs.dagster_internals import CeleryExecutor, celery_app
 from museum_sync.defs.worker_telemetry import connect as connect_telemetry
 
 _config = celery_config()
@@ -15,7 +16,13 @@ app = celery_app(CeleryExecutor.for_cli(**_config).app_args())
 # declares the same set: RabbitMQ refuses a queue re-declared with other arguments).
 use_queues(app, _config["broker"])
 
-execute_plan, execute_job, resume_job = register_worker_tasks(app)
+# Steps run with one Dagster instance per child, storage connections pooled (defs.worker_instance); the
+# rollback MUSEUM_SYNC_WORKER_INSTANCE=per-step registers dagster-celery's own tasks (an instance per step).
+if worker_instance.mode() == "per-child":
+    execute_plan, execute_job, resume_job = worker_internals.register_worker_tasks(app, worker_instance.instances.get)
+    worker_instance.connect()
+else:
+    execute_plan, execute_job, resume_job = dagster_internals.register_worker_tasks(app)
 # JSON logs, /metrics, the worker's announcement and heartbeats (Celery signals: defs.worker_telemetry).
 connect_telemetry(app)
 # Soft shutdown (Celery 5.5+): on a cold shutdown too (SIGQUIT, a second SIGTERM from an impatient orchestrator),

@@ -134,6 +134,11 @@ class CelerySettings(SettingsGroup):
     broker_heartbeat: int = _var(30, "seconds between AMQP heartbeats (no-op on Redis)", ge=0)
     broker_max_retries: int = _var(100, "reconnects to broker/result backend before a process gives up", ge=0)
     result_expires: int = _var(3600, "seconds a step result stays in Redis", ge=0)
+    worker_instance: Literal["per-child", "per-step"] = _var(
+        "per-child",
+        "Dagster instance of a worker child's steps: kept per child, connections pooled (`per-step`: dagster-celery's"
+        " own, one per step, a rollback)",
+    )
 
 
 class RunSettings(SettingsGroup):

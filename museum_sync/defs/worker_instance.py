@@ -1,0 +1,105 @@
+"""One Dagster instance per worker child, its storage connections pooled (issue #18).
+
+dagster-celery's ``execute_plan`` task builds ``DagsterInstance.from_ref`` for every step (six connections
+and table reflection, ~56 ms), and dagster-postgres opens a new PostgreSQL connection for every storage call
+(``NullPool``): ~27 connections per step, ~120 ms (``benchmarks/README.md``, "Orchestration speed, worker
+side"). Here a worker child builds the instance once per instance ref (the orchestrator's ``dagster.yaml``:
+one in practice) on its first step, after the fork, and keeps it with one pooled, pre-pinged connection per
+storage until the child exits (``worker_process_shutdown``: Celery recycles children after
+``worker_max_tasks_per_child`` / ``worker_max_memory_per_child``, so nothing outlives its process).
+
+``MUSEUM_SYNC_WORKER_INSTANCE=per-step`` brings back dagster-celery's own task (a rollback, and the
+benchmark's baseline); the default is ``per-child``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any
+
+from celery import signals
+
+from museum_sync.defs.worker_internals import pool_storage_connections
+from museum_sync.settings import get_settings
+
+__all__ = ["ChildInstances", "connect", "instances", "mode"]
+
+# Connections a child may open beyond the one kept per storage, while storage calls nest (an event write that
+# also updates the asset index): 2 covers what was seen; more only queue briefly.
+MAX_OVERFLOW = 2
+# Reconnect a pooled connection after this long, so idle connections do not live for days behind a proxy.
+RECYCLE_S = 600
+# Distinct instance refs kept per child (an orchestrator with another dagster.yaml during a rollout): the
+# oldest is closed beyond this.
+MAX_INSTANCES = 2
+
+
+def mode() -> str:
+    """``MUSEUM_SYNC_WORKER_INSTANCE``: ``per-child`` (default) or ``per-step`` (dagster-celery's own task)."""
+    return get_settings().celery.worker_instance
+
+
+class ChildInstances:
+    """The instances of this process, by instance ref; dropped without closing in a forked copy (the parent's
+    connections are not ours to close: SQLAlchemy's advice for engines inherited through fork)."""
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._by_ref: OrderedDict[str, tuple[Any, list[Any]]] = OrderedDict()
+
+    def get(self, instance_ref: Any) -> Any:
+        from dagster import DagsterInstance
+        from dagster_shared.serdes import serialize_value
+
+        self._forget_if_forked()
+        key = serialize_value(instance_ref)
+        if key in self._by_ref:
+            self._by_ref.move_to_end(key)
+            return self._by_ref[key][0]
+        instance = DagsterInstance.from_ref(instance_ref)
+        engines = pool_storage_connections(instance, max_overflow=MAX_OVERFLOW, recycle_s=RECYCLE_S)
+        self._by_ref[key] = (instance, engines)
+        while len(self._by_ref) > MAX_INSTANCES:
+            self._close(*self._by_ref.popitem(last=False)[1])
+        return instance
+
+    def close(self) -> None:
+        """Close every instance and its pooled connections (the child is exiting)."""
+        self._forget_if_forked()
+        while self._by_ref:
+            self._close(*self._by_ref.popitem()[1])
+
+    def __len__(self) -> int:
+        return len(self._by_ref)
+
+    def _forget_if_forked(self) -> None:
+        if os.getpid() != self._pid:
+            for _, engines in self._by_ref.values():
+                for engine in engines:
+                    engine.dispose(close=False)
+            self._by_ref.clear()
+            self._pid = os.getpid()
+
+    @staticmethod
+    def _close(instance: Any, engines: list[Any]) -> None:
+        instance.dispose()
+        for engine in engines:
+            engine.dispose()
+
+
+instances = ChildInstances()
+
+
+def connect() -> None:
+    """Start each worker child with no instance (built on its first step) and close it when the child exits."""
+    signals.worker_process_init.connect(_child_started, weak=False)
+    signals.worker_process_shutdown.connect(_child_exiting, weak=False)
+
+
+def _child_started(**_: Any) -> None:
+    instances._forget_if_forked()
+
+
+def _child_exiting(**_: Any) -> None:
+    instances.close()
