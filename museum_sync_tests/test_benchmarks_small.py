@@ -47,11 +47,12 @@ def test_core_throughput_benchmark_runs_small():
 
 @pytest.mark.integration
 def test_sync_benchmark_runs_small_against_the_naive_baseline():
-    out = _run("benchmarks/bench_sync.py", "--sizes", "2000", "--naive-max", "2000")
+    # 1000 records: the naive baseline sends one Celery task per record, so its share of the time grows with them.
+    out = _run("benchmarks/bench_sync.py", "--sizes", "1000", "--naive-max", "1000")
     figures = json.loads(out.strip().splitlines()[-1])
-    ours, naive = figures["2000/museum-sync"], figures["2000/naive"]
-    assert ours["ok"] and ours["pg_rows"] > 1900 and ours["runs"] == 1
-    assert naive["celery_tasks"] >= 1900  # one task per record, carrying the record
+    ours, naive = figures["1000/museum-sync"], figures["1000/naive"]
+    assert ours["ok"] and ours["pg_rows"] > 950 and ours["runs"] == 1
+    assert naive["celery_tasks"] >= 950  # one task per record, carrying the record
 
 
 @pytest.mark.integration

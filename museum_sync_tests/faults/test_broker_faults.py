@@ -12,8 +12,9 @@ and steps submitted again.
   orchestrator must find the steps whose message or result went with the old master and submit them again.
 - RabbitMQ: a vhost of its own on the machine's server; every connection of that vhost (workers', the
   orchestrator's publisher) is closed mid-run with ``rabbitmqctl close_connection``. Before the cut, the
-  orchestrator's publisher connection, idle for several heartbeat periods while the chunks run, must still be
-  the same connection: it negotiates no heartbeat (publishers do not send them), so RabbitMQ never drops it.
+  server's own record of the orchestrator's publisher connection, idle while the chunks run, must show no
+  heartbeat negotiated (publishers do not send them), so RabbitMQ never drops it for missed heartbeats; the
+  workers' connections show the heartbeat they were configured with.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def test_rabbitmq_connections_closed_mid_run_lose_nothing(
     heartbeat = 3  # workers' (production 30 s): RabbitMQ closes a connection that sent nothing for about that long
     stack.setenv(env_name("redis.broker_url"), vhost.url)
     stack.setenv(env_name("celery.broker_heartbeat"), str(heartbeat))
-    pool = stack.start_pool(**{FAILPOINTS_ENV: "validate_chunk=sleep:7"})
+    pool = stack.start_pool(**{FAILPOINTS_ENV: "validate_chunk=sleep:4"})
     reader = stack.start_reader()
     run = stack.launch_sync("fault-rabbitmq")
     parent = pool.procs[0].pid
@@ -168,15 +169,15 @@ def test_rabbitmq_connections_closed_mid_run_lose_nothing(
     before = publisher(connections)
     assert before is not None
     workers = [c for c in connections if c["pid"] != before["pid"]]
-    time.sleep(2.2 * heartbeat)  # idle for 2.2 heartbeat periods: a connection that owed heartbeats is gone
-    after = publisher(vhost.connections())
-    assert after is not None and after["pid"] == before["pid"], "the idle publisher connection was dropped"
+    # RabbitMQ drops a connection for missed heartbeats only if one was negotiated (its ``timeout`` > 0): the
+    # server's record of the idle publisher says none was, so no idle period can drop it (watching it idle for
+    # 2.2 heartbeat periods, as this test once did, showed RabbitMQ's side of that rule at a cost of ~20 s).
     assert before["timeout"] == 0, f"the publisher negotiated a heartbeat it never sends: {before}"
     assert workers and all(c["timeout"] == heartbeat for c in workers), f"workers' heartbeat: {workers}"
 
-    # The cut, while chunk steps run (second wave).
+    # The cut, while chunk steps run (first wave).
     running = _running_chunk_steps(stack, run.run_id, _children(parent))
-    assert running, "no chunk step ran at the cut: the chunks went faster than the heartbeat check"
+    assert running, "no chunk step ran at the cut: the chunks went faster than the connection check"
     cut_wall = time.time()
     closed = vhost.close_connections("museum-sync fault test: connection cut")
     export_id = stack.export_id_of(run.run_id)
@@ -210,6 +211,6 @@ def test_rabbitmq_connections_closed_mid_run_lose_nothing(
         f"\n[broker fault: RabbitMQ connections closed] {closed} connections of the vhost closed; first step "
         f"delivered {resumed or 0:.1f} s after; run {run.seconds:.1f} s (clean {fault_reference.seconds:.1f} s); "
         f"steps requeued by RabbitMQ and run a second time: {again}; submitted again by the "
-        f"orchestrator: {len(resubmitted)}; publisher idle {2.2 * heartbeat:.1f} s with heartbeat 0 kept; "
+        f"orchestrator: {len(resubmitted)}; publisher negotiated heartbeat 0, workers {heartbeat} s; "
         f"{fault_reference.count} rows, digest equal; reader {reader.polls} polls {dict(reader.seen)}"
     )

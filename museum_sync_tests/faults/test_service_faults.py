@@ -36,9 +36,10 @@ def _broker_idle(stack: FaultStack) -> bool:
         client.close()
 
 
-def _restart(server: EmbeddedRedis, *, keep_data: bool, down_s: float = 3.0) -> None:
+def _restart(server: EmbeddedRedis, *, keep_data: bool, down_s: float = 1.0) -> None:
     """``EmbeddedRedis.restart`` with the server down ``down_s`` seconds, as a real restart (loading its data,
-    a container rescheduled) is: long enough that the run's once-a-second result poll meets the outage."""
+    a container rescheduled) is: long enough that the run's result poll (every ``result_poll_s``, 0.1 s) and
+    the worker's consumer meet the outage many times over."""
     if keep_data:
         assert server.command("SAVE").startswith(b"+OK")
     server.stop()

@@ -88,7 +88,9 @@ def test_killed_worker_step_comes_back_after_visibility_timeout(
     fault_stack: FaultStack, fault_reference: Reference
 ) -> None:
     stack = fault_stack
-    visibility_timeout = 8
+    # Small, as every interval here, yet above a step's own length (validate sleeps 3 s): a worker's sweep
+    # would otherwise hand out steps that are merely running (the next test is about exactly that).
+    visibility_timeout = 4
     stack.setenv("MUSEUM_SYNC_VISIBILITY_TIMEOUT", str(visibility_timeout))
     failpoints = {FAILPOINTS_ENV: "validate_chunk=sleep:3"}
     pool = stack.start_pool("a", **failpoints)
@@ -143,23 +145,28 @@ def test_step_outliving_visibility_timeout_runs_twice_harmlessly(
     stack = fault_stack
     visibility_timeout = 4
     stack.setenv("MUSEUM_SYNC_VISIBILITY_TIMEOUT", str(visibility_timeout))
-    # Each chunk load holds its transaction 12 s, three times the visibility timeout.
-    failpoints = {FAILPOINTS_ENV: "load_chunk=sleep:12"}
-    stack.start_pool("a", **failpoints)
+    # Each chunk load in worker "a" holds its transaction 12 s, three times the visibility timeout.
+    first = stack.start_pool("a", **{FAILPOINTS_ENV: "load_chunk=sleep:12"})
     reader = stack.start_reader()
     run = stack.launch_sync("fault-slow-step")
     export_id = stack.export_id_of(run.run_id)
     watcher = stack.start_staging_watcher(export_id, fault_reference)
 
     # Once the running steps' messages are older than the visibility timeout, a second worker starts (as an
-    # autoscaler would): its start-up sweep hands those still-running steps out again.
+    # autoscaler replacing "a" would): its start-up sweep hands those still-running steps out again, first in
+    # line. Its own loads need no failpoint: a duplicate waits for the original's chunk lock (held through the
+    # 12 s), so it runs concurrently with the original either way.
     wait_for(
         lambda: (ages := _unacked_ages(stack)) and max(ages) > visibility_timeout + 0.5,
         60,
         "a delivered chunk step older than the visibility timeout",
         interval=0.25,
     )
-    stack.start_pool("b", **failpoints)
+    stack.start_pool("b")
+    # Then "a" is told to stop (warm shutdown, as the autoscaler would): it finishes the two steps it runs and
+    # takes no more, so the chunks still queued load on "b" at normal speed instead of 12 s each.
+    wait_for(lambda: stack.concurrent_duplicates(run.run_id), 60, "a step started again while its first run goes on")
+    first.procs[0].send_signal(signal.SIGTERM)
     result = run.wait()
     assert result.success, stack.diagnostics(result.run_id)
 
