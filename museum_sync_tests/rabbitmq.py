@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,20 @@ class RabbitVhost:
         out = ctl("list_queues", "-q", "-p", self.name, "name", "durable", "arguments", "messages", "memory",
                   "--formatter", "json")  # fmt: skip
         return {queue["name"]: queue for queue in json.loads(out or "[]")}
+
+    def settled_queues(self, timeout: float = 15.0) -> dict[str, dict[str, Any]]:
+        """``queues()`` once every queue reads empty, or the last reading after ``timeout`` seconds.
+
+        RabbitMQ refreshes a quorum queue's message count a few seconds after the ack it counts (seen here:
+        ``list_queues`` said 1 while ``basic.get`` found nothing ready and no consumer was left), so one reading
+        straight after the workers stop can be stale; a message really left behind stays past the timeout.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            queues = self.queues()
+            if all(int(queue.get("messages") or 0) == 0 for queue in queues.values()) or time.monotonic() > deadline:
+                return queues
+            time.sleep(0.5)
 
     def queue_memory(self) -> int:
         """Bytes of memory the vhost's queue processes use now (RabbitMQ's own count)."""

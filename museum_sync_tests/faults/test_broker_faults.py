@@ -202,10 +202,8 @@ def test_rabbitmq_connections_closed_mid_run_lose_nothing(
         assert len(times) == 2 and times[1] > cut_wall, f"{key}: starts {times}, cut at {cut_wall}"
     stack.assert_like_reference(export_id, fault_reference, reader)
 
-    def empty() -> bool:  # the last late ack may still be on its way
-        return all(queue["messages"] == 0 for queue in vhost.queues().values())
-
-    wait_for(empty, 20, f"the vhost's queues to be empty: {vhost.queues()}")
+    queues = vhost.settled_queues(20)  # the last late ack may still be on its way
+    assert all(queue["messages"] == 0 for queue in queues.values()), f"the vhost's queues are not empty: {queues}"
     resumed = _first_start_after(stack, run.run_id, cut_wall)
     print(
         f"\n[broker fault: RabbitMQ connections closed] {closed} connections of the vhost closed; first step "

@@ -71,7 +71,7 @@ def _sync(
         outcome = Outcome(result.success, catalog.count(), catalog.catalogue_digest(), quarantine, {}, resubmitted)
     # Read once the workers have stopped: the last step's late ack may still be on its way when the run
     # ends, and a message a stopped worker had not acked would be back in its queue, so "empty" means done.
-    outcome.queues = vhost.queues() if vhost else {}
+    outcome.queues = vhost.settled_queues() if vhost else {}
     return outcome
 
 
