@@ -37,9 +37,9 @@ demo: $(STAMP)
 	$(BIN)/museum-sync demo
 
 ## The whole test suite (real PostgreSQL, Redis, Celery workers and Dagster; embedded unless
-## MUSEUM_SYNC_PG_URL / MUSEUM_SYNC_REDIS_URL are set).
+## MUSEUM_SYNC_PG_URL / MUSEUM_SYNC_REDIS_URL are set), in two processes (pytest-xdist; one with those set).
 test: $(STAMP) $(ESMIN_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
