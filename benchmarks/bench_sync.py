@@ -246,6 +246,38 @@ def _count_events(instance: Any, run_id: str, event_type: str) -> int:
     return len(instance.get_records_for_run(run_id, of_type=DagsterEventType(event_type), limit=1_000_000).records)
 
 
+def idle_handoffs(instance: Any, run_id: str) -> tuple[int, float]:
+    """(how many, seconds in all) of the moments the workers had nothing to run because the orchestrator had
+    not yet read a result: from a step's end (the worker's event) while no other step was submitted or
+    running, to the orchestrator's next submission or the run's end. What a faster result poll can save."""
+    from dagster import DagsterEventType
+
+    wanted = {DagsterEventType.ENGINE_EVENT, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+    wanted |= {DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE}
+    records = []
+    for kind in wanted:
+        records += instance.get_records_for_run(run_id, of_type=kind, limit=10_000_000).records
+    records.sort(key=lambda r: r.storage_id)
+    in_flight: set[str] = set()
+    idle_since: float | None = None
+    count, total = 0, 0.0
+    for record in records:
+        entry = record.event_log_entry
+        kind = entry.dagster_event_type
+        submitted = kind == DagsterEventType.ENGINE_EVENT and "Submitting celery task" in (entry.user_message or "")
+        if submitted or kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+            if idle_since is not None:
+                count, total = count + 1, total + max(0.0, entry.timestamp - idle_since)
+                idle_since = None
+            if submitted:
+                in_flight.add(entry.step_key or "")
+        elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            in_flight.discard(entry.step_key or "")
+            if not in_flight:
+                idle_since = entry.timestamp
+    return count, total
+
+
 def run_museum_sync(
     path: Path,
     services: Any,
@@ -307,6 +339,7 @@ def run_museum_sync(
     worker_cpu = reaped - orchestrator_total
     catalog = Catalog(env["MUSEUM_SYNC_PG_URL"], schema=env["MUSEUM_SYNC_CATALOG_SCHEMA"])
     tasks = _count_events(instance, run_id, "STEP_START")
+    handoffs, handoff_s = idle_handoffs(instance, run_id)
     chunks = max(1, -(-records // 1000))
     return {
         "ok": ok,
@@ -315,6 +348,8 @@ def run_museum_sync(
         "celery_tasks": tasks,
         "runs": 1,
         "events": events,
+        "idle_handoffs": handoffs,
+        "idle_handoff_s": handoff_s,
         "pg_rows": catalog.count(),
         "peaks": sampler.peaks,
         "broker": variant.broker,
@@ -520,6 +555,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"RSS orch {p.orchestrator / mib:6.0f} MiB, worker {p.worker_parent / mib:5.0f}, "
                     f"child max {p.worker_child / mib:5.0f} ({p.children_seen} children)  "
                     f"Redis peak {r['redis_peak_mb']:7.1f} MB (+{r['redis_peak_growth_mb']:.1f} over idle)"
+                    + (
+                        f"  orch maxrss {r['orchestrator_maxrss_mib']:.0f} MiB, {r['redis_commands']} Redis commands,"
+                        f" workers idle on the orchestrator {r['idle_handoff_s']:.2f} s ({r['idle_handoffs']}x)"
+                        if "idle_handoffs" in r
+                        else ""
+                    )
                     + (
                         "  CPU s/chunk orch {orchestrator:.3f} workers {workers:.3f} services {services:.3f}"
                         " total {total:.3f}".format(**r["cpu_s_per_chunk"])
