@@ -96,12 +96,34 @@ class Sampler(_Periodic):
         self.redis_peak = 0
         self.peaks = Peaks()
         self._me = psutil.Process()
-        self.orchestrator_pid: int | None = None  # the orchestrator's own process, when it is not this one
+        # the orchestrator's own process, when it is not this one (0: not started yet)
+        self.orchestrator_pid: int | None = None
+        self.progress_s = 0.0  # > 0: print the peaks so far every progress_s seconds (long runs)
+        self.progress: Any = None  # () -> str, appended to each progress line
+        self._started = time.monotonic()
+        self._printed = self._started
 
     def sample(self) -> None:
+        now = time.monotonic()
+        if self.progress_s and now - self._printed >= self.progress_s:
+            self._printed = now
+            mib = 1024 * 1024
+            extra = ""
+            try:
+                extra = self.progress() if self.progress else ""
+            except Exception as exc:  # noqa: BLE001 - a progress line is not a result
+                extra = f"({exc})"
+            print(
+                f"  ... {now - self._started:7.0f} s: peak RSS orch {self.peaks.orchestrator / mib:.0f} MiB, worker"
+                f" child {max(self.peaks.child_peaks.values(), default=0) / mib:.0f} MiB, Redis"
+                f" {self.redis_peak / 1e6:.1f} MB {extra}",
+                file=sys.stderr,
+                flush=True,
+            )
         try:
-            me = self._me if self.orchestrator_pid is None else psutil.Process(self.orchestrator_pid)
-            self.peaks.orchestrator = max(self.peaks.orchestrator, me.memory_info().rss)
+            if self.orchestrator_pid != 0:  # 0: its own process, not started yet (this one's RSS is not its)
+                me = self._me if self.orchestrator_pid is None else psutil.Process(self.orchestrator_pid)
+                self.peaks.orchestrator = max(self.peaks.orchestrator, me.memory_info().rss)
             for pid in self.worker_pids:
                 parent = psutil.Process(pid)
                 self.peaks.worker_parent = max(self.peaks.worker_parent, parent.memory_info().rss)
@@ -246,6 +268,12 @@ def _count_events(instance: Any, run_id: str, event_type: str) -> int:
     return len(instance.get_records_for_run(run_id, of_type=DagsterEventType(event_type), limit=1_000_000).records)
 
 
+def _rows_loaded(env: dict[str, str]) -> str:
+    from museum_sync.clients.catalog import Catalog
+
+    return f"{Catalog(env['MUSEUM_SYNC_PG_URL'], schema=env['MUSEUM_SYNC_CATALOG_SCHEMA']).count():,} rows loaded"
+
+
 def idle_handoffs(instance: Any, run_id: str) -> tuple[int, float]:
     """(how many, seconds in all) of the moments the workers had nothing to run because the orchestrator had
     not yet read a result: from a step's end (the worker's event) while no other step was submitted or
@@ -288,6 +316,7 @@ def run_museum_sync(
     broker: str = "redis",
     round_: int = 0,
     variant: Variant | None = None,
+    progress_s: float = 0.0,
 ) -> dict[str, Any]:
     from museum_sync.clients.catalog import Catalog
     from museum_sync.defs.run_config import sync_run_config
@@ -314,6 +343,9 @@ def run_museum_sync(
             ) as pool,
         ):
             sampler = Sampler([p.pid for p in pool.procs])
+            sampler.orchestrator_pid = 0  # set by _orchestrate once its process runs
+            sampler.progress_s = progress_s
+            sampler.progress = partial(_rows_loaded, env)
             rabbit = RabbitSampler(vhost) if vhost is not None else None
             node_before = _node_memory_mb() if vhost is not None else 0.0
             with redis_window(services, sampler) as redis_stats, sampler, rabbit or nullcontext():
@@ -500,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1", help="Celery worker processes to compare, e.g. 1,2")
     parser.add_argument("--concurrency", type=int, default=2, help="prefork children per worker process")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the variants, interleaved")
+    parser.add_argument("--progress-s", type=float, default=0.0, help="print peaks so far every N s (long runs)")
     args = parser.parse_args(argv)
     if args.metrics_overhead:
         return metrics_overhead([int(s) for s in args.sizes.split(",")], args.metrics_overhead)
@@ -539,7 +572,14 @@ def main(argv: list[str] | None = None) -> int:
                     kinds.append(
                         (
                             variant.label(defaults) + (f"#{n + 1}" if n else ""),
-                            partial(_isolated_run, run_home, f"bench_{size}_{n}_{i}", variant=variant, round_=n),
+                            partial(
+                                _isolated_run,
+                                run_home,
+                                f"bench_{size}_{n}_{i}",
+                                variant=variant,
+                                round_=n,
+                                progress_s=args.progress_s,
+                            ),
                         )
                     )
             if size <= args.naive_max:
