@@ -426,8 +426,12 @@ def _orchestrator_main(launcher: str, config: dict[str, Any], send: Any) -> None
     import traceback
 
     try:
+        import ctypes
+        import signal
+
         from museum_sync.runtime import dagster_instance, run_job, stream_job
 
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed benchmark takes it along
         instance = dagster_instance()
         started, cpu = time.monotonic(), time.process_time()
         if launcher == "execute_job":
@@ -440,9 +444,18 @@ def _orchestrator_main(launcher: str, config: dict[str, Any], send: Any) -> None
             raise SystemExit(f"unknown launcher {launcher!r}: use stream or execute_job")
         wall, cpu = time.monotonic() - started, time.process_time() - cpu
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        send.send((run_id, ok, events, wall, cpu, usage.ru_maxrss, usage.ru_utime + usage.ru_stime))
+        send.send((run_id, ok, events, wall, cpu, _peak_rss_kib(), usage.ru_utime + usage.ru_stime))
     except BaseException:  # noqa: BLE001 - the parent reports it
         send.send(traceback.format_exc())
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak RSS (``VmHWM``), KiB. Not ``ru_maxrss``: Linux carries that over fork and exec, so a
+    process spawned by a benchmark that had grown to 346 MiB reports at least 346 MiB whatever it did itself."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _isolated_run(
