@@ -269,9 +269,16 @@ def _count_events(instance: Any, run_id: str, event_type: str) -> int:
 
 
 def _rows_loaded(env: dict[str, str]) -> str:
-    from museum_sync.clients.catalog import Catalog
+    """Chunks and records loaded so far (the catalogue's chunk status; the published view fills at the end)."""
+    import psycopg
+    from psycopg import sql
 
-    return f"{Catalog(env['MUSEUM_SYNC_PG_URL'], schema=env['MUSEUM_SYNC_CATALOG_SCHEMA']).count():,} rows loaded"
+    query = sql.SQL(
+        "SELECT count(*), coalesce(sum(record_count), 0) FROM {}.chunk_status WHERE record_count IS NOT NULL"
+    )
+    with psycopg.connect(env["MUSEUM_SYNC_PG_URL"]) as conn:
+        row = conn.execute(query.format(sql.Identifier(env["MUSEUM_SYNC_CATALOG_SCHEMA"]))).fetchone()
+    return f"{row[0] if row else 0:,} chunks, {row[1] if row else 0:,} records loaded"
 
 
 def idle_handoffs(instance: Any, run_id: str) -> tuple[int, float]:
