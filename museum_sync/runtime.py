@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -265,7 +265,7 @@ def stream_job(
     instance: Any,
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
-    on_event: Any = None,
+    on_event: Callable[[Any], None] | None = None,
 ) -> RunOutcome:
     """``run_job``, but the run's events only pass through this process (``on_event(event)`` sees each).
 

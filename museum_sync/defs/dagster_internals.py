@@ -9,6 +9,7 @@ other module off ``dagster._*`` and dagster-celery's submodules). What ``defs.ex
 importing anything (the shape of ``ExecutionPlan`` and ``KnownExecutionState``) is said there, where it is used.
 Partition retirement (``defs.partitions.retire_partitions``) deletes dynamic partition keys in bulk from here.
 The bulk path's partition status (``report_planned_materializations``) plans its chunk materializations here.
+The CLI's runs (``runtime.stream_job``) consume Dagster's run iterator from here, so that no event is kept.
 """
 
 from __future__ import annotations
