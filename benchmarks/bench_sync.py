@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import sys
@@ -95,10 +96,34 @@ class Sampler(_Periodic):
         self.redis_peak = 0
         self.peaks = Peaks()
         self._me = psutil.Process()
+        # the orchestrator's own process, when it is not this one (0: not started yet)
+        self.orchestrator_pid: int | None = None
+        self.progress_s = 0.0  # > 0: print the peaks so far every progress_s seconds (long runs)
+        self.progress: Any = None  # () -> str, appended to each progress line
+        self._started = time.monotonic()
+        self._printed = self._started
 
     def sample(self) -> None:
+        now = time.monotonic()
+        if self.progress_s and now - self._printed >= self.progress_s:
+            self._printed = now
+            mib = 1024 * 1024
+            extra = ""
+            try:
+                extra = self.progress() if self.progress else ""
+            except Exception as exc:  # noqa: BLE001 - a progress line is not a result
+                extra = f"({exc})"
+            print(
+                f"  ... {now - self._started:7.0f} s: peak RSS orch {self.peaks.orchestrator / mib:.0f} MiB, worker"
+                f" child {max(self.peaks.child_peaks.values(), default=0) / mib:.0f} MiB, Redis"
+                f" {self.redis_peak / 1e6:.1f} MB {extra}",
+                file=sys.stderr,
+                flush=True,
+            )
         try:
-            self.peaks.orchestrator = max(self.peaks.orchestrator, self._me.memory_info().rss)
+            if self.orchestrator_pid != 0:  # 0: its own process, not started yet (this one's RSS is not its)
+                me = self._me if self.orchestrator_pid is None else psutil.Process(self.orchestrator_pid)
+                self.peaks.orchestrator = max(self.peaks.orchestrator, me.memory_info().rss)
             for pid in self.worker_pids:
                 parent = psutil.Process(pid)
                 self.peaks.worker_parent = max(self.peaks.worker_parent, parent.memory_info().rss)
@@ -198,6 +223,96 @@ def broker_env(broker: str, env: dict[str, str]) -> Iterator[tuple[dict[str, str
                     os.environ[name] = value
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the same sync, compared with the others in interleaved rounds."""
+
+    broker: str = "redis"
+    launcher: str = "stream"  # stream: runtime.stream_job (the CLI's); execute_job: runtime.run_job (events kept)
+    poll_s: float | None = None  # MUSEUM_SYNC_RESULT_POLL_S for the run; None: the settings' default
+    workers: int = 1  # Celery worker processes (one per "worker host")
+    concurrency: int = 2  # prefork children per worker process
+
+    def label(self, defaults: Variant) -> str:
+        parts = ["museum-sync" if self.broker == "redis" else f"museum-sync/{self.broker}"]
+        if self.launcher != defaults.launcher:
+            parts.append(self.launcher)
+        if self.poll_s != defaults.poll_s:
+            parts.append(f"poll{self.poll_s:g}")
+        if (self.workers, self.concurrency) != (defaults.workers, defaults.concurrency):
+            parts.append(f"{self.workers}w{self.concurrency}c")
+        return " ".join(parts)
+
+
+def _services_cpu_s() -> float:
+    """CPU seconds of the embedded PostgreSQL and Redis started by this process: the servers, their live
+    children and the ones they reaped (PostgreSQL's backends end with their connections)."""
+    total = 0.0
+    for proc in psutil.Process().children(recursive=False):
+        try:
+            if proc.name() not in ("postgres", "redis-server"):
+                continue
+            times = proc.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                c = child.cpu_times()
+                total += c.user + c.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _count_events(instance: Any, run_id: str, event_type: str) -> int:
+    from dagster import DagsterEventType
+
+    return len(instance.get_records_for_run(run_id, of_type=DagsterEventType(event_type), limit=1_000_000).records)
+
+
+def _rows_loaded(env: dict[str, str]) -> str:
+    """Chunks and records loaded so far (the catalogue's chunk status; the published view fills at the end)."""
+    import psycopg
+    from psycopg import sql
+
+    query = sql.SQL(
+        "SELECT count(*), coalesce(sum(record_count), 0) FROM {}.chunk_status WHERE record_count IS NOT NULL"
+    )
+    with psycopg.connect(env["MUSEUM_SYNC_PG_URL"]) as conn:
+        row = conn.execute(query.format(sql.Identifier(env["MUSEUM_SYNC_CATALOG_SCHEMA"]))).fetchone()
+    return f"{row[0] if row else 0:,} chunks, {row[1] if row else 0:,} records loaded"
+
+
+def idle_handoffs(instance: Any, run_id: str) -> tuple[int, float]:
+    """(how many, seconds in all) of the moments the workers had nothing to run because the orchestrator had
+    not yet read a result: from a step's end (the worker's event) while no other step was submitted or
+    running, to the orchestrator's next submission or the run's end. What a faster result poll can save."""
+    from dagster import DagsterEventType
+
+    wanted = {DagsterEventType.ENGINE_EVENT, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+    wanted |= {DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE}
+    records = []
+    for kind in wanted:
+        records += instance.get_records_for_run(run_id, of_type=kind, limit=10_000_000).records
+    records.sort(key=lambda r: r.storage_id)
+    in_flight: set[str] = set()
+    idle_since: float | None = None
+    count, total = 0, 0.0
+    for record in records:
+        entry = record.event_log_entry
+        kind = entry.dagster_event_type
+        submitted = kind == DagsterEventType.ENGINE_EVENT and "Submitting celery task" in (entry.user_message or "")
+        if submitted or kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+            if idle_since is not None:
+                count, total = count + 1, total + max(0.0, entry.timestamp - idle_since)
+                idle_since = None
+            if submitted:
+                in_flight.add(entry.step_key or "")
+        elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            in_flight.discard(entry.step_key or "")
+            if not in_flight:
+                idle_since = entry.timestamp
+    return count, total
+
+
 def run_museum_sync(
     path: Path,
     services: Any,
@@ -207,44 +322,159 @@ def run_museum_sync(
     source: str = "",
     broker: str = "redis",
     round_: int = 0,
+    variant: Variant | None = None,
+    progress_s: float = 0.0,
 ) -> dict[str, Any]:
     from museum_sync.clients.catalog import Catalog
     from museum_sync.defs.run_config import sync_run_config
-    from museum_sync.runtime import WorkerPool, dagster_instance, run_job
+    from museum_sync.runtime import WorkerPool, dagster_instance
 
+    variant = variant or Variant(broker=broker)
     instance = dagster_instance()
-    config: dict[str, Any] = sync_run_config(path, "tate_artworks_csv", source or f"bench{records}-{broker}-{round_}")
+    config: dict[str, Any] = sync_run_config(
+        path, "tate_artworks_csv", source or f"bench{records}-{variant.broker}-{round_}"
+    )
     config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     broker_stats: dict[str, float] = {}
-    with broker_env(broker, env) as (env, vhost), WorkerPool(env=env, log_dir=home / "logs", concurrency=2) as pool:
-        sampler = Sampler([p.pid for p in pool.procs])
-        rabbit = RabbitSampler(vhost) if vhost is not None else None
-        node_before = _node_memory_mb() if vhost is not None else 0.0
-        with redis_window(services, sampler) as redis_stats, sampler, rabbit or nullcontext():
-            started = time.monotonic()
-            result = run_job("sync_export_job_def", instance=instance, run_config=config)
-            wall = time.monotonic() - started
-        if rabbit is not None:
-            broker_stats = {
-                "rabbit_queue_peak_mb": rabbit.peak / 1e6,
-                "rabbit_samples": rabbit.samples,
-                "rabbit_node_mb_before": node_before,
-                "rabbit_node_mb_after": _node_memory_mb(),
-            }
+    poll_name = "MUSEUM_SYNC_RESULT_POLL_S"
+    saved_poll = os.environ.get(poll_name)
+    if variant.poll_s is not None:
+        os.environ[poll_name] = str(variant.poll_s)  # the executor reads it at run start
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker trees, reaped at pool stop
+    services_before = _services_cpu_s()
+    try:
+        with (
+            broker_env(variant.broker, env) as (env, vhost),
+            WorkerPool(
+                env=env, log_dir=home / "logs", processes=variant.workers, concurrency=variant.concurrency
+            ) as pool,
+        ):
+            sampler = Sampler([p.pid for p in pool.procs])
+            sampler.orchestrator_pid = 0  # set by _orchestrate once its process runs
+            sampler.progress_s = progress_s
+            sampler.progress = partial(_rows_loaded, env)
+            rabbit = RabbitSampler(vhost) if vhost is not None else None
+            node_before = _node_memory_mb() if vhost is not None else 0.0
+            with redis_window(services, sampler) as redis_stats, sampler, rabbit or nullcontext():
+                run_id, ok, events, wall, orchestrator_cpu, orchestrator_maxrss, orchestrator_total = _orchestrate(
+                    variant.launcher, config, sampler
+                )
+            services_cpu = _services_cpu_s() - services_before
+            if rabbit is not None:
+                broker_stats = {
+                    "rabbit_queue_peak_mb": rabbit.peak / 1e6,
+                    "rabbit_samples": rabbit.samples,
+                    "rabbit_node_mb_before": node_before,
+                    "rabbit_node_mb_after": _node_memory_mb(),
+                }
+    finally:
+        if saved_poll is None:
+            os.environ.pop(poll_name, None)
+        else:
+            os.environ[poll_name] = saved_poll
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The worker trees and the orchestrator's process were reaped since: the workers' share is the rest.
+    reaped = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    worker_cpu = reaped - orchestrator_total
     catalog = Catalog(env["MUSEUM_SYNC_PG_URL"], schema=env["MUSEUM_SYNC_CATALOG_SCHEMA"])
-    steps = [e for e in result.all_events if e.event_type_value == "STEP_START"]
+    tasks = _count_events(instance, run_id, "STEP_START")
+    handoffs, handoff_s = idle_handoffs(instance, run_id)
+    chunks = max(1, -(-records // 1000))
     return {
-        "ok": result.success,
+        "ok": ok,
         "wall_s": wall,
         "records_per_s": records / wall,
-        "celery_tasks": len(steps),
+        "celery_tasks": tasks,
         "runs": 1,
+        "events": events,
+        "idle_handoffs": handoffs,
+        "idle_handoff_s": handoff_s,
         "pg_rows": catalog.count(),
         "peaks": sampler.peaks,
-        "broker": broker,
+        "broker": variant.broker,
+        "variant": variant.__dict__,
+        "orchestrator_maxrss_mib": orchestrator_maxrss / 1024,
+        "cpu_s": {"orchestrator": orchestrator_cpu, "workers": worker_cpu, "services": services_cpu},
+        "cpu_s_per_chunk": {
+            "orchestrator": orchestrator_cpu / chunks,
+            "workers": worker_cpu / chunks,
+            "services": services_cpu / chunks,
+            "total": (orchestrator_cpu + worker_cpu + services_cpu) / chunks,
+        },
         **redis_stats,
         **broker_stats,
     }
+
+
+def _orchestrate(
+    launcher: str, config: dict[str, Any], sampler: Sampler
+) -> tuple[str, bool, int, float, float, int, float]:
+    """Run the sync's orchestrator in a fresh process, as the CLI does.
+
+    Returns (run id, success, events, wall s, its CPU s during the run, its peak RSS KiB, its CPU s in all,
+    imports included). A process of its own per run, so that its peak RSS is this run's alone: memory a 500k
+    run took is not given back to the OS, and would be counted for the next run in the same process."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_orchestrator_main, args=(launcher, config, send), daemon=True)
+    proc.start()
+    sampler.orchestrator_pid = proc.pid
+    try:
+        answer = receive.recv()
+    finally:
+        proc.join(60)
+    if isinstance(answer, str):
+        raise RuntimeError(f"orchestrator failed: {answer}")
+    return answer  # type: ignore[no-any-return]
+
+
+def _orchestrator_main(launcher: str, config: dict[str, Any], send: Any) -> None:
+    """The orchestrator process: imports and instance first, then the timed run (the clock starts with it)."""
+    import traceback
+
+    try:
+        import ctypes
+        import signal
+
+        from museum_sync.runtime import dagster_instance, run_job, stream_job
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed benchmark takes it along
+        instance = dagster_instance()
+        started, cpu = time.monotonic(), time.process_time()
+        if launcher == "execute_job":
+            result = run_job("sync_export_job_def", instance=instance, run_config=config)
+            run_id, ok, events = result.run_id, result.success, len(result.all_events)
+        elif launcher == "stream":
+            outcome = stream_job("sync_export_job_def", instance=instance, run_config=config)
+            run_id, ok, events = outcome.run_id, outcome.success, outcome.events
+        else:
+            raise SystemExit(f"unknown launcher {launcher!r}: use stream or execute_job")
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        send.send((run_id, ok, events, wall, cpu, _peak_rss_kib(), usage.ru_utime + usage.ru_stime))
+    except BaseException:  # noqa: BLE001 - the parent reports it
+        send.send(traceback.format_exc())
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak RSS (``VmHWM``), KiB. Not ``ru_maxrss``: Linux carries that over fork and exec, so a
+    process spawned by a benchmark that had grown to 346 MiB reports at least 346 MiB whatever it did itself."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _isolated_run(
+    home: Path, schema: str, path: Path, services: Any, env: dict[str, str], _home: Path, records: int, **kwargs: Any
+) -> dict[str, Any]:
+    """``run_museum_sync`` in a home and catalogue schema of its own, so variants compared in one process
+    each load and publish into an empty catalogue, and each has its own Dagster instance."""
+    from museum_sync.runtime import configure_environment, runtime_env
+
+    run_env = runtime_env(services, home, catalog_schema=schema)
+    configure_environment(run_env)
+    return run_museum_sync(path, services, run_env, home, records, **kwargs)
 
 
 def run_naive(path: Path, services: Any, env: dict[str, str], home: Path, records: int) -> dict[str, Any]:
@@ -313,7 +543,16 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: ROUNDS interleaved pairs of syncs, metrics off then on (/metrics served, RSS sampled)",
     )
     parser.add_argument("--brokers", default="redis", help="museum-sync once per broker: redis, rabbitmq")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the broker runs, interleaved")
+    parser.add_argument(
+        "--launchers",
+        default="stream",
+        help="how the orchestrator runs the job: stream (runtime.stream_job, the CLI's), execute_job (events kept)",
+    )
+    parser.add_argument("--polls", default="", help="result poll intervals to compare (s), e.g. 0.1,0.02")
+    parser.add_argument("--workers", default="1", help="Celery worker processes to compare, e.g. 1,2")
+    parser.add_argument("--concurrency", type=int, default=2, help="prefork children per worker process")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the variants, interleaved")
+    parser.add_argument("--progress-s", type=float, default=0.0, help="print peaks so far every N s (long runs)")
     args = parser.parse_args(argv)
     if args.metrics_overhead:
         return metrics_overhead([int(s) for s in args.sizes.split(",")], args.metrics_overhead)
@@ -322,6 +561,22 @@ def main(argv: list[str] | None = None) -> int:
     from museum_sync.samples.generate import ExportSpec, write_export
     from museum_sync.services import start_services
 
+    def split(text: str) -> list[str]:
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+    defaults = Variant(
+        launcher=split(args.launchers)[0],
+        poll_s=float(split(args.polls)[0]) if split(args.polls) else None,
+        workers=int(split(args.workers)[0]),
+        concurrency=args.concurrency,
+    )
+    variants = [
+        Variant(broker=b, launcher=la, poll_s=float(po) if po else None, workers=int(w), concurrency=args.concurrency)
+        for b in split(args.brokers)
+        for la in split(args.launchers)
+        for po in (split(args.polls) or [""])
+        for w in split(args.workers)
+    ]
     mib = 1024 * 1024
     results = []
     with tempfile.TemporaryDirectory(prefix="ms-bench-", dir="/tmp") as tmp, start_services() as services:
@@ -330,16 +585,25 @@ def main(argv: list[str] | None = None) -> int:
             env = runtime_env(services, home, catalog_schema=f"bench_{size}")
             configure_environment(env)
             path = write_export(ExportSpec(records=size, seed=5, bad_share=0.01), Path(tmp) / f"tate_{size}.csv")
-            brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
-            kinds: list[tuple[str, Any]] = [
-                (
-                    ("museum-sync" if b == "redis" else f"museum-sync/{b}") + (f"#{n + 1}" if n else ""),
-                    partial(run_museum_sync, broker=b, round_=n),
-                )
-                for n in range(args.rounds)
-                for b in brokers
-            ]
+            kinds: list[tuple[str, Any]] = []
+            for n in range(args.rounds):
+                for i, variant in enumerate(variants):
+                    run_home = Path(tmp) / f"home{size}-{n}-{i}"
+                    kinds.append(
+                        (
+                            variant.label(defaults) + (f"#{n + 1}" if n else ""),
+                            partial(
+                                _isolated_run,
+                                run_home,
+                                f"bench_{size}_{n}_{i}",
+                                variant=variant,
+                                round_=n,
+                                progress_s=args.progress_s,
+                            ),
+                        )
+                    )
             if size <= args.naive_max:
+                configure_environment(env)
                 kinds.append(("naive", run_naive))
             for name, fn in kinds:
                 r = fn(path, services, env, home, size)
@@ -351,6 +615,18 @@ def main(argv: list[str] | None = None) -> int:
                     f"RSS orch {p.orchestrator / mib:6.0f} MiB, worker {p.worker_parent / mib:5.0f}, "
                     f"child max {p.worker_child / mib:5.0f} ({p.children_seen} children)  "
                     f"Redis peak {r['redis_peak_mb']:7.1f} MB (+{r['redis_peak_growth_mb']:.1f} over idle)"
+                    + (
+                        f"  orch maxrss {r['orchestrator_maxrss_mib']:.0f} MiB, {r['redis_commands']} Redis commands,"
+                        f" workers idle on the orchestrator {r['idle_handoff_s']:.2f} s ({r['idle_handoffs']}x)"
+                        if "idle_handoffs" in r
+                        else ""
+                    )
+                    + (
+                        "  CPU s/chunk orch {orchestrator:.3f} workers {workers:.3f} services {services:.3f}"
+                        " total {total:.3f}".format(**r["cpu_s_per_chunk"])
+                        if "cpu_s_per_chunk" in r
+                        else ""
+                    )
                     + (
                         f"  RabbitMQ vhost queues peak {r['rabbit_queue_peak_mb']:.2f} MB"
                         f" ({r['rabbit_samples']} samples), node {r['rabbit_node_mb_before']:.0f}"

@@ -40,7 +40,7 @@ def _sync(
     quiet_library_warnings()
     from museum_sync.defs.run_config import quiet_console, sync_run_config
     from museum_sync.pipeline.profiles import load_profile
-    from museum_sync.runtime import WorkerPool, dagster_instance, run_job
+    from museum_sync.runtime import WorkerPool, dagster_instance, stream_job
 
     load_profile(profile)  # fail fast, with the list of known profiles, before starting anything
     if not path.is_file():
@@ -58,7 +58,9 @@ def _sync(
         name=f"sync{os.getpid()}-",
     )
     with pool:
-        result = run_job("sync_export_job_def", instance=instance, run_config=config, tags={"museum-sync/kind": "sync"})
+        result = stream_job(
+            "sync_export_job_def", instance=instance, run_config=config, tags={"museum-sync/kind": "sync"}
+        )
     wall = time.monotonic() - started
     return _summarise(instance, result.run_id, wall)
 
@@ -174,7 +176,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     quiet_library_warnings()
     from museum_sync.defs.run_config import harvest_run_config, quiet_console
     from museum_sync.pipeline.profiles import load_profile
-    from museum_sync.runtime import WorkerPool, dagster_instance, run_job
+    from museum_sync.runtime import WorkerPool, dagster_instance, stream_job
 
     profile = load_profile(args.profile)
     if not profile.harvest:
@@ -189,7 +191,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         started = time.monotonic()
         name = f"harvest{os.getpid()}-"
         with WorkerPool(env=ctx.env, log_dir=ctx.state_dir / "logs", concurrency=args.concurrency, name=name):
-            result = run_job(
+            result = stream_job(
                 "harvest_export_job_def", instance=instance, run_config=run_config, tags={"museum-sync/kind": "harvest"}
             )
         summary = _summarise(instance, result.run_id, time.monotonic() - started)
