@@ -11,14 +11,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import psycopg
 import pytest
 from dagster import DagsterInstance
 
 from museum_sync.defs.worker_instance import ChildInstances
+from museum_sync_tests.pg_stats import sessions_opened
 
 TEE_SCRIPT = """
 import os, subprocess, sys, time
@@ -65,15 +64,6 @@ def test_a_process_left_running_does_not_hold_the_step(tmp_path: Path) -> None:
     assert "child process" in step_log and original.endswith("after\n")
 
 
-def _sessions(url: str) -> int:
-    time.sleep(1.5)  # backends flush their counters at most once a second
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 @pytest.fixture
 def instance_ref(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     home = tmp_path / "dagster"
@@ -89,11 +79,11 @@ def test_one_pooled_instance_per_child_and_a_new_one_after_fork(instance_ref: ob
     children = ChildInstances()
     instance = children.get(instance_ref)
     assert children.get(instance_ref) is instance and len(children) == 1
-    before = _sessions(fresh_db)
+    before = sessions_opened(fresh_db)
     for _ in range(40):
         children.get(instance_ref).get_run_by_id("no-such-run")
         children.get(instance_ref).get_runs(limit=1)
-    opened = _sessions(fresh_db) - before
+    opened = sessions_opened(fresh_db) - before
     assert opened <= 3, opened  # NullPool: 80 calls, 80 connections
 
     read, write = os.pipe()

@@ -10,18 +10,17 @@ manager, which starts a ``tail`` and a ``watch_orphans.py`` per stream per step.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
-import psycopg
 import pytest
 
 from museum_sync.services import ServiceUrls
 from museum_sync.settings import env_name
 from museum_sync_tests.integration.conftest import SyncStack, build_stack
+from museum_sync_tests.pg_stats import sessions_opened
 
 SAMPLE = Path(__file__).resolve().parents[2] / "museum_sync" / "samples" / "tate_artwork_data_first52rows.csv"
 CHUNK = 10  # 52 records -> 6 chunk steps
@@ -56,16 +55,6 @@ class ProcessWatch(threading.Thread):
         self.join()
 
 
-def _sessions(url: str) -> int:
-    """Connections ever opened to the database of ``url`` (PostgreSQL 14+), after the stats are flushed."""
-    time.sleep(1.5)  # backends flush their counters at most once a second
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 @pytest.fixture
 def dagster_db(fresh_db: str) -> str:
     return fresh_db
@@ -81,10 +70,10 @@ def _stack(services: ServiceUrls, home: Path, dagster_db: str, mode: str) -> Ite
 
 
 def _sync(stack: SyncStack, dagster_db: str, source: str) -> tuple[Any, int, dict[int, str]]:
-    before = _sessions(dagster_db)
+    before = sessions_opened(dagster_db)
     with ProcessWatch(stack.workers.procs[0].pid) as watch:
         result = stack.sync(SAMPLE, "tate_artworks_csv", source=source, chunk_size=CHUNK)
-    return result, _sessions(dagster_db) - before, watch.seen
+    return result, sessions_opened(dagster_db) - before, watch.seen
 
 
 def _chunk_steps(result: Any) -> list[str]:
