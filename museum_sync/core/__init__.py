@@ -33,7 +33,15 @@ if TYPE_CHECKING:
         SourceNotFound,
         VocabularyError,
     )
-    from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank, null_set
+    from museum_sync.core.field_types import (
+        FIELD_TYPES,
+        fits,
+        fitting_types,
+        infer_type,
+        is_blank,
+        narrowest,
+        null_set,
+    )
     from museum_sync.core.keys import (
         EXPORT_ID_PATTERN,
         EXPORT_ID_SHAPE,
@@ -193,6 +201,7 @@ __all__ = [
     "load_profile",
     "load_vocabulary",
     "lookup_aat",
+    "narrowest",
     "normalise_aat_uri",
     "null_set",
     "parse_date",
@@ -219,7 +228,7 @@ _HOMES: dict[str, str] = {
         "dates": ("DateError", "ParsedDate", "parse_date", "parse_year"),
         "draft": ("Draft", "DraftCreator", "DraftImage", "DraftMeasurement", "DraftTitle"),
         "drift": ("Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare"),
-        "field_types": ("FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "null_set"),
+        "field_types": ("FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "narrowest", "null_set"),
         "exceptions": (
             "ChunkPlanError",
             "EmptySource",

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from museum_sync.core.field_types import fitting_types, infer_type
+from museum_sync.core.field_types import fitting_types, narrowest
 from museum_sync.core.profiles import FieldType, Profile
 
 __all__ = ["Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare"]
@@ -101,7 +101,8 @@ class FingerprintBuilder:
             if key.startswith("__"):
                 continue
             self._order.setdefault(key, None)
-            kind = infer_type(value, self.nulls)
+            kinds = fitting_types(value, self.nulls)
+            kind = narrowest(kinds)
             if kind is None:
                 continue
             self._present[key] += 1
@@ -112,7 +113,7 @@ class FingerprintBuilder:
             fitting = self._fits.get(key)
             if fitting is None:
                 fitting = self._fits[key] = Counter()
-            fitting.update(fitting_types(value, self.nulls))
+            fitting.update(kinds)
             if kind not in ("integer", "number", "boolean"):
                 self._samples.setdefault(f"{key}:{kind}", str(value)[:80])
                 if isinstance(value, str) and not suspicious and _MOJIBAKE.search(value):

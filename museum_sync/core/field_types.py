@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, Final, get_args
 
 from museum_sync.core.profiles import FieldType
 
-__all__ = ["FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "null_set"]
+__all__ = ["FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "narrowest", "null_set"]
 
 FIELD_TYPES: Final[tuple[FieldType, ...]] = get_args(FieldType)
 
@@ -30,8 +31,8 @@ _BOOL = frozenset({"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"})
 # date grammar (``dates``) reads the rest; a fifth digit is not a year.
 _DATE = re.compile(r"^\d{4}(?!\d)(-\d{2}(-\d{2})?)?")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-# Narrowest first: what ``infer_type`` reports.
-_NARROWEST: Final[tuple[FieldType, ...]] = ("integer", "number", "boolean", "date", "url", "string")
+# Narrowest first: what ``infer_type`` reports (a container is its own kind before "string").
+_NARROWEST: Final[tuple[FieldType, ...]] = ("object", "array", "integer", "number", "boolean", "date", "url", "string")
 
 
 def null_set(placeholders: Iterable[object]) -> frozenset[str]:
@@ -84,17 +85,24 @@ def fitting_types(value: Any, nulls: frozenset[str] = frozenset()) -> frozenset[
     """Every declared type a value fits; empty for a blank value (it says nothing about type)."""
     if is_blank(value, nulls):
         return frozenset()
+    if isinstance(value, str):
+        return _text_fits(value.strip())
     return frozenset(kind for kind in FIELD_TYPES if fits(value, kind))
 
 
 def infer_type(value: Any, nulls: frozenset[str] = frozenset()) -> str | None:
     """The narrowest type a value fits (for reports); None for blank values."""
-    if is_blank(value, nulls):
-        return None
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "boolean"
-    return next(kind for kind in _NARROWEST if fits(value, kind))
+    return narrowest(fitting_types(value, nulls))
+
+
+def narrowest(kinds: frozenset[FieldType]) -> FieldType | None:
+    """The narrowest of the types a value fits (``fitting_types``), as ``infer_type`` reports it; None if none."""
+    return next((kind for kind in _NARROWEST if kind in kinds), None)
+
+
+@lru_cache(maxsize=8192)
+def _text_fits(text: str) -> frozenset[FieldType]:
+    """``fitting_types`` of a stripped, non-blank text: each pattern tried once, and a value repeated across a
+    chunk (a medium, a credit line, a year) classified once. Drift asks this of every value of every record,
+    so it was a fifth of a chunk step's CPU before (``benchmarks/README.md``, issue #18)."""
+    return frozenset(kind for kind in FIELD_TYPES if fits(text, kind))
