@@ -244,19 +244,27 @@ class Variant:
         return " ".join(parts)
 
 
+def tree_cpu_s(root: psutil.Process) -> float:
+    """CPU seconds of ``root`` and every process below it, the exited ones included once reaped (their time is
+    in their parent's ``children_*``): comparable between runs when the machine is busy, unlike wall time."""
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
 def _services_cpu_s() -> float:
     """CPU seconds of the embedded PostgreSQL and Redis started by this process: the servers, their live
     children and the ones they reaped (PostgreSQL's backends end with their connections)."""
     total = 0.0
     for proc in psutil.Process().children(recursive=False):
         try:
-            if proc.name() not in ("postgres", "redis-server"):
-                continue
-            times = proc.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-            for child in proc.children(recursive=True):
-                c = child.cpu_times()
-                total += c.user + c.system
+            if proc.name() in ("postgres", "redis-server"):
+                total += tree_cpu_s(proc)
         except psutil.Error:
             continue
     return total

@@ -37,6 +37,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_sync import tree_cpu_s  # noqa: E402 - needs the path set-up above
+
 VARIANTS: dict[str, tuple[str, str]] = {
     "stock": ("local", "per-step"),
     "tee": ("tee", "per-step"),
@@ -78,19 +80,6 @@ class SpawnWatch(threading.Thread):
             "tail" if cmd.startswith("tail") else "watch_orphans" if "watch_orphans" in cmd else "pool child"
             for cmd in self.seen.values()
         )
-
-
-def tree_cpu_s(root: psutil.Process) -> float:
-    """CPU seconds of ``root`` and every process below it, the exited ones included once reaped (their time is
-    in their parent's ``children_*``): comparable between runs when the machine is busy, unlike wall time."""
-    total = 0.0
-    for proc in (root, *root.children(recursive=True)):
-        try:
-            t = proc.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-        except psutil.Error:
-            pass
-    return total
 
 
 def embedded_postgres() -> psutil.Process | None:

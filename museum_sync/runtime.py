@@ -227,6 +227,11 @@ def _read_from(log: Path, offset: int) -> str:
         return ""
 
 
+def _cli_run_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    """What marks a run this process orchestrates (the launcher and its pid), plus the caller's tags."""
+    return {"museum-sync/launcher": "cli", "museum-sync/pid": str(os.getpid()), **(tags or {})}
+
+
 def run_job(
     job_fn_name: str, *, instance: Any, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None
 ) -> Any:
@@ -240,7 +245,7 @@ def run_job(
     from museum_sync import definitions
 
     target = getattr(definitions, job_fn_name)
-    all_tags = {"museum-sync/launcher": "cli", "museum-sync/pid": str(os.getpid()), **(tags or {})}
+    all_tags = _cli_run_tags(tags)
     return execute_job(
         reconstructable(target), instance=instance, run_config=run_config or {}, tags=all_tags, raise_on_error=False
     )
@@ -284,7 +289,7 @@ def stream_job(
     load_data = job.repository.get_definition().repository_load_data
     job = job.with_repository_load_data(load_data)
     job_def = job.get_definition()
-    all_tags = {"museum-sync/launcher": "cli", "museum-sync/pid": str(os.getpid()), **(tags or {})}
+    all_tags = _cli_run_tags(tags)
     run = instance.create_run_for_job(
         job_def=job_def,
         run_config=run_config or {},

@@ -87,7 +87,7 @@ def fitting_types(value: Any, nulls: frozenset[str] = frozenset()) -> frozenset[
         return frozenset()
     if isinstance(value, str):
         return _text_fits(value.strip())
-    return frozenset(kind for kind in FIELD_TYPES if fits(value, kind))
+    return _all_fits(value)
 
 
 def infer_type(value: Any, nulls: frozenset[str] = frozenset()) -> str | None:
@@ -100,9 +100,11 @@ def narrowest(kinds: frozenset[FieldType]) -> FieldType | None:
     return next((kind for kind in _NARROWEST if kind in kinds), None)
 
 
-@lru_cache(maxsize=8192)
-def _text_fits(text: str) -> frozenset[FieldType]:
-    """``fitting_types`` of a stripped, non-blank text: each pattern tried once, and a value repeated across a
-    chunk (a medium, a credit line, a year) classified once. Drift asks this of every value of every record,
-    so it was a fifth of a chunk step's CPU before (``benchmarks/README.md``, issue #18)."""
-    return frozenset(kind for kind in FIELD_TYPES if fits(text, kind))
+def _all_fits(value: Any) -> frozenset[FieldType]:
+    return frozenset(kind for kind in FIELD_TYPES if fits(value, kind))
+
+
+# ``_all_fits`` of a stripped, non-blank text, a value repeated across a chunk (a medium, a credit line, a year)
+# classified once. Drift asks this of every value of every record: it was a fifth of a chunk step's CPU
+# before (``benchmarks/README.md``, issue #18).
+_text_fits = lru_cache(maxsize=8192)(_all_fits)
