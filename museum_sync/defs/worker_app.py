@@ -16,7 +16,6 @@ from museum_sync.defs.worker_telemetry import connect as connect_telemetry
 # child recycled after ``max_tasks_per_child``) inherits it: the code location, Dagster's storage classes, the
 # PostgreSQL drivers. A child used to spend ~1 CPU s on these on its first step, 17 % of a 20k sync's worker CPU
 # (py-spy, benchmarks/README.md, issue #18). Nothing here opens a connection or starts a thread (fork-safe).
-# lxml stays out: CSV-only workers never load it (``core.validation``).
 _INHERITED_BY_CHILDREN = (
     "museum_sync.definitions",
     "dagster._core.storage.base_storage",
