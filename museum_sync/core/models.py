@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -30,9 +32,11 @@ __all__ = [
     "Measurement",
     "MuseumRecord",
     "Provenance",
+    "StoredRecord",
     "Term",
     "Title",
     "canonical_json",
+    "content_hash_of",
 ]
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -202,7 +206,67 @@ class MuseumRecord(_Frozen):
     @property
     def content_hash(self) -> str:
         """sha256 of ``canonical_json(self.content())``: equal records, equal hash, on any machine."""
-        return hashlib.sha256(canonical_json(self.content()).encode("utf-8")).hexdigest()
+        return content_hash_of(self.content())
+
+
+def content_hash_of(content: Mapping[str, Any]) -> str:
+    """sha256 of a record's content (``MuseumRecord.content``) in canonical JSON: the record's content hash."""
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+_HASH_FIELD = ',"content_hash":"{}"}}'
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A validated record as stored between steps (``MuseumRecord.storage_json``), read back without pydantic.
+
+    Loading a chunk needs only a record's columns, its content hash and its JSON. Parsing each line back into
+    a ``MuseumRecord`` (strict validation) and dumping it again was a fifth of a chunk step's CPU (issue #18),
+    and it checked nothing new: the catalogue gate loads a chunk only if ``valid.jsonl`` has the digest its
+    validation recorded, i.e. these are the bytes pydantic wrote. ``catalog_json`` gives exactly what
+    ``MuseumRecord.model_dump_json`` gives (the core tests compare them on real records of every format).
+    """
+
+    data: dict[str, Any]
+    text: str  # the stored line: ``MuseumRecord.storage_json``, without its newline
+
+    @classmethod
+    def from_line(cls, line: bytes) -> StoredRecord:
+        text = line.decode("utf-8").rstrip("\n")
+        return cls(json.loads(text), text)
+
+    @classmethod
+    def of(cls, record: MuseumRecord) -> StoredRecord:
+        return cls.from_line(record.storage_json())
+
+    @property
+    def record_id(self) -> str:
+        return str(self.data["record_id"])
+
+    @property
+    def export_id(self) -> str:
+        return str(self.data["export_id"])
+
+    @property
+    def title(self) -> str:
+        """The preferred title, as ``MuseumRecord.title`` picks it."""
+        titles = self.data["titles"]
+        return str(next((t["text"] for t in titles if t.get("preferred", True)), titles[0]["text"]))
+
+    def catalog_json(self) -> tuple[str, str]:
+        """The content hash, and the record's JSON with it last (``MuseumRecord.model_dump_json``'s text)."""
+        content_hash = content_hash_of(_without_nones({k: v for k, v in self.data.items() if k != "export_id"}))
+        return content_hash, self.text[:-1] + _HASH_FIELD.format(content_hash)
+
+
+def _without_nones(value: Any) -> Any:
+    """``model_dump(exclude_none=True)`` of stored JSON: fields set to None dropped, at every depth."""
+    if isinstance(value, dict):
+        return {k: _without_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nones(v) for v in value]
+    return value
 
 
 def canonical_json(value: Any) -> str:

@@ -27,6 +27,7 @@ from museum_sync.pipeline.snapshot import ExportRef, copied_file_name, open_expo
 from museum_sync.pipeline.validation import (
     ChunkReport,
     iter_rejects,
+    iter_stored_records,
     iter_valid_locators,
     iter_valid_records,
     reject_row,
@@ -103,7 +104,7 @@ def load_chunk(catalog: Catalog, store: ArtifactStore, export_id: str, index: in
     on_disk = valid_digest_on_disk(store, export_id, index)
     if not state.validated_digest or state.validated_digest != on_disk:
         raise GateRefused(f"{key}: validated output changed since it passed its checks (stale); re-run validated_chunk")
-    records = iter_valid_records(store, export_id, index)
+    records = iter_stored_records(store, export_id, index)  # the digest above vouches for them: no re-validation
     if failpoints.armed():
         records = failpoints.failpoint_before_first("load_chunk", records)  # inside the COPY, locks held
     locators = iter_valid_locators(store, export_id, index)

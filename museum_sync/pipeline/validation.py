@@ -20,7 +20,7 @@ from museum_sync.core import chunking, sources
 from museum_sync.core.drift import DriftReport, FingerprintBuilder, compare
 from museum_sync.core.field_types import null_set
 from museum_sync.core.locator import Locator, where
-from museum_sync.core.models import MuseumRecord
+from museum_sync.core.models import MuseumRecord, StoredRecord
 from museum_sync.core.profiles import Profile
 from museum_sync.core.validation import ChunkValidator, Rejected, Valid
 from museum_sync.pipeline.failpoints import failpoint
@@ -30,6 +30,7 @@ __all__ = [
     "SAMPLE_REJECTS",
     "ChunkReport",
     "iter_rejects",
+    "iter_stored_records",
     "iter_valid_locators",
     "iter_valid_records",
     "read_report",
@@ -187,6 +188,13 @@ def iter_valid_records(store: ArtifactStore, export_id: str, index: int) -> Iter
     with (store.chunk_dir(export_id, index) / "valid.jsonl").open("rb") as handle:
         for line in handle:
             yield MuseumRecord.model_validate_json(line)
+
+
+def iter_stored_records(store: ArtifactStore, export_id: str, index: int) -> Iterator[StoredRecord]:
+    """Stream a chunk's validated records as stored, without pydantic: what loading needs (``StoredRecord``)."""
+    with (store.chunk_dir(export_id, index) / "valid.jsonl").open("rb") as handle:
+        for line in handle:
+            yield StoredRecord.from_line(line)
 
 
 def iter_valid_locators(store: ArtifactStore, export_id: str, index: int) -> Iterator[str]:

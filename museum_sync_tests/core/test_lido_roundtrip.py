@@ -8,6 +8,7 @@ from pathlib import Path
 
 from museum_sync.core import lido, sources
 from museum_sync.core.locator import Locator
+from museum_sync.core.models import MuseumRecord, StoredRecord
 from museum_sync.core.profiles import load_profile
 from museum_sync.core.validation import ChunkValidator, Valid
 
@@ -21,7 +22,7 @@ def _assert_standards_valid(records: list) -> None:
         assert dc_errors == [], f"{record.record_id}: {dc_errors[:3]}"
 
 
-def test_every_accepted_lido_record_writes_back_valid_lido_and_dc(shared_data: Path) -> None:
+def _accepted_lido_records(shared_data: Path) -> list[MuseumRecord]:
     validator = ChunkValidator(load_profile("lido_xml"), "export-1")
     accepted = []
     for path in sorted((shared_data / "lido/records").glob("*.xml")):
@@ -30,10 +31,10 @@ def test_every_accepted_lido_record_writes_back_valid_lido_and_dc(shared_data: P
             if isinstance(result, Valid):
                 accepted.append(result.record)
     assert len(accepted) == 524  # of 533; the 9 rejections are pinned in test_validation.py
-    _assert_standards_valid(accepted)
+    return accepted
 
 
-def test_records_from_csv_and_json_exports_write_back_valid_lido_and_dc(shared_data: Path) -> None:
+def _accepted_export_records(shared_data: Path) -> list[MuseumRecord]:
     accepted = []
     for profile, path in (
         ("tate_artworks_csv", "csv/tate_artwork_data_first52rows.csv"),
@@ -55,4 +56,25 @@ def test_records_from_csv_and_json_exports_write_back_valid_lido_and_dc(shared_d
             assert isinstance(result, Valid), result
             accepted.append(result.record)
     assert len(accepted) == 52 + 422 + 7 + 10 + 1
-    _assert_standards_valid(accepted)
+    return accepted
+
+
+def test_every_accepted_lido_record_writes_back_valid_lido_and_dc(shared_data: Path) -> None:
+    _assert_standards_valid(_accepted_lido_records(shared_data))
+
+
+def test_records_from_csv_and_json_exports_write_back_valid_lido_and_dc(shared_data: Path) -> None:
+    _assert_standards_valid(_accepted_export_records(shared_data))
+
+
+def test_stored_records_read_back_without_pydantic_give_the_same_hash_json_and_title(shared_data: Path) -> None:
+    """Loading reads ``valid.jsonl`` as ``StoredRecord`` (no pydantic): it must give, for every real record of
+    every format, the content hash and the JSON the ``MuseumRecord`` itself gives."""
+    records = _accepted_lido_records(shared_data) + _accepted_export_records(shared_data)
+    with_nones = 0
+    for record in records:
+        stored = StoredRecord.from_line(record.storage_json() + b"\n")
+        assert stored.catalog_json() == (record.content_hash, record.model_dump_json()), record.record_id
+        assert (stored.record_id, stored.export_id, stored.title) == (record.record_id, "export-1", record.title)
+        with_nones += "null" in stored.text
+    assert with_nones == len(records)  # every record has unset optional fields: the hash must drop them

@@ -29,11 +29,9 @@ from museum_sync.clients.catalog.schema import (
     staging_table_name,
 )
 from museum_sync.clients.catalog.types import CatalogError, ChunkState, ExportKind, LoadResult
-from museum_sync.core.models import MuseumRecord
+from museum_sync.core.models import MuseumRecord, StoredRecord
 
 __all__ = ["CatalogStaging", "holds_nul", "snapshot_at"]
-
-_HASH_KEY = '"content_hash":"'
 
 
 def snapshot_at(alias: str) -> sql.Composed:
@@ -48,40 +46,29 @@ def snapshot_at(alias: str) -> sql.Composed:
     )
 
 
-def _content_hash(record: MuseumRecord, json_text: str) -> str:
-    """The hash ``model_dump_json`` already computed (a computed field, serialised last).
-
-    Hashing is half the cost of a row, so it is read back from the JSON rather than computed twice.
-    Only the real key can match: inside a JSON string the quotes would be escaped.
-    """
-    at = json_text.rfind(_HASH_KEY) + len(_HASH_KEY)
-    value = json_text[at : at + 64]
-    if at >= len(_HASH_KEY) and json_text[at + 64 : at + 65] == '"' and len(value) == 64:
-        return value
-    return record.content_hash
-
-
 def _staging_row(
-    record: MuseumRecord, chunk_key: str, json_text: str, locator: str | None, run_id: str | None
+    record: StoredRecord, chunk_key: str, content_hash: str, json_text: str, locator: str | None, run_id: str | None
 ) -> tuple[Any, ...]:
     """The record flattened into ``COLUMNS`` order (the whole record stays in the ``record`` column), then
     its lineage: where it sits in the snapshot and the run that loaded it."""
-    span = record.production_date
-    creators = "; ".join(c.name for c in record.creators)
+    data = record.data
+    span = data.get("production_date") or {}
+    work_type = data.get("work_type")
+    creators = "; ".join(c["name"] for c in data.get("creators", ()))
     return (
         record.record_id,
         chunk_key,
-        _content_hash(record, json_text),
-        record.object_number,
+        content_hash,
+        data.get("object_number"),
         record.title,
-        record.work_type.label if record.work_type else None,
+        work_type["label"] if work_type else None,
         creators or None,
-        span.display if span else None,
-        span.earliest if span else None,
-        span.latest if span else None,
-        record.rights,
-        record.provenance.institution,
-        record.iiif_manifest,
+        span.get("display"),
+        span.get("earliest"),  # ISO dates as validation wrote them; PostgreSQL parses them into ``date``
+        span.get("latest"),
+        data["rights"],
+        data["provenance"]["institution"],
+        data.get("iiif_manifest"),
         json_text,
         locator,
         run_id,
@@ -167,7 +154,7 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
         export_id: str,
         partition_key: str,
         chunk_index: int,
-        records: Iterable[MuseumRecord],
+        records: Iterable[MuseumRecord | StoredRecord],
         content_digest: str,
         *,
         run_id: str | None = None,
@@ -218,17 +205,19 @@ class CatalogStaging(CatalogSchema, CatalogQuarantine):
             where = iter(locators)
             with conn.cursor() as cur:
                 with cur.copy(sql.SQL("COPY {} (ord, {}) FROM STDIN").format(temp, columns)) as copy:
-                    for record in records:
+                    for item in records:
+                        record = item if isinstance(item, StoredRecord) else StoredRecord.of(item)
                         if record.export_id != export_id:
                             raise ValueError(
                                 f"record {record.record_id} belongs to export {record.export_id}, not {export_id}"
                             )
-                        text = record.model_dump_json()
+                        content_hash, text = record.catalog_json()
                         locator = next(where, None)
-                        if "\\u0000" in text and holds_nul(record.model_dump()):
+                        if "\\u0000" in text and holds_nul(record.data):
                             unstorable.append(record.record_id)
                             continue
-                        copy.write_row((len(ids), *_staging_row(record, partition_key, text, locator, run_id)))
+                        row = _staging_row(record, partition_key, content_hash, text, locator, run_id)
+                        copy.write_row((len(ids), *row))
                         ids.append(record.record_id)
                 conn.execute(sql.SQL("DELETE FROM {} WHERE chunk_key = %s").format(table), (partition_key,))
                 # Sorted inserts: two chunks sharing ids lock them in the same order (no deadlock), and
