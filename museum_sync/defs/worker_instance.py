@@ -15,21 +15,31 @@ benchmark's baseline); the default is ``per-child``.
 from __future__ import annotations
 
 import os
+import select
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from celery import signals
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 
 from museum_sync.defs.worker_internals import pool_storage_connections
 from museum_sync.settings import get_settings
 
-__all__ = ["ChildInstances", "connect", "instances", "mode"]
+__all__ = ["ChildInstances", "IdlePings", "connect", "instances", "mode", "ping_when_idle"]
 
 # Connections a child may open beyond the one kept per storage, while storage calls nest (an event write that
 # also updates the asset index): 2 covers what was seen; more only queue briefly.
 MAX_OVERFLOW = 2
 # Reconnect a pooled connection after this long, so idle connections do not live for days behind a proxy.
 RECYCLE_S = 600
+# Test a pooled connection with a round trip before use only when it sat idle this long, or when the server has
+# sent something on it since (``ping_when_idle``). A step checks out ~40 connections a few ms apart: SQLAlchemy's
+# ``pool_pre_ping`` spent a round trip on each, 6.6 % of a chunk step's CPU (py-spy, 20k, issue #18) plus
+# PostgreSQL's side of it.
+PING_AFTER_IDLE_S = 2.0
 # Distinct instance refs kept per child (an orchestrator with another dagster.yaml during a rollout): the
 # oldest is closed beyond this.
 MAX_INSTANCES = 2
@@ -58,7 +68,9 @@ class ChildInstances:
             self._by_ref.move_to_end(key)
             return self._by_ref[key][0]
         instance = DagsterInstance.from_ref(instance_ref)
-        engines = pool_storage_connections(instance, max_overflow=MAX_OVERFLOW, recycle_s=RECYCLE_S)
+        engines = pool_storage_connections(instance, max_overflow=MAX_OVERFLOW, recycle_s=RECYCLE_S, pre_ping=False)
+        for engine in engines:
+            ping_when_idle(engine, PING_AFTER_IDLE_S)
         self._by_ref[key] = (instance, engines)
         while len(self._by_ref) > MAX_INSTANCES:
             self._close(*self._by_ref.popitem(last=False)[1])
@@ -86,6 +98,60 @@ class ChildInstances:
         instance.dispose()
         for engine in engines:
             engine.dispose()
+
+
+@dataclass
+class IdlePings:
+    """How many checkouts ``ping_when_idle`` tested with a round trip, and how many of those found it dead."""
+
+    tested: int = 0
+    dead: int = 0
+
+
+def ping_when_idle(engine: Any, idle_s: float) -> IdlePings:
+    """Test a pooled connection with ``SELECT 1`` before handing it out only if it was returned more than
+    ``idle_s`` ago or its socket has something to read. A connection that fails the test is discarded and the pool
+    opens a new one (SQLAlchemy's documented answer to a ``DisconnectionError`` raised at checkout; dagster-postgres
+    retries that connect while the server is down).
+
+    An idle connection has nothing to read unless the server spoke: a restart or ``pg_terminate_backend`` sends
+    its FATAL notice and closes the socket, a killed server's socket reads EOF. So a connection the server ended,
+    even milliseconds ago, is still tested, and a healthy one just used costs one ``select`` instead of a round trip.
+    """
+    pings = IdlePings()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned_at = record.info.pop("returned_at", None)
+        if returned_at is None:  # just opened
+            return
+        if time.monotonic() - returned_at < idle_s and not _server_spoke(dbapi_connection):
+            return
+        pings.tested += 1
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:  # noqa: BLE001 - whatever the driver raises, this connection is unusable
+            pings.dead += 1
+            raise DisconnectionError(f"pooled connection failed its test: {exc}") from exc
+
+    return pings
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket is readable (the server sent a notice or closed it), without blocking."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, AttributeError):  # closed, or a driver without a socket: test it
+        return True
+    return bool(readable)
 
 
 instances = ChildInstances()

@@ -46,12 +46,13 @@ __all__ = [
 ]
 
 
-def pool_storage_connections(instance: Any, *, max_overflow: int, recycle_s: int) -> list[Any]:
-    """Give each dagster-postgres storage of ``instance`` a pooled, pre-pinged engine; returns the new engines.
+def pool_storage_connections(instance: Any, *, max_overflow: int, recycle_s: int, pre_ping: bool = True) -> list[Any]:
+    """Give each dagster-postgres storage of ``instance`` a pooled engine; returns the new engines.
 
     One connection stays open per storage (run, event log, schedule) and up to ``max_overflow`` more open while
     a call nests; ``pool_pre_ping`` tests a connection before each use (one round trip, ~0.1 ms locally, against
     ~5 ms and 3-4 round trips for a new one), so a PostgreSQL restart costs a reconnect, not a failed step.
+    ``pre_ping=False`` leaves the test to the caller (``defs.worker_instance`` pings only connections left idle).
     Storages that are not dagster-postgres' (SQLite in a bare ``dagster dev``) are left as they are.
     """
     from dagster_postgres.utils import create_pg_engine
@@ -64,7 +65,7 @@ def pool_storage_connections(instance: Any, *, max_overflow: int, recycle_s: int
             "pool_size": 1,
             "max_overflow": max_overflow,
             "pool_recycle": recycle_s,
-            "pool_pre_ping": True,
+            "pool_pre_ping": pre_ping,
         }
         options = old.url.query.get("options")
         if options:  # the same ``?options=`` dagster-postgres honours (e.g. a search_path)

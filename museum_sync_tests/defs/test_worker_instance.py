@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,44 @@ def test_a_statement_killed_by_a_restart_is_retried_once_the_pool_reconnects(ins
         retry_disconnects(bad_sql, wait_s=0.01)
     assert len(calls) == 1
     children.close()
+
+
+def _end_other_sessions(db_url: str) -> int:
+    """End every other session on the test's own database, as a PostgreSQL restart ends them all."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_pooled_connections_are_tested_only_when_idle_or_ended_by_the_server(fresh_db: str) -> None:
+    """A connection returned moments ago and untouched by the server is handed out without a round trip; one the
+    server ended (as a restart does), even a moment ago, or one left idle, is tested first and replaced if dead:
+    a reconnect, not an error."""
+    import sqlalchemy as sa
+
+    from museum_sync.defs.worker_instance import ping_when_idle
+
+    engine = sa.create_engine(fresh_db.replace("postgresql://", "postgresql+psycopg2://", 1), pool_size=1)
+    pings = ping_when_idle(engine, idle_s=1.0)
+
+    def lookup() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+    first = lookup()
+    assert [lookup() for _ in range(30)] == [first] * 30  # one connection, reused
+    assert (pings.tested, pings.dead) == (0, 0)  # back to back: no round trip spent on a test
+
+    assert _end_other_sessions(fresh_db) == 1
+    time.sleep(0.1)  # the server's notice reaches the socket
+    second = lookup()  # used at once, but the server spoke: tested, found dead, replaced
+    assert second != first and (pings.tested, pings.dead) == (1, 1)
+
+    time.sleep(1.2)
+    assert lookup() == second and (pings.tested, pings.dead) == (2, 1)  # idle: tested, alive, kept
+    engine.dispose()
