@@ -123,3 +123,20 @@ def test_a_profiles_null_placeholders_are_blank_for_validation_and_drift(
     fp = builder.finish()
     assert fp.present["effectivedate"] == 10 and fp.fits["effectivedate"]["date"] == 10
     assert not [c for c in compare(fp, profile).changes if c.field == "effectivedate"]
+
+
+EDGE_TEXTS = ["1", "0", "1.0", "-1", "+2.50", ".5", "1e5", "1.", "0.000", "2012", "2012-03", "2012-03-04T10:00",
+              "20123", "yes", "No", "T", "n", "FALSE", "//example.org/x", "http://a", "https://x y", "ftp://x",
+              "https://", "http://.x", "c. 1850", "oil on canvas"]  # fmt: skip
+
+
+def test_texts_fit_the_same_types_through_the_fast_path(nga: tuple[tuple[str, ...], list[dict[str, Any]]]) -> None:
+    """Drift classifies texts with one pass over the patterns (``_all_text_fits``); it must answer exactly what
+    ``fits`` answers kind by kind, here for every distinct value of the NGA export and the edge cases."""
+    from museum_sync.core.field_types import _all_fits, _all_text_fits
+
+    texts = {v.strip() for row in nga[1] for v in row.values() if isinstance(v, str) and v.strip()}
+    texts.update(EDGE_TEXTS)
+    assert len(texts) > 1000
+    assert [t for t in sorted(texts) if _all_text_fits(t) != _all_fits(t)] == []
+    assert {k for t in texts for k in _all_text_fits(t)} == set(FIELD_TYPES) - {"object", "array"}
