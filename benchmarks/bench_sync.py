@@ -321,6 +321,28 @@ def idle_handoffs(instance: Any, run_id: str) -> tuple[int, float]:
     return count, total
 
 
+def phases(instance: Any, run_id: str) -> dict[str, float]:
+    """Where a run's wall time went, from its event log (seconds): before the first chunk step starts (run start,
+    snapshot and fan-out), the chunk steps (first start to last end), and after them (publication, run end)."""
+    from dagster import DagsterEventType
+
+    def times(kind: Any, prefix: str = "") -> list[float]:
+        records = instance.get_records_for_run(run_id, of_type=kind, limit=10_000_000).records
+        return [r.event_log_entry.timestamp for r in records if (r.event_log_entry.step_key or "").startswith(prefix)]
+
+    start = times(DagsterEventType.RUN_START)
+    end = times(DagsterEventType.RUN_SUCCESS) + times(DagsterEventType.RUN_FAILURE)
+    chunk_starts = times(DagsterEventType.STEP_START, "sync_chunk")
+    chunk_ends = times(DagsterEventType.STEP_SUCCESS, "sync_chunk") + times(DagsterEventType.STEP_FAILURE, "sync_chunk")
+    if not (start and end and chunk_starts and chunk_ends):
+        return {}
+    return {
+        "before_chunks_s": min(chunk_starts) - start[0],
+        "chunks_s": max(chunk_ends) - min(chunk_starts),
+        "after_chunks_s": end[-1] - max(chunk_ends),
+    }
+
+
 def run_museum_sync(
     path: Path,
     services: Any,
@@ -387,6 +409,7 @@ def run_museum_sync(
     catalog = Catalog(env["MUSEUM_SYNC_PG_URL"], schema=env["MUSEUM_SYNC_CATALOG_SCHEMA"])
     tasks = _count_events(instance, run_id, "STEP_START")
     handoffs, handoff_s = idle_handoffs(instance, run_id)
+    run_phases = phases(instance, run_id)
     chunks = max(1, -(-records // 1000))
     return {
         "ok": ok,
@@ -397,6 +420,7 @@ def run_museum_sync(
         "events": events,
         "idle_handoffs": handoffs,
         "idle_handoff_s": handoff_s,
+        "phases_s": run_phases,
         "pg_rows": catalog.count(),
         "peaks": sampler.peaks,
         "broker": variant.broker,
@@ -633,6 +657,12 @@ def main(argv: list[str] | None = None) -> int:
                         "  CPU s/chunk orch {orchestrator:.3f} workers {workers:.3f} services {services:.3f}"
                         " total {total:.3f}".format(**r["cpu_s_per_chunk"])
                         if "cpu_s_per_chunk" in r
+                        else ""
+                    )
+                    + (
+                        "  run: {before_chunks_s:.1f} s to the first chunk, chunks {chunks_s:.1f} s,"
+                        " then {after_chunks_s:.1f} s".format(**r["phases_s"])
+                        if r.get("phases_s")
                         else ""
                     )
                     + (
