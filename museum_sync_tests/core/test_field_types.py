@@ -131,12 +131,11 @@ EDGE_TEXTS = ["1", "0", "1.0", "-1", "+2.50", ".5", "1e5", "1.", "0.000", "2012"
 
 
 def test_texts_fit_the_same_types_through_the_fast_path(nga: tuple[tuple[str, ...], list[dict[str, Any]]]) -> None:
-    """Drift classifies texts with one pass over the patterns (``_all_text_fits``); it must answer exactly what
-    ``fits`` answers kind by kind, here for every distinct value of the NGA export and the edge cases."""
-    from museum_sync.core.field_types import _all_fits, _all_text_fits
-
+    """``fitting_types`` classifies a text with one pass over the patterns; it must answer exactly what ``fits``
+    answers kind by kind, here for every distinct value of the NGA export and the edge cases."""
     texts = {v.strip() for row in nga[1] for v in row.values() if isinstance(v, str) and v.strip()}
     texts.update(EDGE_TEXTS)
     assert len(texts) > 1000
-    assert [t for t in sorted(texts) if _all_text_fits(t) != _all_fits(t)] == []
-    assert {k for t in texts for k in _all_text_fits(t)} == set(FIELD_TYPES) - {"object", "array"}
+    by_kind = {t: frozenset(k for k in FIELD_TYPES if fits(t, k)) for t in texts}
+    assert [t for t in sorted(texts) if fitting_types(t) != by_kind[t]] == []
+    assert {k for t in texts for k in fitting_types(t)} == set(FIELD_TYPES) - {"object", "array"}
