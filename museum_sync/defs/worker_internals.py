@@ -128,8 +128,9 @@ def for_orchestrator(events: Iterable[Any]) -> Iterator[Any]:
     ``step_output_handle`` alone (output name and mapping key: which downstream steps can start, which dynamic
     keys exist). So a STEP_OUTPUT goes back without its metadata, type check and message, and the rest
     (STEP_START, HANDLED_OUTPUT, materializations, check evaluations, logs, engine events) not at all. Measured
-    (``museum_sync_tests/defs/test_step_results.py``): a chunk step's result 22.4 -> 2.0 KB, a quarantined one's
-    12.5 -> 4.9 KB, the fan-out step's 2.5 -> 0.8 KB per chunk (12.7 -> 4.1 MB at 5,000 chunks).
+    (``museum_sync_tests/defs/test_step_results.py``, before ``result_compression``): a chunk step's result
+    22.4 -> 2.0 KB, a quarantined one's 12.5 -> 4.9 KB, the fan-out step's 12.5 -> 4.1 MB at 5,000 chunks, and
+    the orchestrator reads that one in 0.29 s instead of 0.75 s.
     """
     from dagster._core.execution.plan.outputs import StepOutputData
 

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 from dagster import DagsterEventType, execute_job, reconstructable
 
 from museum_sync.defs import executor
 from museum_sync.defs.asset_keys import SNAPSHOT_AND_PLAN
 from museum_sync.defs.run_config import sync_run_config
+from museum_sync.defs.worker_internals import for_orchestrator
 from museum_sync.samples.generate import ExportSpec, write_export
 from museum_sync.services import ServiceUrls
 from museum_sync_tests.integration.conftest import SyncStack, build_stack
-
-pytestmark = pytest.mark.integration
 
 FAN_OUT = 300  # chunk_size 1: one dynamic output per record
 QUARANTINED = "ChunkQuarantined: expected quarantine, not a crash: chunk "
@@ -69,6 +69,52 @@ def stored(monkeypatch: pytest.MonkeyPatch) -> StoredResults:
     return seen
 
 
+def _fan_out_and_retry_events() -> list[Any]:
+    """Every event a real (in-process) run logs for a fan-out with output metadata, a mapped step, a retry and a
+    failure: what a worker's ``execute_plan_iterator`` yields, step by step."""
+
+    @dg.op(out=dg.DynamicOut(int))
+    def fan_out() -> Any:
+        yield dg.AssetMaterialization("snapshot", metadata={"chunks": 2})
+        for i in range(2):
+            yield dg.DynamicOutput(i, mapping_key=f"c{i:04d}", metadata={"note": "x" * 500})
+
+    @dg.op(retry_policy=dg.RetryPolicy(max_retries=1))
+    def chunk(value: int) -> int:
+        if value == 1:
+            raise dg.Failure("chunk 1 is bad")
+        return value
+
+    @dg.job
+    def wide() -> None:
+        fan_out().map(chunk)
+
+    result = wide.execute_in_process(raise_on_error=False)
+    return [e for e in result.all_events if e.step_key]
+
+
+def test_the_orchestrator_gets_step_ends_whole_and_outputs_as_their_handle() -> None:
+    from dagster import DagsterEvent
+    from dagster._serdes import deserialize_value, serialize_value
+
+    events = _fan_out_and_retry_events()
+    kept = [deserialize_value(serialize_value(e), DagsterEvent) for e in for_orchestrator(events)]
+
+    ends = {"STEP_SUCCESS", "STEP_FAILURE", "STEP_UP_FOR_RETRY"}
+    assert [e for e in kept if e.event_type_value in ends] == [e for e in events if e.event_type_value in ends]
+    assert {e.event_type_value for e in events} - ends - {"STEP_OUTPUT"} >= {"STEP_START", "HANDLED_OUTPUT"}
+    assert {e.event_type_value for e in kept} == ends | {"STEP_OUTPUT"}
+    outputs = [e for e in events if e.event_type_value == "STEP_OUTPUT"]
+    slim = [e for e in kept if e.event_type_value == "STEP_OUTPUT"]
+    assert [e.step_output_data.step_output_handle for e in slim] == [
+        e.step_output_data.step_output_handle for e in outputs
+    ]
+    assert {e.step_output_data.mapping_key for e in slim} >= {"c0000", "c0001"}
+    assert all(e.step_key == o.step_key and e.step_handle == o.step_handle for e, o in zip(slim, outputs, strict=True))
+    assert all(not e.step_output_data.metadata and e.step_output_data.type_check_data is None for e in slim)
+    assert outputs[0].step_output_data.metadata, "the event log's STEP_OUTPUT keeps its metadata"
+
+
 def _logged(stack: SyncStack, run_id: str) -> Counter[tuple[str, str]]:
     """(event type, step key) -> count, from the run's event log (what the UI shows)."""
     return Counter(
@@ -78,6 +124,7 @@ def _logged(stack: SyncStack, run_id: str) -> Counter[tuple[str, str]]:
     )
 
 
+@pytest.mark.integration
 def test_chunk_results_are_small_and_a_quarantined_chunk_still_fails_the_run_with_its_message(
     stack: SyncStack, stored: StoredResults, tmp_path: Path
 ) -> None:
@@ -114,6 +161,7 @@ def test_chunk_results_are_small_and_a_quarantined_chunk_still_fails_the_run_wit
             assert logged["ASSET_MATERIALIZATION", key] >= 2 and logged["HANDLED_OUTPUT", key] == 1, key
 
 
+@pytest.mark.integration
 def test_the_fan_out_result_grows_by_a_small_record_per_chunk_and_the_event_log_keeps_every_output(
     stack: SyncStack, stored: StoredResults, tmp_path: Path
 ) -> None:
