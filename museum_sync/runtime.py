@@ -238,7 +238,9 @@ def run_job(
     """Execute a job of the code location in this process; its steps run on the Celery workers.
 
     ``job_fn_name`` names a module-level function of ``museum_sync.definitions`` returning the job, so
-    that the workers can reconstruct it.
+    that the workers can reconstruct it. The result holds the events the orchestrator saw: its own and each
+    step's end and outputs (per-child workers: ``defs.worker_internals.for_orchestrator``); the rest (starts,
+    materializations, checks, logs) are in the instance's event log, where the UI reads them.
     """
     from dagster import execute_job, reconstructable
 
@@ -272,13 +274,14 @@ def stream_job(
     tags: dict[str, str] | None = None,
     on_event: Callable[[Any], None] | None = None,
 ) -> RunOutcome:
-    """``run_job``, but the run's events only pass through this process (``on_event(event)`` sees each).
+    """``run_job``, but the run's events only pass through this process (``on_event(event)`` sees each
+    the orchestrator gets; ``run_job`` says which).
 
     ``execute_job`` returns every event of the run in its result, so the orchestrator grew with the export
     (156 -> 183 MiB from 50 to 500 chunks); the CLI reads its summary back from the instance anyway. This
     creates the run exactly as ``execute_job`` does (the job's own tags, its code origin, the repository
     load data the workers reconstruct it from) and consumes Dagster's run iterator as Dagster's run worker
-    (``dagster api execute_run``) does. Tests that inspect a run's events keep ``run_job``.
+    (``dagster api execute_run``) does.
     """
     from dagster import reconstructable
 

@@ -31,6 +31,7 @@ import psutil
 import psycopg
 import pytest
 import redis
+from dagster import DagsterEventType
 from psycopg import sql
 
 from museum_sync import pipeline
@@ -191,12 +192,11 @@ def _lido(shared_data: Path, doctype: str = "", title: bytes = LIDO_TITLE, schem
     return decl + b"\n" + (doctype.encode() + b"\n" if doctype else b"") + rest
 
 
-def _failure_messages(result: Any) -> list[str]:
-    return [
-        e.step_failure_data.error.message if e.is_step_failure else (e.message or "")
-        for e in result.all_events
-        if e.is_failure
-    ]
+def _failure_messages(stack: SecretStack, result: Any) -> list[str]:
+    """The run's step and run failures, from its event log (what the UI shows)."""
+    kinds = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
+    events = [r.dagster_event for r in stack.instance.all_logs(result.run_id, of_type=kinds) if r.dagster_event]
+    return [e.step_failure_data.error.message if e.is_step_failure else (e.message or "") for e in events]
 
 
 def test_xml_entities_dtds_and_includes_are_never_fetched(
@@ -236,10 +236,10 @@ def test_xml_entities_dtds_and_includes_are_never_fetched(
     # On the real stack: snapshot and validation run in Celery workers.
     failed = secret_stack.sync(attack_path, "lido_xml", source="xxe-attack")
     assert not failed.success
-    messages = _failure_messages(failed)
+    messages = _failure_messages(secret_stack, failed)
     assert any("entity declarations are not allowed" in m for m in messages), messages
     passed = secret_stack.sync(quiet_path, "lido_xml", source="xxe-quiet")
-    assert passed.success, _failure_messages(passed)
+    assert passed.success, _failure_messages(secret_stack, passed)
     assert "FETCHED" not in json.dumps([r.model_dump(mode="json") for r in _published(secret_stack)])
     assert requests == [], f"the pipeline fetched {requests}"
 
@@ -336,7 +336,7 @@ def test_database_password_appears_in_no_message_log_or_record(
         thread.join(10)
     sampler.sample_once()  # results stay in the backend: take them all once more
     assert sampler.error is None, sampler.error
-    assert result.success, _failure_messages(result)
+    assert result.success, _failure_messages(secret_stack, result)
     assert sampler.task_messages > 0, "no Celery task message was sampled: the check would prove nothing"
     # Controls: the workers and this process really ran on the password-bearing URLs.
     for proc in secret_stack.workers.procs:

@@ -258,8 +258,8 @@ def test_catalog_chunk_alone_is_refused_for_a_quarantined_partition(sync_stack, 
         raise_on_error=False,
     )
     assert not result.success
-    failures = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
-    assert failures and "gate refused" in str(failures[0].step_failure_data.error.message)
+    failures = sync_stack.instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_FAILURE)  # as the UI
+    assert failures and "gate refused" in str(failures[0].dagster_event.step_failure_data.error.message)
     assert sync_stack.catalog.chunk_state(key).state == "quarantined"
 
 

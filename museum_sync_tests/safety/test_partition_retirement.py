@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from museum_sync.services import ServiceUrls
@@ -56,7 +57,9 @@ def test_the_publish_step_retires_dropped_exports_and_keeps_the_rest(
     assert keys_of(dep, night1) == (False, set())
     for export in (night2, loading, held):
         assert keys_of(dep, export) == (True, set(export.partition_keys)), export.export_id
-    published = run.asset_materializations_for_node("published_export")[0].metadata
+    records = dep.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    materializations = [r.event_log_entry.asset_materialization for r in records]  # the event log, as the UI
+    (published,) = [m.metadata for m in materializations if m and m.asset_key == dg.AssetKey("published_export")]
     assert published["retired_exports"].value == [night1.export_id]
     assert published["chunks"].value == len(night2.plan.chunks)
 
