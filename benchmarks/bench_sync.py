@@ -343,6 +343,16 @@ def phases(instance: Any, run_id: str) -> dict[str, float]:
     }
 
 
+def events_of_one_chunk_step(instance: Any, run_id: str) -> dict[str, int]:
+    """The events the run's event log holds for its second chunk step, by type: what each step writes."""
+    counts: dict[str, int] = {}
+    for entry in instance.all_logs(run_id):
+        if entry.step_key == "sync_chunk[c0001]":
+            kind = entry.dagster_event_type.value if entry.dagster_event_type else "LOG_MESSAGE"
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def run_museum_sync(
     path: Path,
     services: Any,
@@ -410,6 +420,7 @@ def run_museum_sync(
     tasks = _count_events(instance, run_id, "STEP_START")
     handoffs, handoff_s = idle_handoffs(instance, run_id)
     run_phases = phases(instance, run_id)
+    step_events = events_of_one_chunk_step(instance, run_id) if records <= 100_000 else {}
     chunks = max(1, -(-records // 1000))
     return {
         "ok": ok,
@@ -421,6 +432,7 @@ def run_museum_sync(
         "idle_handoffs": handoffs,
         "idle_handoff_s": handoff_s,
         "phases_s": run_phases,
+        "events_of_one_chunk_step": step_events,
         "pg_rows": catalog.count(),
         "peaks": sampler.peaks,
         "broker": variant.broker,

@@ -82,6 +82,7 @@ def test_helm_values_mirror_the_instance() -> None:
             "poll_interval_seconds": monitoring["pollIntervalSeconds"],
         },
         "run_retries": {"enabled": daemon["runRetries"]["enabled"]},
+        "python_logs": {"python_log_level": values["pythonLogs"]["pythonLogLevel"]},
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
     }
     instance = _instance()
