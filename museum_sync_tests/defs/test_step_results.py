@@ -188,3 +188,42 @@ def test_the_fan_out_result_grows_by_a_small_record_per_chunk_and_the_event_log_
     logged = _logged(stack, result.run_id)
     assert logged["STEP_OUTPUT", SNAPSHOT_AND_PLAN] == logged["HANDLED_OUTPUT", SNAPSHOT_AND_PLAN] == outputs
     assert logged["ASSET_MATERIALIZATION", SNAPSHOT_AND_PLAN] == 1
+
+
+def test_a_step_message_is_compressed_in_the_broker(stack: SyncStack, services: ServiceUrls) -> None:
+    """A step that collects every chunk is sent the run's whole known state (every mapping key and ready output:
+    1.2 MB at 5,000 chunks). ``task_compression`` stores it compressed in the broker, and a worker reads it back."""
+    import redis
+    from dagster._core.execution.plan.outputs import StepOutputHandle
+    from dagster._core.execution.plan.state import KnownExecutionState
+    from dagster._serdes import serialize_value
+
+    from museum_sync.defs.celery_config import celery_config
+    from museum_sync.defs.dagster_internals import celery_app
+
+    keys = [f"c{i:04d}" for i in range(5000)]
+    known = KnownExecutionState(
+        previous_retry_attempts={},
+        dynamic_mappings={SNAPSHOT_AND_PLAN: {"result": keys}},
+        ready_outputs={StepOutputHandle(f"sync_chunk[{k}]", "result") for k in keys}
+        | {StepOutputHandle(SNAPSHOT_AND_PLAN, "result", k) for k in keys},
+        step_output_versions={},
+    )
+    packed = serialize_value(known)
+    assert len(packed) > 1_000_000
+    app = celery_app(
+        {k: v for k, v in celery_config().items() if k in ("broker", "backend", "include", "config_source")}
+    )
+    queue = f"test_compression_{time.monotonic_ns()}"
+    app.send_task("museum_sync_tests.no_such_task", args=[packed], queue=queue)
+    client = redis.Redis.from_url(services.redis_py_url)
+    try:
+        stored = client.lrange(queue, 0, -1)
+        assert len(stored) == 1
+        assert len(stored[0]) < len(packed) / 10, len(stored[0])
+        with app.connection_for_read() as conn:  # what a worker's consumer decodes
+            message = conn.SimpleQueue(queue, no_ack=True).get(timeout=5)
+            assert message.headers["compression"] == "application/x-gzip"
+            assert message.decode()[0] == [packed]
+    finally:
+        client.delete(queue)
