@@ -4,8 +4,9 @@ dagster-celery's ``execute_plan`` task builds ``DagsterInstance.from_ref`` for e
 and table reflection, ~56 ms), and dagster-postgres opens a new PostgreSQL connection for every storage call
 (``NullPool``): ~27 connections per step, ~120 ms (``benchmarks/README.md``, "Orchestration speed, worker
 side"). Here a worker child builds the instance once per instance ref (the orchestrator's ``dagster.yaml``:
-one in practice) on its first step, after the fork, and keeps it with one pooled, pre-pinged connection per
-storage until the child exits (``worker_process_shutdown``: Celery recycles children after
+one in practice) on its first step, after the fork, and keeps it with one pooled connection per storage (tested
+before use when idle or ended by the server, ``ping_when_idle``) until the child exits
+(``worker_process_shutdown``: Celery recycles children after
 ``worker_max_tasks_per_child`` / ``worker_max_memory_per_child``, so nothing outlives its process).
 
 ``MUSEUM_SYNC_WORKER_INSTANCE=per-step`` brings back dagster-celery's own task (a rollback, and the

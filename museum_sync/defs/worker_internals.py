@@ -18,8 +18,9 @@ Dagster APIs, so an upgrade is checked here. What is used:
 - ``pool_storage_connections``: dagster-postgres' storages create their SQLAlchemy engine with ``NullPool``
   (a new connection per storage call) and keep it in ``_engine``; the only public switch,
   ``DagsterInstance.optimize_for_webserver``, pools without ``pool_pre_ping`` (a restarted PostgreSQL would
-  fail the first storage call of each child). We replace ``_engine`` with the same engine, pooled and
-  pre-pinged, built by dagster-postgres' own ``create_pg_engine``.
+  fail the first storage call of each child). We replace ``_engine`` with the same engine, pooled (and tested
+  before use: ``pool_pre_ping``, or ``defs.worker_instance.ping_when_idle``), built by dagster-postgres' own
+  ``create_pg_engine``.
 """
 
 from __future__ import annotations
