@@ -316,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
         configure_environment(env)
         instance = dagster_instance()
         catalog = Catalog(services.pg_url, schema="bench_partitions")
+        # The benchmark's own scratch schema: on a server it did not start (MUSEUM_SYNC_PG_URL) an earlier run's
+        # rows are still there, and the year of exports it writes would collide with them.
+        with psycopg.connect(services.pg_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS bench_partitions CASCADE")
         catalog.migrate()
         year_of_catalogue(catalog, exports, args.chunks, args.keep)
 
