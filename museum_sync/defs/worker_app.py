@@ -5,30 +5,14 @@
 
 from __future__ import annotations
 
-import importlib
-
 from museum_sync.defs import dagster_internals, worker_instance, worker_internals
 from museum_sync.defs.celery_config import celery_config, use_queues
 from museum_sync.defs.dagster_internals import CeleryExecutor, celery_app
 from museum_sync.defs.worker_telemetry import connect as connect_telemetry
 
-# What a step imports on first use, imported here in the worker's parent so that every prefork child (and every
-# child recycled after ``max_tasks_per_child``) inherits it: the code location, Dagster's storage classes, the
-# PostgreSQL drivers. A child used to spend ~1 CPU s on these on its first step, 17 % of a 20k sync's worker CPU
-# (py-spy, benchmarks/README.md, issue #18). Nothing here opens a connection or starts a thread (fork-safe).
-_INHERITED_BY_CHILDREN = (
-    "museum_sync.definitions",
-    "dagster._core.storage.base_storage",
-    "dagster._core.storage.runs.base",
-    "dagster._core.storage.event_log.base",
-    "dagster._core.storage.schedules.base",
-    "dagster_postgres",
-    "psycopg2",
-    "psycopg2.extras",
-    "sqlalchemy.dialects.postgresql.psycopg2",
-)
-for _module in _INHERITED_BY_CHILDREN:
-    importlib.import_module(_module)
+# The code location, Dagster's storage classes and the PostgreSQL drivers, imported here in the worker's parent:
+# prefork children inherit them instead of importing them on their first step (issue #18).
+worker_internals.import_step_code()
 
 _config = celery_config()
 app = celery_app(CeleryExecutor.for_cli(**_config).app_args())

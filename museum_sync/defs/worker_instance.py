@@ -69,7 +69,7 @@ class ChildInstances:
             self._by_ref.move_to_end(key)
             return self._by_ref[key][0]
         instance = DagsterInstance.from_ref(instance_ref)
-        engines = pool_storage_connections(instance, max_overflow=MAX_OVERFLOW, recycle_s=RECYCLE_S, pre_ping=False)
+        engines = pool_storage_connections(instance, max_overflow=MAX_OVERFLOW, recycle_s=RECYCLE_S)
         for engine in engines:
             ping_when_idle(engine, PING_AFTER_IDLE_S)
         self._by_ref[key] = (instance, engines)

@@ -17,14 +17,16 @@ Dagster APIs, so an upgrade is checked here. What is used:
   what the orchestrator does with each event it gets back, hence which events and which of their fields it needs.
 - ``pool_storage_connections``: dagster-postgres' storages create their SQLAlchemy engine with ``NullPool``
   (a new connection per storage call) and keep it in ``_engine``; the only public switch,
-  ``DagsterInstance.optimize_for_webserver``, pools without ``pool_pre_ping`` (a restarted PostgreSQL would
-  fail the first storage call of each child). We replace ``_engine`` with the same engine, pooled (and tested
-  before use: ``pool_pre_ping``, or ``defs.worker_instance.ping_when_idle``), built by dagster-postgres' own
-  ``create_pg_engine``.
+  ``DagsterInstance.optimize_for_webserver``, pools without testing connections (a restarted PostgreSQL would
+  fail the first storage call of each child). We replace ``_engine`` with the same engine, pooled, built by
+  dagster-postgres' own ``create_pg_engine``; ``defs.worker_instance.ping_when_idle`` tests its connections.
+- ``import_step_code``: the modules a step imports on first use, by name, some of them Dagster's private
+  storage modules (``dagster._core.storage.*``, what ``InstanceRef`` rehydrates).
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -44,6 +46,7 @@ __all__ = [
     "LocalComputeLogManager",
     "ensure_file",
     "for_orchestrator",
+    "import_step_code",
     "pool_storage_connections",
     "register_worker_tasks",
     "retry_disconnects",
@@ -51,14 +54,14 @@ __all__ = [
 ]
 
 
-def pool_storage_connections(instance: Any, *, max_overflow: int, recycle_s: int, pre_ping: bool = True) -> list[Any]:
+def pool_storage_connections(instance: Any, *, max_overflow: int, recycle_s: int) -> list[Any]:
     """Give each dagster-postgres storage of ``instance`` a pooled engine; returns the new engines.
 
     One connection stays open per storage (run, event log, schedule) and up to ``max_overflow`` more open while
-    a call nests; ``pool_pre_ping`` tests a connection before each use (one round trip, ~0.1 ms locally, against
-    ~5 ms and 3-4 round trips for a new one), so a PostgreSQL restart costs a reconnect, not a failed step.
-    ``pre_ping=False`` leaves the test to the caller (``defs.worker_instance`` pings only connections left idle).
-    Storages that are not dagster-postgres' (SQLite in a bare ``dagster dev``) are left as they are.
+    a call nests. The engines do not test a connection before each use (``pool_pre_ping``: a round trip on each of
+    a step's ~40 checkouts): the caller attaches ``defs.worker_instance.ping_when_idle``, which tests only the
+    connections left idle or ended by the server. Storages that are not dagster-postgres' (SQLite in a bare
+    ``dagster dev``) are left as they are.
     """
     from dagster_postgres.utils import create_pg_engine
 
@@ -70,7 +73,6 @@ def pool_storage_connections(instance: Any, *, max_overflow: int, recycle_s: int
             "pool_size": 1,
             "max_overflow": max_overflow,
             "pool_recycle": recycle_s,
-            "pool_pre_ping": pre_ping,
         }
         options = old.url.query.get("options")
         if options:  # the same ``?options=`` dagster-postgres honours (e.g. a search_path)
@@ -96,11 +98,11 @@ def _postgres_storages(instance: Any) -> list[Any]:
 def retry_disconnects(call: Callable[[], T], *, attempts: int = 5, wait_s: float = 0.5) -> T:
     """``call()``, again (after ``wait_s``, ``2 * wait_s``, ...) when PostgreSQL dropped its connection mid-statement.
 
-    A pooled connection is pinged before use, but a restart between the ping and the statement still kills the
-    statement; SQLAlchemy then marks the error ``connection_invalidated`` and empties the pool, so the next
-    attempt connects afresh (dagster-postgres retries only the connect itself). Only for the task's two calls
-    before the step runs (load the run, announce the step): inside the step a lost connection fails the step
-    and the RetryPolicy decides, as before.
+    A pooled connection is tested before use when it may be dead (``defs.worker_instance.ping_when_idle``), but a
+    restart between that test and the statement still kills the statement; SQLAlchemy then marks the error
+    ``connection_invalidated`` and empties the pool, so the next attempt connects afresh (dagster-postgres
+    retries only the connect itself). Only for the task's two calls before the step runs (load the run, announce
+    the step): inside the step a lost connection fails the step and the RetryPolicy decides, as before.
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -113,6 +115,29 @@ def retry_disconnects(call: Callable[[], T], *, attempts: int = 5, wait_s: float
             logs.log().warning("dagster_storage_connection_lost", attempt=attempt + 1, error=str(exc.orig))
             time.sleep(wait_s * 2**attempt)
     raise AssertionError("unreachable")
+
+
+# What a step imports on first use. Imported in the worker's parent (``import_step_code``), every prefork child (and
+# every child recycled after ``max_tasks_per_child``) inherits it: a child used to spend ~1 CPU s on these on its
+# first step, 17 % of a 20k sync's worker CPU (py-spy, benchmarks/README.md, issue #18). None of them opens a
+# connection or starts a thread on import (fork-safe).
+_STEP_CODE = (
+    "museum_sync.definitions",
+    "dagster._core.storage.base_storage",
+    "dagster._core.storage.runs.base",
+    "dagster._core.storage.event_log.base",
+    "dagster._core.storage.schedules.base",
+    "dagster_postgres",
+    "psycopg2",
+    "psycopg2.extras",
+    "sqlalchemy.dialects.postgresql.psycopg2",
+)
+
+
+def import_step_code() -> None:
+    """Import what a step would import on first use, so that the worker's children inherit it (``_STEP_CODE``)."""
+    for module in _STEP_CODE:
+        importlib.import_module(module)
 
 
 # What dagster-celery's orchestrator acts on besides outputs (``ActiveExecution.handle_event``): a step's end, a
