@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         is_blank,
         narrowest,
         null_set,
+        text_fits_kind,
     )
     from museum_sync.core.keys import (
         EXPORT_ID_PATTERN,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         Term,
         Title,
         canonical_json,
+        canonical_json_bytes,
         content_hash_of,
     )
     from museum_sync.core.profiles import (
@@ -183,6 +185,7 @@ __all__ = [
     "VocabularyError",
     "build_record",
     "canonical_json",
+    "canonical_json_bytes",
     "check_export_id",
     "check_map",
     "coerce_language",
@@ -218,6 +221,7 @@ __all__ = [
     "read_chunk",
     "slug",
     "split_partition_key",
+    "text_fits_kind",
     "validate",
     "verify_snapshot",
     "vocabulary_versions",
@@ -232,7 +236,16 @@ _HOMES: dict[str, str] = {
         "dates": ("DateError", "ParsedDate", "parse_date", "parse_year"),
         "draft": ("Draft", "DraftCreator", "DraftImage", "DraftMeasurement", "DraftTitle"),
         "drift": ("Change", "DriftReport", "Fingerprint", "FingerprintBuilder", "compare"),
-        "field_types": ("FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "narrowest", "null_set"),
+        "field_types": (
+            "FIELD_TYPES",
+            "fits",
+            "fitting_types",
+            "infer_type",
+            "is_blank",
+            "narrowest",
+            "null_set",
+            "text_fits_kind",
+        ),
         "exceptions": (
             "ChunkPlanError",
             "EmptySource",
@@ -274,6 +287,7 @@ _HOMES: dict[str, str] = {
             "Term",
             "Title",
             "canonical_json",
+            "canonical_json_bytes",
             "content_hash_of",
         ),
         "profiles": (

@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from museum_sync.core.drift import FingerprintBuilder, compare
-from museum_sync.core.field_types import FIELD_TYPES, fits, fitting_types, infer_type, is_blank, null_set
+from museum_sync.core.field_types import (
+    FIELD_TYPES,
+    fits,
+    fitting_types,
+    infer_type,
+    is_blank,
+    null_set,
+    text_fits_kind,
+)
 from museum_sync.core.locator import Locator
 from museum_sync.core.profiles import FieldSpec, Profile
 from museum_sync.core.sources import csv_header, iter_csv
@@ -131,11 +139,14 @@ EDGE_TEXTS = ["1", "0", "1.0", "-1", "+2.50", ".5", "1e5", "1.", "0.000", "2012"
 
 
 def test_texts_fit_the_same_types_through_the_fast_path(nga: tuple[tuple[str, ...], list[dict[str, Any]]]) -> None:
-    """``fitting_types`` classifies a text with one pass over the patterns; it must answer exactly what ``fits``
-    answers kind by kind, here for every distinct value of the NGA export and the edge cases."""
+    """``fitting_types`` and ``fits`` classify a text with one pass over the patterns (cached); they must answer
+    exactly what the rule answers kind by kind (``text_fits_kind``), here for every distinct value of the NGA
+    export and the edge cases."""
     texts = {v.strip() for row in nga[1] for v in row.values() if isinstance(v, str) and v.strip()}
     texts.update(EDGE_TEXTS)
     assert len(texts) > 1000
-    by_kind = {t: frozenset(k for k in FIELD_TYPES if fits(t, k)) for t in texts}
+    by_kind = {t: frozenset(k for k in FIELD_TYPES if text_fits_kind(t, k)) for t in texts}
     assert [t for t in sorted(texts) if fitting_types(t) != by_kind[t]] == []
+    assert [(t, k) for t in sorted(texts) for k in FIELD_TYPES if fits(t, k) != (k in by_kind[t])] == []
+    assert all(fits(f"  {t}\t", k) == (k in by_kind[t]) for t in EDGE_TEXTS for k in FIELD_TYPES)  # stripped first
     assert {k for t in texts for k in fitting_types(t)} == set(FIELD_TYPES) - {"object", "array"}
