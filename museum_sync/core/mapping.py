@@ -183,9 +183,10 @@ def _value(spec: Any, ctx: _Context, keys: tuple[str, ...], flat: bool) -> _Valu
     if isinstance(spec, str):
         get = _path_getter(spec, flat, keys)
         steps = compile_item_steps({}, nulls, ".".join(keys))
-        return _Value(
-            lambda rec: _apply(clean(get(rec)), steps.apply), spec, _fans(spec, flat) or _declared_many(ctx, spec, flat)
-        )
+        many = _fans(spec, flat) or _declared_many(ctx, spec, flat)
+        if not steps.steps:  # a plain path (no nulls): ``_apply`` would only clean the cleaned value again
+            return _Value(lambda rec: clean(get(rec)), spec, many)
+        return _Value(lambda rec: _apply(clean(get(rec)), steps.apply), spec, many)
     if not isinstance(spec, Mapping):
         raise MapError(keys, f"expected a path string or a table, got {spec!r}")
     unknown = set(spec) - _VALUE_KEYS
