@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,10 @@ def _chunk_records(export: ExportRef, index: int, profile: Profile) -> Iterator[
     located = source_locators(export)
     if located is None:
         copied = copied_file_name(export)
-        return records if copied is None else ((replace(loc, file=copied), raw) for loc, raw in records)
+        if copied is None:
+            return records
+        # The constructor, not dataclasses.replace: it inspects the fields on every call, per record.
+        return ((Locator(copied, loc.line, loc.offset, loc.pointer), raw) for loc, raw in records)
     located.check()
     return located.relocate(records, export.plan.first_record(index))
 
