@@ -265,12 +265,19 @@ class StoredRecord:
 def _without_nones(value: Any) -> Any:
     """``model_dump(exclude_none=True)`` of stored JSON: fields set to None dropped, at every depth.
 
-    Only containers recurse: a record has far more leaves than containers, and a call per leaf was half of
-    this function's cost."""
-    if isinstance(value, dict):
-        return {k: _without_nones(v) if isinstance(v, (dict, list)) else v for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nones(v) if isinstance(v, (dict, list)) else v for v in value]
+    For parsed JSON only (plain dicts and lists: ``type() is``, cheaper than ``isinstance``, and a loop that
+    recurses into containers only): this ran for every record loaded, at half its former cost (issue #18).
+    """
+    if type(value) is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            kind = type(item)
+            out[key] = _without_nones(item) if kind is dict or kind is list else item
+        return out
+    if type(value) is list:
+        return [_without_nones(item) if type(item) is dict or type(item) is list else item for item in value]
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from museum_sync.core.models import canonical_json, canonical_json_bytes
+from museum_sync.core.models import StoredRecord, canonical_json, canonical_json_bytes
 
 
 def _definition(value: Any) -> str:
@@ -68,3 +69,12 @@ def test_canonical_json_refuses_what_json_refuses(value: Any) -> None:
         _definition(value).encode("utf-8")
     with pytest.raises(raised.type):
         canonical_json_bytes(value)
+
+
+def test_a_stored_records_hash_drops_nones_at_every_depth_as_model_dump_does() -> None:
+    """The content hash of a stored record (loading) is taken without the None fields of its objects, at
+    every depth, inside lists and lists of lists too, keeping None items of a list (as exclude_none does)."""
+    stored = {"a": None, "b": [{"c": None, "d": [[{"e": None, "f": 1}], None]}], "g": {"h": {"i": None}}, "j": 0}
+    content = {"b": [{"d": [[{"f": 1}], None]}], "g": {"h": {}}, "j": 0}
+    content_hash, _ = StoredRecord({**stored, "export_id": "e"}, "{}").catalog_json()
+    assert content_hash == hashlib.sha256(_definition(content).encode("utf-8")).hexdigest()
