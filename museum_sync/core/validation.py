@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -308,7 +309,12 @@ _DIMENSION_ALIASES = {
 
 
 def _dimension(label: Any) -> Dimension:
-    key = str(label or "other").strip().lower()
+    return _dimension_of(str(label or "other"))
+
+
+@lru_cache(maxsize=1024)  # a handful of labels ("height", "Höhe (aufgeschlagen)") on every record
+def _dimension_of(label: str) -> Dimension:
+    key = label.strip().lower()
     key = key.split("(")[0].strip()  # "Höhe (aufgeschlagen)"
     key = _DIMENSION_ALIASES.get(key, key)
     return Dimension(key) if key in _DIMENSION_NAMES else Dimension.OTHER
@@ -498,6 +504,10 @@ def build_record(
         ]
 
 
+# The profile's null placeholders as ``is_blank`` compares them, made once per profile, not per record.
+_null_set_of = lru_cache(maxsize=64)(null_set)
+
+
 def _declared_type_problems(
     raw: Mapping[str, Any], plan: tuple[tuple[str, FieldType, bool], ...], nulls: frozenset[str]
 ) -> list[Problem]:
@@ -589,7 +599,7 @@ def validate(
         sources: Mapping[str, str] = {}
     else:
         mapper = mapper or compile_mapper(profile)
-        problems.extend(_declared_type_problems(raw, mapper.type_plan, null_set(profile.nulls)))
+        problems.extend(_declared_type_problems(raw, mapper.type_plan, _null_set_of(tuple(profile.nulls))))
         draft = mapper.map(raw)
         sources = mapper.sources
     result = build_record(draft, profile, export_id=export_id, sources=sources)
