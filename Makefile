@@ -48,6 +48,7 @@ lint: $(STAMP)
 ## Benchmarks at full size (50k and 500k records); CI runs them small inside the test suite.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core_throughput.py
+	$(BIN)/python benchmarks/bench_record_work.py
 	$(BIN)/python benchmarks/bench_sync.py
 	$(BIN)/python benchmarks/bench_search.py
 	$(BIN)/python benchmarks/bench_partitions.py

@@ -45,6 +45,15 @@ def test_core_throughput_benchmark_runs_small():
     assert "stream" in out and "naive" in out and "lido" in out and "per new display date" in out
 
 
+def test_record_work_benchmark_runs_small_beside_its_json_baselines():
+    out = _run("benchmarks/bench_record_work.py", "--records", "1000", "--repeat", "1")
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["records"] == 1000 and 900 < figures["valid"] <= 1000
+    pieces = figures["us_per_record"]
+    assert "  baseline: json.dumps(sort_keys)" in pieces and "catalog_json (hash + JSON)" in pieces
+    assert all(value > 0 for value in pieces.values())
+
+
 @pytest.mark.integration
 def test_sync_benchmark_runs_small_against_the_naive_baseline():
     # 1000 records: the naive baseline sends one Celery task per record, so its share of the time grows with them.
