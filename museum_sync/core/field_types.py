@@ -20,16 +20,7 @@ from typing import Any, Final, get_args
 
 from museum_sync.core.profiles import FieldType
 
-__all__ = [
-    "FIELD_TYPES",
-    "fits",
-    "fitting_types",
-    "infer_type",
-    "is_blank",
-    "narrowest",
-    "null_set",
-    "text_fits_kind",
-]
+__all__ = ["FIELD_TYPES", "fits", "fitting_types", "infer_type", "is_blank", "narrowest", "null_set", "text_fits_kind"]
 
 FIELD_TYPES: Final[tuple[FieldType, ...]] = get_args(FieldType)
 
