@@ -26,10 +26,11 @@ from celery import signals
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 
+from museum_sync.clients.catalog.reuse import idle_connections as catalog_idle_connections
 from museum_sync.defs.worker_internals import pool_storage_connections
 from museum_sync.settings import get_settings
 
-__all__ = ["ChildInstances", "IdlePings", "connect", "instances", "mode", "ping_when_idle"]
+__all__ = ["ChildInstances", "IdlePings", "connect", "instances", "mode", "ping_when_idle", "pool_connections"]
 
 # Connections a child may open beyond the one kept per storage, while storage calls nest (an event write that
 # also updates the asset index): 2 covers what was seen; more only queue briefly.
@@ -69,10 +70,7 @@ class ChildInstances:
             self._by_ref.move_to_end(key)
             return self._by_ref[key][0]
         instance = DagsterInstance.from_ref(instance_ref)
-        engines = pool_storage_connections(instance, max_overflow=MAX_OVERFLOW, recycle_s=RECYCLE_S)
-        for engine in engines:
-            ping_when_idle(engine, PING_AFTER_IDLE_S)
-        self._by_ref[key] = (instance, engines)
+        self._by_ref[key] = (instance, pool_connections(instance))
         while len(self._by_ref) > MAX_INSTANCES:
             self._close(*self._by_ref.popitem(last=False)[1])
         return instance
@@ -99,6 +97,15 @@ class ChildInstances:
         instance.dispose()
         for engine in engines:
             engine.dispose()
+
+
+def pool_connections(instance: Any, max_overflow: int = MAX_OVERFLOW) -> list[Any]:
+    """Pool ``instance``'s dagster-postgres connections (one kept per storage, up to ``max_overflow`` more while
+    calls nest), tested only when idle or ended by the server; returns the engines, to dispose of when done."""
+    engines = pool_storage_connections(instance, max_overflow=max_overflow, recycle_s=RECYCLE_S)
+    for engine in engines:
+        ping_when_idle(engine, PING_AFTER_IDLE_S)
+    return engines
 
 
 @dataclass
@@ -159,7 +166,8 @@ instances = ChildInstances()
 
 
 def connect() -> None:
-    """Start each worker child with no instance (built on its first step) and close it when the child exits."""
+    """Start each worker child with no instance (built on its first step); close it, and the catalogue's idle
+    connections, when the child exits."""
     signals.worker_process_init.connect(_child_started, weak=False)
     signals.worker_process_shutdown.connect(_child_exiting, weak=False)
 
@@ -170,3 +178,4 @@ def _child_started(**_: Any) -> None:
 
 def _child_exiting(**_: Any) -> None:
     instances.close()
+    catalog_idle_connections.close()  # the catalogue's idle connections (clients.catalog.reuse)

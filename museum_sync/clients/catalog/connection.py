@@ -1,7 +1,7 @@
-"""What every catalogue role stands on: settings, one short connection per call, names, advisory locks.
+"""What every catalogue role stands on: settings, one connection and one transaction per call, names, advisory locks.
 
-Every call opens one connection (a chunk step makes two or three calls, so a pool would save milliseconds
-and add a dependency) and runs in one transaction. Connection failures surface as
+Every call runs in one transaction on a connection of its own: the idle one the last call of this process left
+(``reuse``: healthy, idle briefly, the server silent since), else a new one. Connection failures surface as
 ``psycopg.OperationalError`` (retryable by Dagster's ``RetryPolicy``) with the connection string redacted
 (``museum_sync.redaction.redact``).
 """
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from museum_sync.clients.catalog.reuse import idle_connections
 from museum_sync.redaction import redact
 
 __all__ = ["MAX_IDENTIFIER", "CatalogConnection"]
@@ -50,11 +51,15 @@ class CatalogConnection:
             self._connect_kwargs["connect_timeout"] = connect_timeout_s
         if "application_name" not in given:
             self._connect_kwargs["application_name"] = "museum-sync catalog"
+        # Connections opened with these settings are interchangeable (``reuse``).
+        self._reuse_key = (conninfo, tuple(sorted(self._connect_kwargs.items())))
 
     def _open(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
         """A new connection; a failure names the server with its password hidden."""
         try:
-            return psycopg.connect(self.conninfo, autocommit=autocommit, **self._connect_kwargs)
+            # prepare_threshold=None: psycopg prepares a query server-side after five runs on one connection; on a
+            # reused connection (``reuse``) a prepared ``SELECT *`` would fail once a migration changed its table.
+            return psycopg.connect(self.conninfo, autocommit=autocommit, prepare_threshold=None, **self._connect_kwargs)
         except psycopg.OperationalError as exc:
             raise psycopg.OperationalError(
                 f"cannot connect to the catalogue at {redact(self.conninfo)}: {exc}"
@@ -62,10 +67,22 @@ class CatalogConnection:
 
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[Any]]:
-        """One connection, one transaction: committed on success, rolled back on any exception."""
-        conn = self._open()
-        with conn:
+        """One connection, one transaction: committed on success, then kept for the next call (``reuse``);
+        rolled back and closed on any exception."""
+        conn = idle_connections.take(self._reuse_key) or self._open()
+        try:
             yield conn
+        except BaseException:
+            with suppress(psycopg.Error):
+                conn.rollback()
+            conn.close()
+            raise
+        try:
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        idle_connections.give(self._reuse_key, conn)
 
     def _ident(self, name: str) -> sql.Identifier:
         """``<schema>.<name>``, quoted."""
