@@ -266,6 +266,11 @@ class RunOutcome:
         return self.status == "SUCCESS"
 
 
+# Connections the orchestrator may open beyond the one kept per storage while its storage calls nest or run on
+# several threads; those beyond the kept one close on return, so a burst never waits for a connection.
+ORCHESTRATOR_MAX_OVERFLOW = 8
+
+
 def stream_job(
     job_fn_name: str,
     *,
@@ -287,6 +292,7 @@ def stream_job(
 
     from museum_sync import definitions
     from museum_sync.defs.dagster_internals import execute_run_iterator
+    from museum_sync.defs.worker_instance import pool_connections
 
     job = reconstructable(getattr(definitions, job_fn_name))
     load_data = job.repository.get_definition().repository_load_data
@@ -301,9 +307,14 @@ def stream_job(
         repository_load_data=load_data,
     )
     seen = 0
-    for event in execute_run_iterator(job, run, instance):
-        seen += 1
-        if on_event is not None:
-            on_event(event)
-    finished = instance.get_run_by_id(run.run_id)
+    engines = pool_connections(instance, max_overflow=ORCHESTRATOR_MAX_OVERFLOW)
+    try:
+        for event in execute_run_iterator(job, run, instance):
+            seen += 1
+            if on_event is not None:
+                on_event(event)
+        finished = instance.get_run_by_id(run.run_id)
+    finally:
+        for engine in engines:
+            engine.dispose()  # closes the kept connections; the instance reconnects if used again
     return RunOutcome(run_id=run.run_id, status=finished.status.value, events=seen)
