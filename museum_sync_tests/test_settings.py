@@ -179,11 +179,40 @@ def test_home_moves_what_lives_under_it_and_empty_means_unset(tmp_path: Path) ->
     assert settings.is_set("paths.home") and not settings.is_set("paths.inbox")
 
 
-def test_nothing_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_variable_is_read_anew(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MUSEUM_SYNC_KEEP_EXPORTS", "4")
     assert get_settings().keep_exports == 4
     monkeypatch.setenv("MUSEUM_SYNC_KEEP_EXPORTS", "6")
     assert get_settings().keep_exports == 6
+    monkeypatch.delenv("MUSEUM_SYNC_KEEP_EXPORTS")
+    assert get_settings().keep_exports == 3
+    monkeypatch.setenv("MUSEUM_SYNC_CREDENTIAL_MUSEUM", "s3cret")
+    monkeypatch.setenv("MUSEUM_SYNC_CREDENTIAL_MUSEUM_ORIGIN", "https://api.example.org")
+    assert "MUSEUM" in get_settings().credentials
+
+
+def test_unchanged_variables_and_directory_give_the_same_frozen_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MUSEUM_SYNC_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    first = get_settings()
+    assert get_settings() is first
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")  # settings read only MUSEUM_SYNC_*
+    assert get_settings() is first
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the default home follows the working directory
+    assert get_settings().paths.home == tmp_path / "elsewhere" / ".state"
+    assert first.paths.home == tmp_path / ".state"
+
+
+def test_every_variable_settings_read_has_the_prefix_the_cache_watches() -> None:
+    from museum_sync.core.profiles import CREDENTIAL_ENV_PREFIX
+    from museum_sync.settings import VARIABLE_PREFIX, Settings
+    from museum_sync.settings.values import variables_of
+
+    assert CREDENTIAL_ENV_PREFIX.startswith(VARIABLE_PREFIX)
+    assert all(name.startswith(VARIABLE_PREFIX) for name, _, _ in variables_of(Settings))
 
 
 # ------------------------------------------------------------------------------------------ every group

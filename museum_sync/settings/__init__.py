@@ -77,6 +77,7 @@ __all__ = [
     "SettingsError",
     "SettingsGroup",
     "TelemetrySettings",
+    "VARIABLE_PREFIX",
     "Variable",
     "describe",
     "describe_table",
@@ -215,9 +216,33 @@ class Settings(BaseSettings):
         return self.run.keep_exports
 
 
+# Every variable settings read starts with this (the groups' and the credentials'; ``test_settings`` holds it).
+VARIABLE_PREFIX = "MUSEUM_SYNC_"
+# The last settings read from os.environ, with what they were read from: (working directory, variables).
+_last: tuple[tuple[str, tuple[tuple[str, str], ...]], Settings] | None = None
+
+
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from ``MUSEUM_SYNC_*`` variables (no caching: tests and the CLI change them)."""
-    return Settings.from_env(environ)
+    """Read settings from ``MUSEUM_SYNC_*`` variables.
+
+    From os.environ, the last answer is reused while those variables and the working directory (the default
+    ``home``) are what they were: a step asks ~8 times, 0.5 ms each read anew (issue #18), and tests and the CLI
+    change variables between calls, which reads them again. Settings are frozen, so sharing one is safe.
+    """
+    global _last
+    if environ is not None:
+        return Settings.from_env(environ)
+    try:
+        cwd = os.getcwd()
+    except FileNotFoundError:  # the working directory was removed: read anew (and fail as before if home is unset)
+        return Settings.from_env()
+    key = (cwd, tuple(sorted(item for item in os.environ.items() if item[0].startswith(VARIABLE_PREFIX))))
+    last = _last
+    if last is not None and last[0] == key:
+        return last[1]
+    settings = Settings.from_env()
+    _last = (key, settings)
+    return settings
 
 
 def env_name(path: str) -> str:
