@@ -2,7 +2,8 @@
 
 ``Catalog`` is the one client; each of its roles reads in a module of its own:
 
-- ``connection``: settings, one short connection and one transaction per call, advisory locks;
+- ``connection``: settings, one connection and one transaction per call, advisory locks;
+- ``reuse``: the connection a call left idle, handed to this process's next call (issue #18);
 - ``schema``: ``migrate`` (every table, the publication attempts included), staging table names, the view,
   and the catalogue's identity (``deployment_id``: what owns its search indices);
 - ``staging``: register an export, COPY its chunks in, chunk states, counts and digests;
