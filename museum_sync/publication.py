@@ -26,14 +26,11 @@ two stores the protocol is:
    publication stands, ``rollback`` restores the previous one); retention: the last ``keep`` versions
    stay in both stores, the public one always.
 
-Without Elasticsearch (``search=None``) it is PostgreSQL's own gated publication, reported with
-``search="not configured"``.
+Without Elasticsearch (``search=None``): PostgreSQL's own gated publication, reported as ``search="not configured"``.
 
-The code below follows these steps in order, each marked with its number. The PostgreSQL side of every
-step is one ``Catalog`` call: the lock and the attempts log (steps 1, 2, 4, 7) live in
-``museum_sync.clients.catalog.attempts``; the gate, the carry-over, the transaction and retention
-(steps 3, 6, 7) in ``museum_sync.clients.catalog.publication``. ``Catalog.migrate`` creates every table
-these need.
+Steps are numbered in the code below. Each one's PostgreSQL side is one ``Catalog`` call (``migrate`` makes its
+tables): lock and attempts log (1, 2, 4, 7) in ``clients.catalog.attempts``; gate, carry-over, transaction and
+retention (3, 6, 7) in ``clients.catalog.publication``.
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, Literal, ParamSpec
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec
 
 import psycopg
 
@@ -57,8 +54,11 @@ from museum_sync.clients.catalog import (
     PublicationRefused,
     PublicationResult,
 )
-from museum_sync.clients.search import AliasConflict, Owner, SearchClient, SearchError
+from museum_sync.clients.search import AliasConflict, Owner, SearchError
 from museum_sync.core.exceptions import MuseumSyncError
+
+if TYPE_CHECKING:  # the client imports elasticsearch; the search package loads it on first use
+    from museum_sync.clients.search import SearchClient
 
 __all__ = [
     "NOT_CONFIGURED",

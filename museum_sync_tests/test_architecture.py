@@ -72,3 +72,24 @@ def test_private_dagster_apis_are_imported_in_one_module():
     assert not offenders, f"import these through museum_sync.defs.dagster_internals: {offenders}"
     assert _private_dagster_imports(DAGSTER_INTERNALS), "the guard above would pass vacuously"
     assert _private_dagster_imports(WORKER_INTERNALS), "the guard above would pass vacuously"
+
+
+def test_the_code_location_loads_without_the_elasticsearch_client_until_search_is_used():
+    """The CLI's orchestrator imports the code location for every sync: elasticsearch costs 0.16 s there and is
+    loaded by the search package only when something asks for its client (issue #18)."""
+    code = (
+        "import sys, museum_sync.definitions; loaded = 'elasticsearch' in sys.modules\n"
+        "from museum_sync.clients.search import ALIAS, SearchClient\n"
+        "import museum_sync.clients.search as search\n"
+        "print(loaded, 'elasticsearch' in sys.modules, SearchClient.__module__, ALIAS == search.client.ALIAS)\n"
+        "try:\n    search.NoSuchName\nexcept AttributeError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "False True museum_sync.clients.search.client True"
+    assert out[1] == "module 'museum_sync.clients.search' has no attribute 'NoSuchName'"
+
+
+def test_worker_children_inherit_the_search_client_from_the_parent():
+    from museum_sync.defs.worker_internals import _STEP_CODE
+
+    assert "museum_sync.clients.search.client" in _STEP_CODE

@@ -7,13 +7,16 @@ when a run starts, so a long-lived code location follows the environment of each
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog
-from museum_sync.clients.search import SearchClient
 from museum_sync.settings import env_name
+
+if TYPE_CHECKING:  # the client imports elasticsearch; the search package loads it on first use
+    from museum_sync.clients.search import SearchClient
 
 __all__ = ["ArtifactStoreResource", "CatalogResource", "SearchResource", "default_resources"]
 
@@ -53,6 +56,8 @@ class SearchResource(dg.ConfigurableResource):
     """
 
     def client(self) -> SearchClient | None:
+        from museum_sync.clients.search import SearchClient  # elasticsearch, loaded when a step asks for search
+
         return SearchClient.from_env()
 
 

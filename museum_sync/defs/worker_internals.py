@@ -123,6 +123,7 @@ def retry_disconnects(call: Callable[[], T], *, attempts: int = 5, wait_s: float
 # connection or starts a thread on import (fork-safe).
 _STEP_CODE = (
     "museum_sync.definitions",
+    "museum_sync.clients.search.client",  # elasticsearch: the search package loads it on first use
     "dagster._core.storage.base_storage",
     "dagster._core.storage.runs.base",
     "dagster._core.storage.event_log.base",

@@ -19,18 +19,20 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog
 from museum_sync.clients.catalog.iiif_cache import CachedManifest, ManifestOutcome, RecordOutcome
 from museum_sync.clients.iiif import FetchResult, IiifFetcher
-from museum_sync.clients.search import SearchClient
 from museum_sync.core.iiif import ERROR, Finding, parse_and_validate
 from museum_sync.core.keys import partition_key
 from museum_sync.core.models import MuseumRecord
 from museum_sync.pipeline.snapshot import open_export, resolve_profile
 from museum_sync.pipeline.validation import iter_valid_records
+
+if TYPE_CHECKING:  # the client imports elasticsearch; the search package loads it on first use
+    from museum_sync.clients.search import SearchClient
 
 __all__ = ["IiifChunkResult", "check_chunk_manifests", "chunk_has_manifests", "verdict_for"]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from museum_sync import publication
 from museum_sync.clients.artifacts import ArtifactStore
 from museum_sync.clients.catalog import Catalog, LoadResult, QuarantineRow, holds_nul
-from museum_sync.clients.search import IndexResult, SearchClient
+from museum_sync.clients.search import IndexResult
 from museum_sync.core.exceptions import ChunkPlanError
 from museum_sync.core.keys import partition_key
 from museum_sync.core.locator import Locator
@@ -33,6 +33,9 @@ from museum_sync.pipeline.validation import (
     reject_row,
     valid_digest_on_disk,
 )
+
+if TYPE_CHECKING:  # the client imports elasticsearch; the search package loads it on first use
+    from museum_sync.clients.search import SearchClient
 
 __all__ = [
     "GateRefused",
