@@ -16,7 +16,6 @@ benchmark's baseline); the default is ``per-child``.
 from __future__ import annotations
 
 import os
-import select
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 
 from museum_sync.clients.catalog.reuse import idle_connections as catalog_idle_connections
+from museum_sync.clients.catalog.reuse import server_spoke
 from museum_sync.defs.worker_internals import pool_storage_connections
 from museum_sync.settings import get_settings
 
@@ -137,7 +137,7 @@ def ping_when_idle(engine: Any, idle_s: float) -> IdlePings:
         returned_at = record.info.pop("returned_at", None)
         if returned_at is None:  # just opened
             return
-        if time.monotonic() - returned_at < idle_s and not _server_spoke(dbapi_connection):
+        if time.monotonic() - returned_at < idle_s and not server_spoke(dbapi_connection):
             return
         pings.tested += 1
         try:
@@ -151,15 +151,6 @@ def ping_when_idle(engine: Any, idle_s: float) -> IdlePings:
             raise DisconnectionError(f"pooled connection failed its test: {exc}") from exc
 
     return pings
-
-
-def _server_spoke(dbapi_connection: Any) -> bool:
-    """Whether an idle connection's socket is readable (the server sent a notice or closed it), without blocking."""
-    try:
-        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    except (OSError, ValueError, AttributeError):  # closed, or a driver without a socket: test it
-        return True
-    return bool(readable)
 
 
 instances = ChildInstances()

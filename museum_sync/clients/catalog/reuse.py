@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-__all__ = ["MAX_IDLE", "MAX_IDLE_S", "IdleConnections", "idle_connections"]
+__all__ = ["MAX_IDLE", "MAX_IDLE_S", "IdleConnections", "idle_connections", "server_spoke"]
 
 # A connection idle longer than this is closed rather than reused (a busy worker's steps are well under it apart).
 MAX_IDLE_S = 2.0
@@ -61,7 +61,7 @@ class IdleConnections:
                     del self._idle[i]
                 elif held_key == key and found is None:
                     del self._idle[i]
-                    if _server_spoke(conn):
+                    if server_spoke(conn):
                         stale.append(conn)
                     else:
                         found = conn
@@ -109,11 +109,15 @@ class IdleConnections:
         self._forget_if_forked()
 
 
-def _server_spoke(conn: psycopg.Connection[Any]) -> bool:
-    """Whether an idle connection's socket is readable (a notice, or closed by the server), without blocking."""
+def server_spoke(conn: Any) -> bool:
+    """Whether an idle connection's socket is readable (the server sent a notice or closed it), without blocking.
+
+    Any DB-API connection with ``fileno()``: the catalogue's psycopg ones here, the worker's pooled Dagster ones
+    (psycopg2) in ``defs.worker_instance.ping_when_idle``.
+    """
     try:
         readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError, psycopg.Error):  # already closed
+    except (OSError, ValueError, AttributeError, psycopg.Error):  # closed, or a driver without a socket: test it
         return True
     return bool(readable)
 
