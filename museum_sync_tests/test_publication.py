@@ -139,7 +139,13 @@ class Reader(threading.Thread):
         self._saw(self.es_seen, export_id)
 
     def __enter__(self) -> Reader:
+        # The test's publication must not start before the reader has seen the state it starts from:
+        # otherwise a fast swap lands before the first poll and the "before" state is never recorded.
         self.start()
+        deadline = time.monotonic() + 10
+        while self.polls == 0 and self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert self.polls > 0, f"the reader never completed a poll: {self.violations}"
         return self
 
     def __exit__(self, *exc: object) -> None:
